@@ -1,0 +1,33 @@
+"""Subject names. MQTT topics are the same with ``/`` for ``.``, exactly as NATS maps them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Subjects:
+    prefix: str = "tagpipe"
+
+    def device(self, edge_id: str, kind: str) -> str:
+        return f"{self.prefix}.devices.{edge_id}.{kind}"
+
+    def all(self, kind: str) -> str:
+        return f"{self.prefix}.devices.*.{kind}"
+
+    @property
+    def stream_subjects(self) -> str:
+        return f"{self.prefix}.devices.>"
+
+    @property
+    def stream_name(self) -> str:
+        return f"{self.prefix.upper().replace('.', '_').replace('-', '_')}_DEVICES"
+
+    def topic(self, edge_id: str, kind: str) -> str:
+        return self.device(edge_id, kind).replace(".", "/")
+
+    @staticmethod
+    def edge_of(subject: str) -> str:
+        """The edge id in ``{prefix}.devices.{edge_id}.{kind}`` (prefix may itself contain dots)."""
+        parts = subject.split(".")
+        return parts[-2] if len(parts) >= 3 else ""

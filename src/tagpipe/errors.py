@@ -1,0 +1,43 @@
+"""The error tree, translated once at each boundary.
+
+    TagpipeError
+    ├── InvalidInput(field, expected)   bad input; HTTP 422 problem+json naming the field
+    ├── NotFound                        HTTP 404
+    ├── Conflict                        HTTP 409
+    ├── DeviceUnreachable               the PLC did not answer: mark its tags bad, back off, retry
+    └── DeviceMisconfigured             the PLC answered that our request is wrong: report it, retry slowly
+
+Drivers wrap their library's exceptions into these; nothing above a driver sees pymodbus or asyncua errors.
+"""
+
+from __future__ import annotations
+
+
+class TagpipeError(Exception):
+    """Base of every error tagpipe raises on purpose."""
+
+
+class InvalidInput(TagpipeError):
+    """A value does not have the expected form."""
+
+    def __init__(self, field: str, expected: str, got: object = ...) -> None:
+        self.field = field
+        self.expected = expected
+        detail = f"{field}: expected {expected}" + ("" if got is ... else f", got {got!r}")
+        super().__init__(detail)
+
+
+class NotFound(TagpipeError):
+    """The referenced object does not exist."""
+
+
+class Conflict(TagpipeError):
+    """The request contradicts what is stored (a duplicate name, an object still in use)."""
+
+
+class DeviceUnreachable(TagpipeError):
+    """The device did not answer (refused, timed out, connection lost)."""
+
+
+class DeviceMisconfigured(TagpipeError):
+    """The device answered that the request is wrong (unknown address, wrong type, access denied)."""
