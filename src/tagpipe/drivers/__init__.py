@@ -12,12 +12,14 @@ from pydantic import ValidationError
 from tagpipe.contracts.config import TagConfig
 from tagpipe.drivers.base import Driver, Reading
 from tagpipe.drivers.modbus_tcp import ModbusTcp
+from tagpipe.drivers.opcua import OpcUa
 from tagpipe.drivers.s7 import S7
 from tagpipe.drivers.simulator import Simulator
 from tagpipe.errors import InvalidInput
 
 DRIVERS: dict[str, type[Driver]] = {
     "modbus_tcp": ModbusTcp,
+    "opcua": OpcUa,
     "s7": S7,
     "simulator": Simulator,
 }
