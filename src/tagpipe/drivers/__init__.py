@@ -15,6 +15,7 @@ from tagpipe.drivers.modbus_tcp import ModbusTcp
 from tagpipe.drivers.opcua import OpcUa
 from tagpipe.drivers.s7 import S7
 from tagpipe.drivers.simulator import Simulator
+from tagpipe.drivers.xgt import Xgt
 from tagpipe.errors import InvalidInput
 
 DRIVERS: dict[str, type[Driver]] = {
@@ -22,6 +23,7 @@ DRIVERS: dict[str, type[Driver]] = {
     "opcua": OpcUa,
     "s7": S7,
     "simulator": Simulator,
+    "xgt": Xgt,
 }
 ALIASES = {"plc_ethernet": "xgt"}
 
