@@ -1,0 +1,3 @@
+from tagpipe.cli import app
+
+app()

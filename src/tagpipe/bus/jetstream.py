@@ -1,0 +1,44 @@
+"""NATS connections and the device stream that captures ``{prefix}.devices.>``."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from tagpipe.contracts.subjects import Subjects
+
+log = logging.getLogger(__name__)
+
+
+async def connect(url: str, name: str) -> Client:
+    """A connection that reconnects forever; callers see publishes fail while the server is away."""
+
+    async def on_error(e: Exception) -> None:
+        log.debug("nats %s: %s", name, e)
+
+    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                              connect_timeout=2, error_cb=on_error, allow_reconnect=True)
+
+
+async def ensure_stream(js: JetStreamContext, subjects: Subjects, *, max_age_days: float = 7.0) -> str:
+    """Create or update the device stream: file storage, 2-minute de-duplication window on Nats-Msg-Id."""
+    config = StreamConfig(
+        name=subjects.stream_name,
+        subjects=[subjects.stream_subjects],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        max_age=max_age_days * 86400,
+        duplicate_window=120,
+    )
+    try:
+        await js.stream_info(subjects.stream_name)
+        await js.update_stream(config)
+    except NotFoundError:
+        await js.add_stream(config)
+    return subjects.stream_name

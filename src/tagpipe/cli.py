@@ -1,0 +1,155 @@
+"""The ``tagpipe`` command: run the central side, the demo, an edge agent, or single pieces for scale-out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from tagpipe.settings import Settings
+
+app = typer.Typer(help="tagpipe: PLCs -> edge agent -> NATS -> central store -> live dashboard.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+DataDir = Annotated[Optional[Path], typer.Option(help="Data directory (SQLite, NATS store). Env: TAGPIPE_DATA_DIR.")]
+HttpPort = Annotated[Optional[int], typer.Option(help="Web UI and REST API port. Env: TAGPIPE_HTTP_PORT.")]
+NatsPort = Annotated[Optional[int], typer.Option(help="Embedded NATS client port. Env: TAGPIPE_NATS_PORT.")]
+MqttPort = Annotated[Optional[int], typer.Option(help="Embedded NATS MQTT listener port. Env: TAGPIPE_MQTT_PORT.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("asyncua", "pymodbus", "nicegui", "uvicorn.access", "httpx", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings(data_dir: Path | None, http_port: int | None, nats_port: int | None, mqtt_port: int | None) -> Settings:
+    overrides = {k: v for k, v in {"data_dir": data_dir, "http_port": http_port, "nats_port": nats_port,
+                                   "mqtt_port": mqtt_port}.items() if v is not None}
+    return Settings(**overrides)
+
+
+def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignore[no-untyped-def]
+    """Embedded NATS (unless TAGPIPE_NATS_URL), the worker process and the web server, until Ctrl-C."""
+    import uvicorn
+
+    from tagpipe.bus import EmbeddedNats
+    from tagpipe.db import upgrade
+    from tagpipe.processes import children, settings_env
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+    nats = None
+    if settings.nats_url is None:
+        nats = EmbeddedNats(settings.data_dir / "nats", host=settings.host, port=settings.nats_port,
+                            mqtt_port=settings.mqtt_port, binary=settings.nats_server_binary).start()
+    try:
+        with children() as kids:
+            env = settings_env(settings)
+            kids.start(["tagpipe", "worker", "--role", "ingest,fleet"], env=env)
+            if before_serve:
+                before_serve(kids, env)
+            from tagpipe.server import create_app
+
+            fastapi_app = create_app(settings, migrate=False)
+            console.print(f"[bold green]tagpipe[/] is running: [link]http://{settings.host}:{settings.http_port}[/]"
+                          f"  (API docs at /docs, NATS {settings.bus_url}, MQTT {settings.host}:{settings.mqtt_port})"
+                          "  Ctrl-C stops everything.")
+            uvicorn.run(fastapi_app, host=settings.host, port=settings.http_port, log_level="warning")
+    finally:
+        if nats is not None:
+            nats.stop()
+
+
+@app.command()
+def up(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort = None,
+       mqtt_port: MqttPort = None, verbose: Verbose = False) -> None:
+    """Run the central side: embedded NATS (JetStream + MQTT), the web UI and API, the ingest and fleet workers."""
+    _logging(verbose)
+    serve_central(_settings(data_dir, http_port, nats_port, mqtt_port))
+
+
+@app.command()
+def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort = None,
+         mqtt_port: MqttPort = None, plant: Annotated[str, typer.Option(help="Simulated plant: press.")] = "press",
+         verbose: Verbose = False) -> None:
+    """Run ``up`` plus a simulated press PLC and a local edge agent, already configured: live data in seconds."""
+    from tagpipe.demo import start_demo
+
+    _logging(verbose)
+    settings = _settings(data_dir, http_port, nats_port, mqtt_port)
+    serve_central(settings, before_serve=lambda kids, env: start_demo(settings, kids, env, plant))
+
+
+@app.command()
+def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http://host:8080")],
+         edge_id: Annotated[str, typer.Option(help="This gateway's id (registered on its first heartbeat).")],
+         transport: Annotated[str, typer.Option(help="nats (default: JetStream acks) or mqtt (QoS 1).")] = "nats",
+         nats_url: Annotated[Optional[str], typer.Option("--nats", help="NATS URL; default nats://<server host>:4222")] = None,
+         mqtt_url: Annotated[Optional[str], typer.Option("--mqtt", help="MQTT URL; default mqtt://<server host>:1883")] = None,
+         prefix: Annotated[str, typer.Option(help="Topic prefix (the seed used 'vexplor').")] = "tagpipe",
+         data_dir: Annotated[Optional[Path], typer.Option(help="Outbox and config cache.")] = None,
+         heartbeat: Annotated[float, typer.Option(help="Heartbeat interval in seconds.")] = 30.0,
+         config_poll: Annotated[float, typer.Option(help="Config poll interval in seconds.")] = 30.0,
+         company_code: Annotated[str, typer.Option(help="Passed to hooks as context['company_code'].")] = "",
+         verbose: Verbose = False) -> None:
+    """Run an edge agent: poll the PLCs in the server's config for this edge, forward every value exactly once."""
+    from tagpipe.edge import EdgeAgent, EdgeSettings
+
+    _logging(verbose)
+    if transport not in ("nats", "mqtt"):
+        raise typer.BadParameter("expected nats or mqtt", param_hint="--transport")
+    s = EdgeSettings(server=server, edge_id=edge_id, transport=transport, nats_url=nats_url, mqtt_url=mqtt_url,
+                     prefix=prefix, data_dir=data_dir or Path(f"tagpipe-edge-{edge_id}"), heartbeat_s=heartbeat,
+                     config_poll_s=config_poll, company_code=company_code)
+    _run_until_signal(EdgeAgent(s).run())
+
+
+@app.command()
+def server(data_dir: DataDir = None, http_port: HttpPort = None, verbose: Verbose = False) -> None:
+    """Run only the web UI and REST API (against TAGPIPE_NATS_URL and TAGPIPE_DATABASE_URL)."""
+    import uvicorn
+
+    from tagpipe.server import create_app
+
+    _logging(verbose)
+    settings = _settings(data_dir, http_port, None, None)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.http_port, log_level="warning")
+
+
+@app.command()
+def worker(role: Annotated[str, typer.Option(help="Comma-separated roles: ingest, fleet.")] = "ingest,fleet",
+           data_dir: DataDir = None, verbose: Verbose = False) -> None:
+    """Run worker roles (JetStream consumers); run N copies on N machines to scale out."""
+    from tagpipe.workers import run_workers
+
+    _logging(verbose)
+    settings = _settings(data_dir, None, None, None)
+    _run_until_signal(run_workers(settings, [r.strip() for r in role.split(",") if r.strip()]))
+
+
+def _run_until_signal(coro) -> None:  # type: ignore[no-untyped-def]
+    """Run until SIGINT or SIGTERM, then cancel cleanly (the outbox is closed, nothing half-written)."""
+
+    async def main() -> None:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    app()

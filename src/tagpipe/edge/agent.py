@@ -1,0 +1,240 @@
+"""The edge agent: keeps its config in sync, runs a poller per device, and forwards every payload exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tagpipe import __version__
+from tagpipe.backoff import Backoff
+from tagpipe.contracts import Command, CommandResponse, DeviceConfig, EdgeConfig, Subjects
+from tagpipe.edge.heartbeat import system_metrics
+from tagpipe.edge.outbox import Outbox
+from tagpipe.edge.poller import DevicePoller
+from tagpipe.edge.sync import ConfigClient
+from tagpipe.edge.transport import MqttTransport, NatsTransport, Transport, TransportError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EdgeSettings:
+    server: str
+    edge_id: str
+    data_dir: Path = Path("tagpipe-edge")
+    transport: str = "nats"
+    nats_url: str | None = None
+    mqtt_url: str | None = None
+    prefix: str = "tagpipe"
+    company_code: str = ""
+    heartbeat_s: float = 30.0
+    config_poll_s: float = 30.0
+    outbox_max_rows: int = 1_000_000
+    sandbox: bool = True
+
+    def __post_init__(self) -> None:
+        from urllib.parse import urlparse
+
+        host = urlparse(self.server).hostname or "127.0.0.1"
+        self.nats_url = self.nats_url or f"nats://{host}:4222"
+        self.mqtt_url = self.mqtt_url or f"mqtt://{host}:1883"
+
+
+@dataclass
+class EdgeAgent:
+    settings: EdgeSettings
+    config: EdgeConfig | None = None
+    pollers: dict[str, tuple[DeviceConfig, DevicePoller, asyncio.Task[None]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.subjects = Subjects(s.prefix)
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(s.data_dir / "outbox.db", max_rows=s.outbox_max_rows)
+        self.transport: Transport = (MqttTransport(s.mqtt_url or "", self.subjects, s.edge_id) if s.transport == "mqtt"
+                                     else NatsTransport(s.nats_url or "", self.subjects, s.edge_id))
+        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json")
+        self.hooks: Any = None  # the sandbox pool, when scripts are configured
+        self._wake = asyncio.Event()
+        self._sync_now = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.transport.on("commands", self._on_command)
+        self.transport.on("config-changed", self._on_config_changed)
+        await self.transport.start()
+        cached = self.client.cached()
+        if cached is not None:
+            await self.apply(cached)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._sync_loop(), name="config-sync")
+                tg.create_task(self._publish_loop(), name="outbox-publisher")
+                tg.create_task(self._heartbeat_loop(), name="heartbeat")
+                tg.create_task(self._expire_loop(), name="outbox-retention")
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for _, poller, task in self.pollers.values():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            await poller.close()
+        self.pollers.clear()
+        if self.hooks is not None:
+            await self.hooks.__aexit__(None, None, None)
+            self.hooks = None
+        await self.transport.stop()
+        self.outbox.close()
+
+    # -- config ----------------------------------------------------------------------------------
+
+    async def _on_config_changed(self, _: bytes) -> None:
+        self._sync_now.set()
+
+    async def _sync_loop(self) -> None:
+        backoff = Backoff(base=1.0, cap=self.settings.config_poll_s)
+        while True:
+            try:
+                config = await self.client.fetch()
+                backoff.reset()
+                if config is not None:
+                    await self.apply(config)
+                wait = self.settings.config_poll_s
+            except Exception as e:  # noqa: BLE001 - keep collecting with the config we have
+                log.warning("config sync from %s failed: %s", self.settings.server, e)
+                wait = backoff.delay()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._sync_now.wait(), wait)
+            self._sync_now.clear()
+
+    async def apply(self, config: EdgeConfig) -> None:
+        """Apply a config live: restart only the devices whose config changed, reload hooks."""
+        await self._apply_scripts(config)
+        wanted = {d.id: d for d in config.devices if d.enabled}
+        for device_id in list(self.pollers):
+            device, poller, task = self.pollers[device_id]
+            if wanted.get(device_id) != device:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                await poller.close()
+                del self.pollers[device_id]
+        for device_id, device in wanted.items():
+            if device_id not in self.pollers:
+                poller = DevicePoller(device, self._emit)
+                task = asyncio.create_task(poller.run(), name=f"device-{device_id}")
+                self.pollers[device_id] = (device, poller, task)
+        self.config = config
+        log.info("config %s applied: %d devices, %d scripts", config.version, len(wanted), len(config.scripts))
+
+    async def _apply_scripts(self, config: EdgeConfig) -> None:
+        if not self.settings.sandbox or (not config.scripts and self.hooks is None):
+            return
+        if self.hooks is None:
+            from tagpipe.sandbox import SandboxPool
+
+            self.hooks = SandboxPool(workers=1, name=f"edge-{self.settings.edge_id}")
+            await self.hooks.__aenter__()
+        errors = await self.hooks.load(config.scripts)
+        for script_id, err in errors.items():
+            log.warning("script %s rejected: %s", script_id, err)
+
+    # -- data path -------------------------------------------------------------------------------
+
+    async def _emit(self, device: DeviceConfig, payload: dict[str, Any]) -> None:
+        alarms: list[dict[str, Any]] = []
+        if self.hooks is not None and self.config is not None and self.config.scripts:
+            context = {"device_id": self.settings.edge_id, "equipment_id": device.equipment_id,
+                       "connection_id": payload.get("connection_id"), "company_code": self.settings.company_code}
+            result = await self.hooks.run_cycle(payload, context)
+            alarms = result.alarms
+            payload = result.payload
+        for alarm in alarms:
+            self.outbox.append("alarms", uuid.uuid4().hex, json.dumps(alarm, default=str).encode())
+        if payload is not None:
+            self.outbox.append("data", uuid.uuid4().hex, json.dumps(payload, default=str).encode())
+        self._wake.set()
+
+    async def _publish_loop(self) -> None:
+        """Drain the outbox in order; an entry leaves it only once the broker acknowledged it."""
+        backoff = Backoff(base=0.2, cap=5.0)
+        while True:
+            entries = self.outbox.peek(200)
+            if not entries:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            for entry in entries:
+                try:
+                    await self.transport.send(entry.kind, entry.payload, entry.msg_id)
+                except TransportError as e:
+                    log.debug("outbox entry %s not sent: %s", entry.seq, e)
+                    await asyncio.sleep(backoff.delay())
+                    break
+                backoff.reset()
+                self.outbox.remove(entry.seq)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            if self.config is not None:
+                self.outbox.retention_days = self.config.local_retention_days
+            dropped = self.outbox.expire()
+            if dropped:
+                log.warning("dropped %d outbox entries older than %s days", dropped, self.outbox.retention_days)
+            await asyncio.sleep(60)
+
+    # -- heartbeat and commands ------------------------------------------------------------------
+
+    def heartbeat(self) -> dict[str, Any]:
+        hb = system_metrics(self.settings.data_dir)
+        hb.update(status="online", agent_version=__version__, heartbeat_interval_s=self.settings.heartbeat_s,
+                  config_version=self.config.version if self.config else None,
+                  edge_name=self.config.edge_name if self.config else None,
+                  outbox_depth=self.outbox.depth, outbox_dropped=self.outbox.dropped,
+                  devices={device_id: p.stats.as_dict() for device_id, (_, p, _) in self.pollers.items()},
+                  scripts={str(k): v for k, v in (self.hooks.stats() if self.hooks else {}).items()})
+        return hb
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await self.transport.notify("status", json.dumps(self.heartbeat()).encode())
+            await asyncio.sleep(self.settings.heartbeat_s)
+
+    async def _on_command(self, data: bytes) -> None:
+        try:
+            cmd = Command.model_validate_json(data)
+        except ValidationError as e:
+            log.warning("malformed command: %s", e)
+            return
+        try:
+            result = await self._execute(cmd)
+            response = CommandResponse(id=cmd.id, ok=True, result=result)
+        except Exception as e:  # noqa: BLE001 - every failure becomes an answer
+            response = CommandResponse(id=cmd.id, ok=False, error=str(e))
+        await self.transport.notify("responses", response.model_dump_json().encode())
+
+    async def _execute(self, cmd: Command) -> Any:
+        if cmd.command == "ping":
+            return {"version": __version__}
+        if cmd.command == "sync-config":
+            self._sync_now.set()
+            return {"config_version": self.config.version if self.config else None}
+        if cmd.command == "write":
+            device_id = str(cmd.params.get("device_id"))
+            if device_id not in self.pollers:
+                raise ValueError(f"device {device_id} is not polled by edge {self.settings.edge_id}")
+            _, poller, _ = self.pollers[device_id]
+            value = await poller.write(str(cmd.params.get("tag")), cmd.params.get("value"))
+            return {"value": value}
+        raise ValueError(f"unknown command {cmd.command!r}; expected ping, sync-config or write")

@@ -1,0 +1,58 @@
+"""Edges (gateways), their metric history and the commands sent to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tagpipe.db.base import Base, utcnow
+
+
+class Edge(Base):
+    __tablename__ = "edges"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_heartbeat: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    ip_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cpu_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    memory_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    agent_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    config_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outbox_depth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outbox_dropped: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeat_interval_s: Mapped[float] = mapped_column(Float, default=30.0)
+    devices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    scripts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EdgeMetric(Base):
+    __tablename__ = "edge_metrics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edge_id: Mapped[str] = mapped_column(String(120), index=True)
+    ts: Mapped[int] = mapped_column(BigInteger, index=True)
+    cpu_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    memory_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disk_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outbox_depth: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Command(Base):
+    __tablename__ = "edge_commands"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    edge_id: Mapped[str] = mapped_column(String(120), index=True)
+    command: Mapped[str] = mapped_column(String(60))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

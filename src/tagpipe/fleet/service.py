@@ -1,0 +1,101 @@
+"""Edges: registration by heartbeat, online/offline, metric history, commands, and the edge config."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from tagpipe import plant
+from tagpipe.contracts import EdgeConfig, Heartbeat
+from tagpipe.db.base import now_ms, utcnow
+from tagpipe.errors import NotFound
+from tagpipe.fleet.models import Command, Edge, EdgeMetric
+
+METRIC_RETENTION_DAYS = 30
+ScriptsProvider = Any  # Callable[[Session, str], list[ScriptConfig]]
+_scripts_provider: ScriptsProvider | None = None
+
+
+def set_scripts_provider(provider: ScriptsProvider) -> None:
+    """The scripts feature registers how to list an edge's scripts (composition root wires it)."""
+    global _scripts_provider
+    _scripts_provider = provider
+
+
+def record_heartbeat(session: Session, edge_id: str, hb: Heartbeat, *, at: dt.datetime | None = None) -> Edge:
+    """Register an unknown edge, mark it online and keep its metrics."""
+    edge = session.get(Edge, edge_id)
+    if edge is None:
+        edge = Edge(id=edge_id, name=hb.edge_name or edge_id)
+        session.add(edge)
+    edge.status = "online"
+    edge.last_heartbeat = at or utcnow()
+    for field in ("ip_address", "cpu_percent", "memory_percent", "disk_percent", "agent_version", "config_version",
+                  "outbox_depth", "outbox_dropped"):
+        setattr(edge, field, getattr(hb, field))
+    if hb.heartbeat_interval_s:
+        edge.heartbeat_interval_s = hb.heartbeat_interval_s
+    edge.devices = hb.devices
+    edge.scripts = hb.scripts
+    session.add(EdgeMetric(edge_id=edge_id, ts=now_ms(), cpu_percent=hb.cpu_percent,
+                           memory_percent=hb.memory_percent, disk_percent=hb.disk_percent,
+                           outbox_depth=hb.outbox_depth))
+    return edge
+
+
+def mark_offline(session: Session, *, now: dt.datetime | None = None) -> list[str]:
+    """Edges whose last heartbeat is older than three intervals go offline; returns their ids."""
+    now = now or utcnow()
+    gone = [e.id for e in session.scalars(select(Edge).where(Edge.status == "online"))
+            if e.last_heartbeat is None or (now - e.last_heartbeat).total_seconds() > 3 * e.heartbeat_interval_s]
+    if gone:
+        session.execute(update(Edge).where(Edge.id.in_(gone)).values(status="offline"))
+    cutoff = now_ms() - METRIC_RETENTION_DAYS * 86_400_000
+    session.execute(delete(EdgeMetric).where(EdgeMetric.ts < cutoff))
+    return gone
+
+
+def list_edges(session: Session) -> list[Edge]:
+    known = {e.id: e for e in session.scalars(select(Edge).order_by(Edge.id))}
+    for edge_id in plant.edges_in_use(session):
+        known.setdefault(edge_id, Edge(id=edge_id, name=edge_id, status="offline", heartbeat_interval_s=30.0))
+    return sorted(known.values(), key=lambda e: e.id)
+
+
+def get_edge(session: Session, edge_id: str) -> Edge:
+    edge = session.get(Edge, edge_id)
+    if edge is None:
+        raise NotFound(f"edge {edge_id!r} has never sent a heartbeat")
+    return edge
+
+
+def metric_history(session: Session, edge_id: str, since_ms: int) -> list[EdgeMetric]:
+    return list(session.scalars(select(EdgeMetric).where(EdgeMetric.edge_id == edge_id, EdgeMetric.ts >= since_ms)
+                                .order_by(EdgeMetric.ts)))
+
+
+def edge_config(session: Session, edge_id: str) -> EdgeConfig:
+    """The seed's EdgeConfig for one edge; its version is a hash of its content (the strong ETag)."""
+    edge = session.get(Edge, edge_id)
+    scripts = _scripts_provider(session, edge_id) if _scripts_provider else []
+    config = EdgeConfig(edge_id=edge_id, edge_name=edge.name if edge else edge_id,
+                        devices=plant.devices_for_edge(session, edge_id), scripts=scripts)
+    return config.with_content_version()
+
+
+def new_command(session: Session, edge_id: str, command: str, params: dict[str, Any]) -> Command:
+    cmd = Command(id=uuid.uuid4().hex, edge_id=edge_id, command=command, params=params, status="sent")
+    session.add(cmd)
+    session.commit()
+    return cmd
+
+
+def record_response(session: Session, command_id: str, ok: bool, result: Any, error: str | None) -> None:
+    cmd = session.get(Command, command_id)
+    if cmd is not None:
+        cmd.status = "ok" if ok else "error"
+        cmd.result, cmd.error, cmd.answered_at = result, error, utcnow()

@@ -1,0 +1,59 @@
+"""Time series: raw samples keyed by (tag, timestamp), the latest value per tag, 1-minute and 1-hour rollups."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tagpipe.db.base import Base
+
+GOOD, BAD = 0, 1
+
+
+class Sample(Base):
+    __tablename__ = "samples"
+
+    tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Milliseconds since the epoch, UTC.")
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    quality: Mapped[int] = mapped_column(SmallInteger, default=GOOD)
+
+
+class Latest(Base):
+    __tablename__ = "latest"
+
+    tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger)
+    value_json: Mapped[str] = mapped_column(Text, doc="The exact value as JSON (keeps bool, int, str).")
+    quality: Mapped[int] = mapped_column(SmallInteger, default=GOOD)
+
+
+class _Rollup:
+    tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    sum: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
+    last: Mapped[float] = mapped_column(Float)
+    last_ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class Rollup1m(_Rollup, Base):
+    __tablename__ = "rollup_1m"
+
+
+class Rollup1h(_Rollup, Base):
+    __tablename__ = "rollup_1h"
+
+
+class IngestReject(Base):
+    """Garbage on a data subject, counted per edge."""
+
+    __tablename__ = "ingest_rejects"
+
+    edge_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_ts: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,110 @@
+"""Dashboard (latest value of every tag, live) and Trends (chart, table and CSV of any tags over a range)."""
+
+from __future__ import annotations
+
+import time
+from itertools import groupby
+
+from nicegui import ui
+
+from tagpipe.history import service
+from tagpipe.history.api import iso, parse_time, tag_values
+from tagpipe.web.context import run_db
+from tagpipe.web.shell import fmt_age, fmt_value, page
+
+RANGES = {"1 h": 3600, "1 d": 86400, "3 d": 3 * 86400, "7 d": 7 * 86400, "custom": None}
+COLUMNS = [
+    {"name": "name", "label": "Tag", "field": "name", "align": "left"},
+    {"name": "value", "label": "Value", "field": "value", "align": "right"},
+    {"name": "unit", "label": "Unit", "field": "unit", "align": "left"},
+    {"name": "quality", "label": "Quality", "field": "quality", "align": "left"},
+    {"name": "age", "label": "Age", "field": "age", "align": "right"},
+]
+
+
+@ui.page("/")
+async def dashboard() -> None:
+    with page("Dashboard"):
+        container = ui.column().classes("w-full gap-4")
+        tables: dict[str, ui.table] = {}
+
+        async def refresh() -> None:
+            values = await run_db(tag_values)
+            if not values and not tables:
+                container.clear()
+                with container:
+                    ui.label("No tags yet: add equipment, a connection and tags under Configuration.").classes("text-gray-500")
+                return
+            for equipment, items in groupby(sorted(values, key=lambda t: (t.equipment, t.id)), key=lambda t: t.equipment):
+                rows = [{"id": t.id, "name": t.name, "value": fmt_value(t.value), "unit": t.unit,
+                         "quality": t.quality or "—", "age": fmt_age(t.age_s)} for t in items]
+                if equipment not in tables:
+                    if not tables:
+                        container.clear()
+                    with container, ui.card().classes("w-full"):
+                        ui.label(equipment).classes("text-lg font-medium")
+                        tables[equipment] = ui.table(columns=COLUMNS, rows=rows, row_key="id").classes("w-full")
+                        tables[equipment].props(f'data-equipment="{equipment}" dense flat')
+                else:
+                    tables[equipment].rows = rows
+                    tables[equipment].update()
+
+        await refresh()
+        ui.timer(1.0, refresh)
+
+
+@ui.page("/trends")
+async def trends(tags: str = "", range: str = "1 h") -> None:  # noqa: A002 - query parameter name
+    with page("Trends"):
+        catalog = await run_db(tag_values)
+        options = {t.id: f"{t.equipment} / {t.name}" + (f" [{t.unit}]" if t.unit else "") for t in catalog}
+        chosen = [int(x) for x in tags.split(",") if x.strip().isdigit() and int(x) in options]
+        with ui.row().classes("items-end gap-4 w-full"):
+            picker = ui.select(options, multiple=True, value=chosen, label="Tags").classes("min-w-[24rem]").props("use-chips")
+            span = ui.toggle(list(RANGES), value=range if range in RANGES else "1 h")
+            start_in = ui.input("Start (ISO)").props("dense").classes("w-56")
+            end_in = ui.input("End (ISO)").props("dense").classes("w-56")
+            download = ui.link("Download CSV", "#").classes("self-center")
+        chart = ui.echart({
+            "tooltip": {"trigger": "axis"}, "legend": {}, "animation": False,
+            "xAxis": {"type": "time"}, "yAxis": {"type": "value", "scale": True},
+            "dataZoom": [{"type": "inside"}, {"type": "slider"}], "series": [],
+        }).classes("w-full h-96")
+        table = ui.table(columns=[{"name": c, "label": c.title(), "field": c, "align": "left"}
+                                  for c in ("tag", "timestamp", "avg", "min", "max", "count")],
+                         rows=[], pagination=20).classes("w-full").props("dense flat")
+        status = ui.label("").classes("text-sm text-gray-500")
+
+        def window() -> tuple[int, int]:
+            now = int(time.time() * 1000)
+            seconds = RANGES.get(span.value)
+            if seconds is not None:
+                return now - seconds * 1000, now
+            end = parse_time("end", end_in.value or None, now)
+            return parse_time("start", start_in.value or None, end - 3_600_000), end
+
+        async def load() -> None:
+            ids = list(picker.value or [])
+            try:
+                start, end = window()
+            except Exception as e:  # noqa: BLE001 - show the bad field to the user
+                status.text = str(e)
+                return
+            series, rows = [], []
+            for tag_id in ids:
+                source, pts = await run_db(service.history, tag_id, start, end, 1000)
+                series.append({"name": options.get(tag_id, str(tag_id)), "type": "line", "showSymbol": False,
+                               "data": [[p.ts, round(p.avg, 6)] for p in pts]})
+                rows += [{"tag": options.get(tag_id), "timestamp": iso(p.ts), "avg": round(p.avg, 6),
+                          "min": p.min, "max": p.max, "count": p.count} for p in pts]
+            chart.options["series"] = series
+            chart.update()
+            table.rows = rows[-5000:]
+            table.update()
+            points = sum(len(s["data"]) for s in series)
+            status.text = f"{points} points from {iso(start)} to {iso(end)}"
+            download.props(f'href="/api/history.csv?tags={",".join(map(str, ids))}&start={start}&end={end}"')
+
+        for element in (picker, span, start_in, end_in):
+            element.on_value_change(load)
+        await load()

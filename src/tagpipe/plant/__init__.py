@@ -1,0 +1,8 @@
+"""Plant: equipment, connections and tags (CRUD, validation against the protocol drivers).
+
+Other features may call only the functions exported here.
+"""
+
+from tagpipe.plant.service import devices_for_edge, discover_tags, edges_in_use, tag_catalog, tag_key_map
+
+__all__ = ["devices_for_edge", "discover_tags", "edges_in_use", "tag_catalog", "tag_key_map"]

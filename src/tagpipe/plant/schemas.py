@@ -1,0 +1,58 @@
+"""API shapes for equipment, connections and tags; validation names the field that is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tagpipe.contracts.config import ByteOrder, DataType
+
+
+class EquipmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, max_length=120, examples=["Press 1"])
+    description: str = Field("", max_length=500)
+
+
+class EquipmentOut(EquipmentIn):
+    id: int
+
+
+class ConnectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    equipment_id: int
+    edge_id: str = Field(..., min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_-]+$",
+                         description="The edge agent that polls this connection.", examples=["edge-1"])
+    name: str = Field(..., min_length=1, max_length=120, examples=["Press PLC"])
+    protocol: str = Field(..., examples=["modbus_tcp"], description="modbus_tcp, opcua, s7, xgt (plc_ethernet), simulator")
+    settings: dict[str, Any] = Field(default_factory=dict, examples=[{"host": "192.168.1.10", "port": 502, "unit_id": 1}],
+                                     description="The protocol's settings (see GET /api/protocols).")
+    interval_ms: int = Field(1000, ge=50, le=3_600_000)
+    enabled: bool = True
+
+
+class ConnectionOut(ConnectionIn):
+    id: int
+
+
+class TagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connection_id: int
+    name: str = Field(..., min_length=1, max_length=120, pattern=r"^[^\s/.#+*>]+$", examples=["temperature"],
+                      description="Unique within the connection; no spaces, '/', '.', '#', '+', '*' or '>'.")
+    address: str = Field(..., min_length=1, max_length=200, examples=["40001"])
+    data_type: DataType = DataType.UINT16
+    byte_order: ByteOrder = ByteOrder.BIG_ENDIAN
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str = Field("", max_length=40)
+    length: int | None = Field(None, ge=1, le=1024, description="STRING length in bytes.")
+    writable: bool = False
+
+
+class TagOut(TagIn):
+    id: int

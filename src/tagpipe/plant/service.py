@@ -1,0 +1,206 @@
+"""CRUD for equipment, connections and tags: validate against the protocol's driver, then store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tagpipe import drivers
+from tagpipe.contracts.config import DeviceConfig, TagConfig
+from tagpipe.errors import Conflict, NotFound
+from tagpipe.plant.models import Connection, Equipment, Tag
+from tagpipe.plant.schemas import ConnectionIn, EquipmentIn, TagIn
+
+
+def _get(session: Session, model: type, id_: int, what: str):  # type: ignore[no-untyped-def]
+    obj = session.get(model, id_)
+    if obj is None:
+        raise NotFound(f"{what} {id_} does not exist")
+    return obj
+
+
+def _commit(session: Session, conflict: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(conflict) from None
+
+
+# -- equipment ------------------------------------------------------------------------------------
+
+def list_equipment(session: Session) -> list[Equipment]:
+    return list(session.scalars(select(Equipment).order_by(Equipment.name)))
+
+
+def create_equipment(session: Session, data: EquipmentIn) -> Equipment:
+    eq = Equipment(**data.model_dump())
+    session.add(eq)
+    _commit(session, f"equipment named {data.name!r} already exists")
+    return eq
+
+
+def update_equipment(session: Session, id_: int, data: EquipmentIn) -> Equipment:
+    eq = _get(session, Equipment, id_, "equipment")
+    for k, v in data.model_dump().items():
+        setattr(eq, k, v)
+    _commit(session, f"equipment named {data.name!r} already exists")
+    return eq
+
+
+def delete_equipment(session: Session, id_: int) -> set[str]:
+    eq = _get(session, Equipment, id_, "equipment")
+    edges = {c.edge_id for c in eq.connections}
+    session.delete(eq)
+    session.commit()
+    return edges
+
+
+# -- connections ----------------------------------------------------------------------------------
+
+def _validate_connection(data: ConnectionIn) -> dict:
+    settings = drivers.validate_settings(data.protocol, data.settings)
+    return settings.model_dump(mode="json")
+
+
+def list_connections(session: Session, equipment_id: int | None = None) -> list[Connection]:
+    q = select(Connection).order_by(Connection.id)
+    if equipment_id is not None:
+        q = q.where(Connection.equipment_id == equipment_id)
+    return list(session.scalars(q))
+
+
+def create_connection(session: Session, data: ConnectionIn) -> Connection:
+    _get(session, Equipment, data.equipment_id, "equipment")
+    settings = _validate_connection(data)
+    conn = Connection(**data.model_dump(exclude={"settings"}), settings=settings)
+    session.add(conn)
+    _commit(session, "connection conflicts with a stored one")
+    return conn
+
+
+def update_connection(session: Session, id_: int, data: ConnectionIn) -> tuple[Connection, set[str]]:
+    conn = _get(session, Connection, id_, "connection")
+    _get(session, Equipment, data.equipment_id, "equipment")
+    settings = _validate_connection(data)
+    for tag in conn.tags:
+        drivers.validate_tag(data.protocol, _tag_config(tag))
+    edges = {conn.edge_id, data.edge_id}
+    for k, v in data.model_dump(exclude={"settings"}).items():
+        setattr(conn, k, v)
+    conn.settings = settings
+    _commit(session, "connection conflicts with a stored one")
+    return conn, edges
+
+
+def delete_connection(session: Session, id_: int) -> set[str]:
+    conn = _get(session, Connection, id_, "connection")
+    session.delete(conn)
+    session.commit()
+    return {conn.edge_id}
+
+
+# -- tags -----------------------------------------------------------------------------------------
+
+def _tag_config(tag: Tag | TagIn) -> TagConfig:
+    return TagConfig.model_validate(tag, from_attributes=True)
+
+
+def list_tags(session: Session, connection_id: int | None = None) -> list[Tag]:
+    q = select(Tag).order_by(Tag.id)
+    if connection_id is not None:
+        q = q.where(Tag.connection_id == connection_id)
+    return list(session.scalars(q))
+
+
+def get_tag(session: Session, id_: int) -> Tag:
+    return _get(session, Tag, id_, "tag")
+
+
+def create_tag(session: Session, data: TagIn) -> tuple[Tag, set[str]]:
+    conn = _get(session, Connection, data.connection_id, "connection")
+    drivers.validate_tag(conn.protocol, _tag_config(data))
+    tag = Tag(**data.model_dump())
+    session.add(tag)
+    _commit(session, f"connection {conn.id} already has a tag named {data.name!r}")
+    return tag, {conn.edge_id}
+
+
+def update_tag(session: Session, id_: int, data: TagIn) -> tuple[Tag, set[str]]:
+    tag = get_tag(session, id_)
+    conn = _get(session, Connection, data.connection_id, "connection")
+    drivers.validate_tag(conn.protocol, _tag_config(data))
+    edges = {conn.edge_id} | ({tag.connection.edge_id} if tag.connection else set())
+    for k, v in data.model_dump().items():
+        setattr(tag, k, v)
+    _commit(session, f"connection {conn.id} already has a tag named {data.name!r}")
+    return tag, edges
+
+
+def delete_tag(session: Session, id_: int) -> set[str]:
+    tag = get_tag(session, id_)
+    edges = {tag.connection.edge_id} if tag.connection else set()
+    session.delete(tag)
+    session.commit()
+    return edges
+
+
+# -- public functions for other features ----------------------------------------------------------
+
+def devices_for_edge(session: Session, edge_id: str) -> list[DeviceConfig]:
+    """The seed's ``devices[]`` of one edge's config."""
+    conns = session.scalars(select(Connection).where(Connection.edge_id == edge_id).order_by(Connection.id))
+    return [
+        DeviceConfig(id=str(c.id), name=c.name, protocol=c.protocol, connection=dict(c.settings),
+                     interval_ms=c.interval_ms, enabled=c.enabled, equipment_id=c.equipment_id,
+                     tags=[_tag_config(t).model_copy(update={"id": t.id}) for t in c.tags])
+        for c in conns
+    ]
+
+
+def edges_in_use(session: Session) -> list[str]:
+    return sorted(set(session.scalars(select(Connection.edge_id))))
+
+
+def tag_key_map(session: Session) -> dict[tuple[str, str, str], int]:
+    """(edge id, connection id as sent on the wire, tag name) to tag id, for configured and discovered tags."""
+    out: dict[tuple[str, str, str], int] = {}
+    for tag_id, name, conn_id, edge_id in session.execute(
+            select(Tag.id, Tag.name, Connection.id, Connection.edge_id).join(Connection)):
+        out[(edge_id, str(conn_id), name)] = tag_id
+    for tag_id, name, source, edge_id in session.execute(
+            select(Tag.id, Tag.name, Tag.source_connection, Tag.edge_id).where(Tag.connection_id.is_(None))):
+        out[(edge_id or "", source or "", name)] = tag_id
+    return out
+
+
+def discover_tags(session: Session, keys: Iterable[tuple[str, str, str]], sample: dict[tuple[str, str, str], object]) -> None:
+    """Create tags for data published by collectors tagpipe has no configuration for (seed 001: raw data is kept)."""
+    for edge_id, source, name in keys:
+        value = sample.get((edge_id, source, name))
+        data_type = ("BOOL" if isinstance(value, bool) else "STRING" if isinstance(value, str)
+                     else "INT64" if isinstance(value, int) else "FLOAT64")
+        session.add(Tag(connection_id=None, edge_id=edge_id, source_connection=source or None, name=name,
+                        data_type=data_type))
+    session.flush()
+
+
+def tag_catalog(session: Session) -> list[dict]:
+    """Every tag with where it belongs (equipment, connection, edge), for listings and the dashboard."""
+    conns = {c.id: c for c in session.scalars(select(Connection))}
+    by_wire = {(c.edge_id, str(c.id)): c for c in conns.values()}
+    out = []
+    for t in session.scalars(select(Tag).order_by(Tag.id)):
+        c = conns.get(t.connection_id) if t.connection_id else by_wire.get((t.edge_id or "", t.source_connection or ""))
+        out.append({
+            "id": t.id, "name": t.name, "unit": t.unit, "data_type": t.data_type, "writable": t.writable,
+            "address": t.address, "discovered": t.connection_id is None,
+            "connection_id": c.id if c else None, "connection": c.name if c else t.source_connection,
+            "equipment_id": c.equipment_id if c else None,
+            "equipment": c.equipment.name if c else f"edge {t.edge_id}",
+            "edge_id": c.edge_id if c else t.edge_id,
+        })
+    return out

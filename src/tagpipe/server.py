@@ -1,0 +1,71 @@
+"""Composition root of the central web process: FastAPI with every feature's routes and the NiceGUI pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from tagpipe import __version__
+from tagpipe.bus import connect, ensure_stream
+from tagpipe.contracts import Subjects
+from tagpipe.db import make_engine, session_factory, upgrade
+from tagpipe.settings import Settings
+from tagpipe.web import problem
+from tagpipe.web.context import AppContext, set_current
+
+log = logging.getLogger(__name__)
+
+
+async def _connect_bus(ctx: AppContext) -> None:
+    """Connect to NATS in the background, so the API serves even while the bus is still starting."""
+    while ctx.nc is None:
+        try:
+            nc = await connect(ctx.settings.bus_url, "tagpipe-server")
+            await ensure_stream(nc.jetstream(), ctx.subjects, max_age_days=ctx.settings.stream_max_age_days)
+            ctx.nc = nc
+        except Exception as e:  # noqa: BLE001 - keep trying until the bus is there
+            log.debug("waiting for NATS at %s: %s", ctx.settings.bus_url, e)
+            await asyncio.sleep(0.5)
+
+
+def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    if migrate:
+        upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    ctx = AppContext(settings=settings, engine=engine, sessions=session_factory(engine),
+                     subjects=Subjects(settings.prefix))
+    set_current(ctx)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_connect_bus(ctx), name="bus-connect")
+        yield
+        task.cancel()
+        if ctx.nc is not None:
+            await ctx.nc.close()
+
+    app = FastAPI(title="tagpipe", version=__version__, lifespan=lifespan,
+                  description="Industrial data platform: equipment, tags, history, fleet of edges.")
+    problem.install(app)
+    from tagpipe.fleet.api import router as fleet_router
+    from tagpipe.history.api import router as history_router
+    from tagpipe.plant.api import router as plant_router
+
+    app.include_router(plant_router)
+    app.include_router(history_router)
+    app.include_router(fleet_router)
+
+    @app.get("/api/health", tags=["system"])
+    async def health() -> dict[str, object]:
+        return {"status": "ok", "version": __version__, "bus": bool(ctx.nc and ctx.nc.is_connected)}
+
+    if ui:
+        from tagpipe.web import pages
+
+        pages.mount(app)
+    return app

@@ -1,0 +1,1 @@
+"""Web infrastructure: problem+json errors, the shared app context, the page shell. Features import it."""

@@ -1,0 +1,52 @@
+"""RFC 9457 problem+json for every error the API returns: 4xx naming the field, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from tagpipe.errors import Conflict, DeviceMisconfigured, DeviceUnreachable, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+MEDIA = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
+                        status_code=status, media_type=MEDIA)
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(422, "Invalid input", detail, errors=errors)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return problem(422, "Invalid input", str(exc), errors=[{"field": exc.field, "message": str(exc)}])
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return problem(404, "Not found", str(exc))
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return problem(409, "Conflict", str(exc))
+
+    @app.exception_handler(DeviceUnreachable)
+    async def _unreachable(_: Request, exc: DeviceUnreachable) -> JSONResponse:
+        return problem(502, "Device unreachable", str(exc))
+
+    @app.exception_handler(DeviceMisconfigured)
+    async def _misconfigured(_: Request, exc: DeviceMisconfigured) -> JSONResponse:
+        return problem(422, "Device refused the request", str(exc))
