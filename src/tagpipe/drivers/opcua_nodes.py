@@ -48,7 +48,7 @@ def parse_node_id(text: str) -> ua.NodeId | ua.ExpandedNodeId:
             value = int(ident)
             if not 0 <= value <= 0xFFFFFFFF:
                 raise ValueError
-            id_type = ua.NodeIdType.Numeric
+            id_type = None  # asyncua picks the two-byte, four-byte or numeric encoding
         elif kind == "g":
             value, id_type = uuid.UUID(ident), ua.NodeIdType.Guid
         elif kind == "b":
@@ -61,7 +61,7 @@ def parse_node_id(text: str) -> ua.NodeId | ua.ExpandedNodeId:
         raise InvalidInput("address", NODE_ID_EXPECTED, text)
     if m["nsu"]:
         return ua.ExpandedNodeId(value, 0, id_type, NamespaceUri=m["nsu"])
-    return ua.NodeId(value, ns, id_type)
+    return ua.NodeId(value, ns, id_type)  # type: ignore[arg-type]
 
 
 def resolve(node_id: ua.NodeId | ua.ExpandedNodeId, namespaces: list[str]) -> ua.NodeId:
@@ -71,7 +71,8 @@ def resolve(node_id: ua.NodeId | ua.ExpandedNodeId, namespaces: list[str]) -> ua
         return node_id
     if uri not in namespaces:
         raise LookupError(f"namespace {uri} is not on the server")
-    return ua.NodeId(node_id.Identifier, namespaces.index(uri), node_id.NodeIdType)
+    id_type = None if isinstance(node_id.Identifier, int) else node_id.NodeIdType
+    return ua.NodeId(node_id.Identifier, namespaces.index(uri), id_type)  # type: ignore[arg-type]
 
 
 def to_variant(value: object, data_type: DataType) -> ua.Variant:

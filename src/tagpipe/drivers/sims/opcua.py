@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
+from asyncua.common.callback import CallbackType
 from asyncua.crypto import cert_gen
 from asyncua.crypto.permission_rules import User, UserRole
 from cryptography import x509
@@ -23,8 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tagpipe.contracts.config import DataType
 
-for _name in ("asyncua", "asyncua.server", "asyncua.client", "asyncua.common", "asyncua.crypto", "asyncua.uaprotocol"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+logging.getLogger("asyncua").setLevel(logging.CRITICAL)
 
 NAMESPACE = "urn:tagpipe:sim"
 SERVER_URI = "urn:tagpipe:sim:server"
@@ -90,7 +90,7 @@ class _Users:
 
 
 class OpcUaSim:
-    """``async with OpcUaSim() as sim:`` serves ``sim.url``; node ids of PLC1's variables are in ``sim.nodes``."""
+    """``async with OpcUaSim() as sim:`` serves ``sim.url``; PLC1's variables are in ``sim.nodes``, read sizes in ``sim.reads``."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, secure: SimCert | None = None,
                  users: dict[str, str] | None = None, allow_none: bool = True) -> None:
@@ -98,6 +98,7 @@ class OpcUaSim:
         self.secure, self.users, self.allow_none = secure, users or {}, allow_none
         self.ns = 2
         self.nodes: dict[DataType, str] = {}
+        self.reads: list[int] = []  # how many nodes each Read request from a client asked for
         self.server: Server | None = None
 
     @property
@@ -124,6 +125,7 @@ class OpcUaSim:
         server.set_identity_tokens(tokens)
         self.ns = await server.register_namespace(NAMESPACE)
         await self._build(server)
+        server.subscribe_server_callback(CallbackType.PreRead, self._count_read)
         await server.start()
         self.server = server
         self.port = server.bserver._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -131,6 +133,10 @@ class OpcUaSim:
             endpoint.EndpointUrl = self.url
             endpoint.Server.DiscoveryUrls = [self.url]
         return self.url
+
+    def _count_read(self, event: Any, _service: Any) -> None:
+        if event.is_external:
+            self.reads.append(len(event.request_params.NodesToRead))
 
     async def _build(self, server: Server) -> None:
         ns = self.ns
