@@ -289,8 +289,7 @@ class S7(DriverBase):
             chunks = [proto.build_write_request(area, addr.db, addr.offset + i, S7WordLen.BYTE, data[i:i + step])
                       for i in range(0, len(data), step)]
         for request in chunks:
-            response = await self._exchange(request)
             try:
-                proto.check_write_response(response)
+                proto.check_write_response(await self._exchange(request))
             except S7ProtocolError as e:
                 raise DeviceMisconfigured(f"{tag.name} at {tag.address}: PLC refused the write: {e}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 import time
 from typing import Any
 
@@ -29,10 +30,29 @@ class _Server(Server):
     def __init__(self, sim: S7Sim) -> None:
         super().__init__(log=False)
         self._sim = sim
+        self._sockets: set[socket.socket] = set()
+
+    def _handle_client(self, client_socket: socket.socket, address: tuple[str, int]) -> None:
+        self._sockets.add(client_socket)
+        try:
+            super()._handle_client(client_socket, address)
+        finally:
+            self._sockets.discard(client_socket)
+
+    def stop(self) -> int:
+        """Stop listening and drop every connection, like a CPU that lost power (snap7 would keep serving them)."""
+        for sock in list(self._sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return super().stop()
 
     def _process_request(self, request_data: bytes, client_address: tuple[str, int]) -> bytes | None:
         if len(request_data) > 10 and request_data[1] == 0x01 and request_data[10] in (_READ, _WRITE):
             self._sim.requests += 1
+            if self._sim.silent:
+                return None
         return super()._process_request(request_data, client_address)
 
     def _parse_address_specification(self, addr_spec: bytes) -> dict[str, Any]:
@@ -55,12 +75,16 @@ class _Server(Server):
 
 
 class S7Sim:
-    """``async with S7Sim() as sim:`` serves on ``sim.port``; ``sim.requests`` counts read and write requests."""
+    """``async with S7Sim() as sim:`` serves on ``sim.port``; ``sim.requests`` counts reads and writes.
+
+    ``sim.silent = True`` leaves reads and writes unanswered, like a CPU whose network hangs.
+    """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, dbs: dict[int, int] | None = None,
                  m_size: int = 8192, io_size: int = 1024) -> None:
         self.host, self.port = host, port
         self.requests = 0
+        self.silent = False
         self.areas: dict[tuple[Area, int], bytearray] = {
             (Area.DB, n): bytearray(size) for n, size in (dbs or {1: 8192, 2: 8192, 3: 8192}).items()}
         self.areas[(Area.MK, 0)] = bytearray(m_size)
