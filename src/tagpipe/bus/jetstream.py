@@ -42,3 +42,12 @@ async def ensure_stream(js: JetStreamContext, subjects: Subjects, *, max_age_day
     except NotFoundError:
         await js.add_stream(config)
     return subjects.stream_name
+
+
+async def ack_all(msgs: list) -> None:  # type: ignore[type-arg]
+    """Ack after the commit; an ack lost to a bus restart only causes a harmless redelivery."""
+    try:
+        for msg in msgs:
+            await msg.ack()
+    except Exception as e:  # noqa: BLE001
+        log.info("ack failed (%s); the batch will be redelivered and de-duplicated", e)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tagpipe.bus.jetstream import ack_all
 from tagpipe.contracts import CommandResponse, Heartbeat, Subjects
 from tagpipe.fleet import service
 
@@ -29,6 +30,10 @@ async def _consume(nc: Client, engine: Engine, subjects: Subjects, kind: str, ha
             msgs = await sub.fetch(200, timeout=1.0)
         except (NatsTimeout, asyncio.TimeoutError):
             continue
+        except Exception as e:  # noqa: BLE001 - the bus is restarting; the consumer is durable
+            log.info("fleet fetch failed (%s); retrying", e)
+            await asyncio.sleep(0.5)
+            continue
 
         def write() -> None:
             with Session(engine) as session, session.begin():
@@ -39,8 +44,7 @@ async def _consume(nc: Client, engine: Engine, subjects: Subjects, kind: str, ha
                         log.warning("bad %s from edge %s: %s", kind, Subjects.edge_of(msg.subject), e)
 
         await asyncio.to_thread(write)
-        for msg in msgs:
-            await msg.ack()
+        await ack_all(msgs)
 
 
 def _heartbeat(session: Session, edge_id: str, data: bytes) -> None:

@@ -11,6 +11,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine
 
+from tagpipe.bus.jetstream import ack_all
 from tagpipe.contracts.subjects import Subjects
 from tagpipe.history.ingest import DataMessage, Rejected, parse_data
 from tagpipe.history.store import IngestStore
@@ -32,6 +33,10 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, batch: i
             msgs = await sub.fetch(batch, timeout=1.0)
         except (NatsTimeout, asyncio.TimeoutError):
             continue
+        except Exception as e:  # noqa: BLE001 - the bus is restarting; the consumer is durable
+            log.info("ingest fetch failed (%s); retrying", e)
+            await asyncio.sleep(0.5)
+            continue
         good: list[DataMessage] = []
         for msg in msgs:
             edge_id = Subjects.edge_of(msg.subject)
@@ -43,6 +48,6 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, batch: i
                 await asyncio.to_thread(store.reject, edge_id, str(e), int(time.time() * 1000))
         result = await asyncio.to_thread(store.write, good)
         stored += result.inserted
-        for msg in msgs:
-            await msg.ack()
+        await ack_all(msgs)
         log.debug("ingested %d messages, %d values (%d new)", result.messages, result.values, result.inserted)
+
