@@ -1,0 +1,83 @@
+"""Checks that a value is plain data (exact None, bool, int, float, str, list, dict) and copies it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_DEPTH = 32
+MAX_ITEMS = 100_000
+MAX_CHARS = 4_000_000
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+
+_SCALARS = (type(None), bool, float, str)
+
+
+class NotPlain(ValueError):
+    """The value is not plain data within the size limits."""
+
+
+def plain_copy(value: Any) -> Any:
+    """Return a fresh copy of plain data, or raise NotPlain saying what is wrong."""
+    kind = type(value)
+    if kind is float or kind is bool or value is None:
+        return value
+    if kind is int:
+        if INT_MIN <= value <= INT_MAX:
+            return value
+        raise NotPlain("integer does not fit in 64 bits")
+    if kind is str:
+        if len(value) > MAX_CHARS:
+            raise NotPlain(f"string longer than {MAX_CHARS} characters")
+        return value
+    return _copy(value, 0, set(), [MAX_ITEMS, MAX_CHARS])
+
+
+def _copy(value: Any, depth: int, path: set[int], budget: list[int]) -> Any:
+    kind = type(value)
+    if kind is str:
+        budget[1] -= len(value)
+        if budget[1] < 0:
+            raise NotPlain(f"result holds more than {MAX_CHARS} characters")
+        return value
+    if kind in _SCALARS:
+        return value
+    if kind is int:
+        if INT_MIN <= value <= INT_MAX:
+            return value
+        raise NotPlain("integer does not fit in 64 bits")
+    if kind is not list and kind is not dict:
+        raise NotPlain(f"{kind.__name__} is not allowed in a result (use None, bool, int, float, str, list, dict)")
+    if depth >= MAX_DEPTH:
+        raise NotPlain(f"result nested deeper than {MAX_DEPTH} levels")
+    key = id(value)
+    if key in path:
+        raise NotPlain("result refers to itself")
+    budget[0] -= len(value)
+    if budget[0] < 0:
+        raise NotPlain(f"result holds more than {MAX_ITEMS} items")
+    path.add(key)
+    try:
+        if kind is list:
+            return [_copy(item, depth + 1, path, budget) for item in value]
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if type(k) is not str:
+                raise NotPlain("dict keys in a result must be str")
+            out[_copy(k, depth + 1, path, budget)] = _copy(v, depth + 1, path, budget)
+        return out
+    finally:
+        path.discard(key)
+
+
+def fresh(value: Any) -> Any:
+    """Copy trusted plain input for one hook call, cheaply when it holds only scalars."""
+    kind = type(value)
+    if kind is dict:
+        for v in value.values():
+            if type(v) is dict or type(v) is list:
+                return {k: fresh(v) for k, v in value.items()}
+        return dict(value)
+    if kind is list:
+        return [fresh(v) for v in value]
+    return value

@@ -1,0 +1,231 @@
+"""SandboxPool: the async front of the worker processes that the edge agent and the server call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from tagpipe.sandbox.hooks import HOOK_TYPES
+from tagpipe.sandbox.marker import COMPILE_ID
+from tagpipe.sandbox.process import WorkerDied, WorkerProcess
+from tagpipe.sandbox.results import CodeError, CycleResult, DryRunResult, SandboxError, ScriptError
+
+if TYPE_CHECKING:
+    from tagpipe.contracts.config import ScriptConfig
+
+logger = logging.getLogger(__name__)
+
+MAX_TIMEOUT_MS = 60_000
+
+
+def _script_dict(script: ScriptConfig | Mapping[str, Any]) -> dict[str, Any]:
+    data = dict(script) if isinstance(script, Mapping) else script.model_dump(mode="json")
+    keys = ("id", "hook_type", "scope", "equipment_id", "connection_id", "device_id", "priority", "timeout_ms", "code")
+    out = {k: data.get(k) for k in keys}
+    out["scope"] = out["scope"] or "global"
+    out["priority"] = 100 if out["priority"] is None else int(out["priority"])
+    out["timeout_ms"] = max(1, min(int(out["timeout_ms"] or 1000), MAX_TIMEOUT_MS))
+    return out
+
+
+def _new_stats() -> dict[str, Any]:
+    return {"runs": 0, "errors": 0, "timeouts": 0, "last_error": None, "last_error_line": None}
+
+
+class SandboxPool:
+    """Runs user hooks in limited worker processes; one bad script never blocks or crashes the caller."""
+
+    def __init__(self, workers: int = 1, name: str = "sandbox", memory_mb: int = 512, cpu_seconds: int = 30) -> None:
+        self.name = name
+        self._workers = [WorkerProcess(f"{name}-{i}", memory_mb, cpu_seconds) for i in range(max(1, workers))]
+        self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
+        self._scripts: list[dict[str, Any]] = []
+        self._stats: dict[int, dict[str, Any]] = {}
+
+    async def __aenter__(self) -> SandboxPool:
+        await asyncio.gather(*(w.start() for w in self._workers))
+        for w in self._workers:
+            self._idle.put_nowait(w)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.gather(*(w.stop() for w in self._workers), return_exceptions=True)
+
+    # -- scripts -----------------------------------------------------------------------------
+
+    async def load(self, scripts: Iterable[ScriptConfig | Mapping[str, Any]]) -> dict[int, CodeError]:
+        """Compile ``scripts`` in every worker, replacing what was loaded; return the ones that failed."""
+        wanted = [_script_dict(s) for s in scripts]
+        taken = [await self._idle.get() for _ in self._workers]
+        try:
+            good, errors = await self._load_into(taken[0], wanted)
+            rest = await asyncio.gather(*(self._load_into(w, good) for w in taken[1:]))
+            for _, more in rest:
+                errors.update(more)
+            self._scripts = [s for s in good if s["id"] not in errors]
+        finally:
+            for w in taken:
+                self._idle.put_nowait(w)
+        self._stats = {s["id"]: self._stats.get(s["id"]) or _new_stats() for s in wanted}
+        for sid, err in errors.items():
+            self._note(sid, err.message, err.line)
+        return errors
+
+    async def _load_into(
+        self, worker: WorkerProcess, scripts: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], dict[int, CodeError]]:
+        """Load into one worker; a script that hangs or kills it while loading is dropped with an error."""
+        remaining = list(scripts)
+        errors: dict[int, CodeError] = {}
+        for _ in range(len(scripts) + 2):
+            try:
+                reply = await worker.request(["load", remaining])
+            except WorkerDied as died:
+                await self._restart_bare(worker)
+                culprit = next((s for s in remaining if s["id"] == died.script_id), None)
+                if culprit is None:
+                    continue
+                what = f"timed out after {died.budget_ms:g} ms while loading" if died.timed_out else (
+                    "the worker died while loading (memory or resource limit)")
+                errors[culprit["id"]] = CodeError(message=what, script_id=culprit["id"])
+                remaining.remove(culprit)
+                continue
+            for sid, err in reply["errors"].items():
+                errors[int(sid)] = CodeError(message=err["message"], line=err["line"], script_id=int(sid))
+            return [s for s in remaining if s["id"] not in errors], errors
+        raise SandboxError("sandbox worker keeps dying while loading scripts")
+
+    async def _restart_bare(self, worker: WorkerProcess) -> None:
+        await worker.stop()
+        await worker.start()
+
+    async def _restart(self, worker: WorkerProcess) -> None:
+        """Start a fresh worker and load the current scripts into it."""
+        await self._restart_bare(worker)
+        _, errors = await self._load_into(worker, self._scripts)
+        for sid, err in errors.items():
+            self._note(sid, err.message, err.line)
+
+    # -- cycles ------------------------------------------------------------------------------
+
+    async def run_cycle(self, payload: Mapping[str, Any], context: Mapping[str, Any]) -> CycleResult:
+        """Run one collection cycle through the hooks in one round trip to a worker."""
+        worker = await self._idle.get()
+        try:
+            return await self._cycle(worker, dict(payload), dict(context))
+        finally:
+            self._idle.put_nowait(worker)
+
+    async def _cycle(self, worker: WorkerProcess, payload: dict[str, Any], context: dict[str, Any]) -> CycleResult:
+        skip: list[int] = []
+        failed: list[ScriptError] = []
+        by_id = {s["id"]: s for s in self._scripts}
+        for _ in range(len(self._scripts) + 3):
+            try:
+                reply = await worker.request(["cycle", payload, context, skip])
+            except WorkerDied as died:
+                await self._restart(worker)
+                script = by_id.get(died.script_id)
+                if script is None or died.script_id in skip:
+                    continue
+                skip.append(died.script_id)
+                message = f"timed out after {died.budget_ms:g} ms" if died.timed_out else (
+                    "the worker died running this script (memory or resource limit); restarted")
+                failed.append(ScriptError(script_id=died.script_id, hook_type=script["hook_type"],
+                                          message=message, timeout=died.timed_out))  # fmt: skip
+                self._count(died.script_id, 1, 1, message, None, died.timed_out)
+                continue
+            return self._result(reply, failed)
+        raise SandboxError("sandbox worker keeps dying during a cycle")
+
+    def _result(self, reply: dict[str, Any], failed: list[ScriptError]) -> CycleResult:
+        for sid, runs in reply["r"]:
+            self._count(sid, runs, 0, None, None, False)
+        errors = list(failed)
+        for sid, hook_type, message, line, count, timeout in reply["e"]:
+            errors.append(ScriptError(script_id=sid, hook_type=hook_type, message=message, line=line,
+                                      count=count, timeout=timeout))  # fmt: skip
+            self._count(sid, 0, count, message, line, timeout)
+        payload = reply["p"]
+        if payload is not None and type(payload) is not dict:
+            raise SandboxError("malformed cycle reply from sandbox worker")
+        alarms = [a for a in reply["a"] if type(a) is dict]
+        if reply.get("x"):
+            asyncio.get_running_loop().create_task(self._restart_later(), name=f"{self.name}-restart")
+        return CycleResult(payload=payload, alarms=alarms, errors=errors)
+
+    async def _restart_later(self) -> None:
+        """After a MemoryError, replace one worker so leaked memory does not poison other scripts."""
+        worker = await self._idle.get()
+        try:
+            await self._restart(worker)
+        finally:
+            self._idle.put_nowait(worker)
+
+    # -- editing support ---------------------------------------------------------------------
+
+    async def dry_run(
+        self, *, code: str, hook_type: str, test_input: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None, timeout_ms: float = 1000,
+    ) -> DryRunResult:  # fmt: skip
+        """Run unsaved ``code`` once against ``test_input``, apart from the loaded scripts."""
+        if hook_type not in HOOK_TYPES:
+            return DryRunResult(ok=False, error=f"unknown hook type {hook_type!r}")
+        timeout_ms = max(1.0, min(float(timeout_ms), MAX_TIMEOUT_MS))
+        ctx = dict(context) if context is not None else {
+            "device_id": "dry-run", "equipment_id": None, "connection_id": None, "company_code": ""}
+        worker = await self._idle.get()
+        try:
+            reply = await worker.request(["dry", code, hook_type, dict(test_input), ctx, timeout_ms])
+        except WorkerDied as died:
+            await self._restart(worker)
+            if died.timed_out and died.script_id == COMPILE_ID:
+                error = f"compiling timed out after {died.budget_ms:g} ms"
+            elif died.timed_out:
+                error = f"timed out after {timeout_ms:g} ms"
+            else:
+                error = "the worker died running this code (memory or resource limit)"
+            return DryRunResult(ok=False, error=error, duration_ms=timeout_ms if died.timed_out else 0.0)
+        finally:
+            self._idle.put_nowait(worker)
+        if reply.get("x"):
+            asyncio.get_running_loop().create_task(self._restart_later(), name=f"{self.name}-restart")
+        return DryRunResult(
+            ok=bool(reply["ok"]), result=reply.get("result"), prints=reply.get("prints", ""),
+            duration_ms=float(reply.get("duration_ms", 0.0)), error=reply.get("error"), line=reply.get("line"),
+        )  # fmt: skip
+
+    async def validate(self, code: str, hook_type: str) -> list[CodeError]:
+        """Compile errors (with line and message) and a missing hook function; nothing is run."""
+        worker = await self._idle.get()
+        try:
+            reply = await worker.request(["validate", code, hook_type])
+        except WorkerDied as died:
+            await self._restart(worker)
+            return [CodeError(message="compiling timed out" if died.timed_out else "the compiler crashed")]
+        finally:
+            self._idle.put_nowait(worker)
+        return [CodeError(message=e["message"], line=e["line"]) for e in reply]
+
+    def stats(self) -> dict[int, dict[str, Any]]:
+        """Per loaded script: runs, errors, timeouts, last error and its line."""
+        return {sid: dict(s) for sid, s in self._stats.items()}
+
+    def _count(self, sid: int, runs: int, errors: int, message: str | None, line: int | None, timeout: bool) -> None:
+        stats = self._stats.get(sid)
+        if stats is None:
+            return
+        stats["runs"] += runs
+        stats["errors"] += errors
+        if timeout:
+            stats["timeouts"] += 1
+        if message is not None:
+            stats["last_error"] = message
+            stats["last_error_line"] = line
+
+    def _note(self, sid: int, message: str, line: int | None) -> None:
+        stats = self._stats.setdefault(sid, _new_stats())
+        stats["last_error"] = message
+        stats["last_error_line"] = line

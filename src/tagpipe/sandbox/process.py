@@ -1,0 +1,163 @@
+"""The pool's handle on one worker process: start, request with an outside deadline, kill."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mmap
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+from tagpipe.sandbox import marker
+from tagpipe.sandbox.protocol import HEADER, MAX_MESSAGE_BYTES, decode, encode
+from tagpipe.sandbox.results import SandboxError
+
+logger = logging.getLogger(__name__)
+
+GRACE_S = 0.02
+IDLE_TICK_S = 0.05
+REQUEST_LIMIT_S = 120.0
+_CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+class WorkerDied(Exception):
+    """The worker was killed for overrunning a deadline, or died (memory, CPU limit, crash)."""
+
+    def __init__(self, script_id: int, budget_ms: float, timed_out: bool) -> None:
+        self.script_id = script_id
+        self.budget_ms = budget_ms
+        self.timed_out = timed_out
+        what = f"timed out after {budget_ms:g} ms" if timed_out else "worker process died"
+        super().__init__(f"script {script_id}: {what}")
+
+
+def _marker_file() -> int:
+    try:
+        fd = os.memfd_create("tagpipe-sandbox-marker", 0)
+    except (AttributeError, OSError):
+        fd, path = tempfile.mkstemp(prefix="tagpipe-marker-")
+        os.unlink(path)
+    os.ftruncate(fd, marker.SIZE)
+    return fd
+
+
+class WorkerProcess:
+    """One sandbox worker process, its pipes and the shared marker the parent watches."""
+
+    def __init__(self, name: str, memory_mb: int, cpu_seconds: int) -> None:
+        self.name = name
+        self.memory_mb = memory_mb
+        self.cpu_seconds = cpu_seconds
+        self._proc: asyncio.subprocess.Process | None = None
+        self._fd = -1
+        self._buf: mmap.mmap | None = None
+        self._killed: tuple[int, float] | None = None
+        self._request_deadline = 0.0
+
+    async def start(self) -> None:
+        """Spawn the worker with a clean environment and wait until it answers."""
+        self._fd = _marker_file()
+        self._buf = mmap.mmap(self._fd, marker.SIZE)
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", "-m", "tagpipe.sandbox.worker",
+            str(self._fd), str(self.memory_mb), str(self.cpu_seconds),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            pass_fds=(self._fd,), env=dict(_CLEAN_ENV), cwd="/", start_new_session=True,
+        )  # fmt: skip
+        self._killed = None
+        try:
+            reply = await self.request(["ping"], limit_s=30.0)
+        except WorkerDied as e:
+            raise SandboxError(f"sandbox worker {self.name} did not start") from e
+        if reply != "pong":
+            raise SandboxError(f"sandbox worker {self.name} answered {reply!r}")
+        logger.debug("sandbox worker %s started (pid %s)", self.name, self._proc.pid)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def request(self, message: Any, limit_s: float = REQUEST_LIMIT_S) -> Any:
+        """Send one request and return the reply; raise WorkerDied if it overran a deadline or died."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise WorkerDied(0, 0, False)
+        loop = asyncio.get_running_loop()
+        self._request_deadline = time.monotonic() + limit_s
+        timer = loop.call_later(0.01, self._watch)
+        try:
+            proc.stdin.write(encode(message))
+            await proc.stdin.drain()
+            head = await proc.stdout.readexactly(HEADER.size)
+            (size,) = HEADER.unpack(head)
+            if size > MAX_MESSAGE_BYTES:
+                self.kill()
+                raise WorkerDied(0, 0, False)
+            body = await proc.stdout.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as e:
+            raise await self._death() from e
+        finally:
+            timer.cancel()
+        reply = decode(body)
+        if type(reply) is not list or not reply:
+            raise SandboxError("malformed reply from sandbox worker")
+        if reply[0] != "ok":
+            raise SandboxError(f"sandbox worker error: {reply[1]}")
+        return reply[1]
+
+    def _watch(self) -> None:
+        """Kill the worker when the script it runs is past its deadline (or the whole request is)."""
+        if self._proc is None or self._proc.returncode is not None or self._buf is None:
+            return
+        sid, deadline, budget = marker.read(self._buf)
+        now = time.monotonic()
+        if sid != 0 and now > deadline + GRACE_S:
+            self._killed = (sid, budget)
+            self.kill()
+            return
+        if now > self._request_deadline:
+            self._killed = (sid, budget)
+            self.kill()
+            return
+        delay = IDLE_TICK_S if sid == 0 else max(0.001, min(deadline + GRACE_S - now + 0.001, IDLE_TICK_S * 4))
+        asyncio.get_running_loop().call_later(delay, self._watch)
+
+    async def _death(self) -> WorkerDied:
+        proc = self._proc
+        if proc is not None:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+        if self._killed is not None:
+            sid, budget = self._killed
+            return WorkerDied(sid, budget, True)
+        sid, _, budget = marker.read(self._buf) if self._buf is not None else (0, 0.0, 0.0)
+        logger.warning("sandbox worker %s died (exit %s) while running script %s", self.name,
+                       proc.returncode if proc else None, sid)  # fmt: skip
+        return WorkerDied(sid, budget, False)
+
+    def kill(self) -> None:
+        """SIGKILL the worker (it cannot catch it)."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+
+    async def stop(self) -> None:
+        """Close stdin so the worker exits, kill it if it does not, and free the marker."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 2.0)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._buf is not None:
+            self._buf.close()
+            self._buf = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

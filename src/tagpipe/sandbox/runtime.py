@@ -1,0 +1,242 @@
+"""The worker's engine: compiled scripts, guarded calls with deadline marks, cycles, dry runs and validation."""
+
+from __future__ import annotations
+
+import logging
+import time
+import types
+from typing import Any
+
+from tagpipe.sandbox.guards import CAPTURE, script_globals
+from tagpipe.sandbox.hooks import HOOK_TYPES
+from tagpipe.sandbox.marker import COMPILE_ID, DRY_RUN_ID, Marker
+from tagpipe.sandbox.pipeline import FAILED, HookSpec, run_cycle, select_hooks
+from tagpipe.sandbox.plain import NotPlain, fresh, plain_copy
+from tagpipe.sandbox.policy import compile_hook, find_function
+from tagpipe.sandbox.results import CodeError
+
+logger = logging.getLogger(__name__)
+
+COMPILE_BUDGET_MS = 3000
+MAX_MESSAGE = 500
+_SCALAR = {type(None), bool, int, float, str}
+
+
+def _filename(script_id: int) -> str:
+    return f"<hook {script_id}>"
+
+
+def error_line(exc: BaseException, filename: str) -> int | None:
+    """The line of the innermost frame of the script's own code in a traceback."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` for an exception raised by user code, shortened, never raising."""
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except BaseException:  # noqa: BLE001 - a script's own __str__ may fail
+        text = type(exc).__name__
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def _code_error(err: CodeError) -> dict[str, Any]:
+    return {"message": err.message, "line": err.line}
+
+
+class _Loaded:
+    __slots__ = ("spec", "func", "filename")
+
+    def __init__(self, spec: HookSpec, func: Any, filename: str) -> None:
+        self.spec = spec
+        self.func = func
+        self.filename = filename
+
+
+class _CycleCaller:
+    """Calls hooks for one cycle: fresh inputs, deadline marks, result checks, errors counted per script."""
+
+    def __init__(self, runtime: Runtime, context: dict[str, Any]) -> None:
+        self.loaded = runtime.loaded
+        self.marker = runtime.marker
+        self.context = context
+        self.runs: dict[int, int] = {}
+        self.errors: dict[int, list[Any]] = {}
+        self.restart = False
+
+    def call(self, spec: HookSpec, *args: Any) -> Any:
+        sid = spec.script_id
+        self.runs[sid] = self.runs.get(sid, 0) + 1
+        entry = self.loaded[sid]
+        args = tuple(a if type(a) in _SCALAR else fresh(a) for a in args)
+        deadline = self.marker.enter(sid, spec.timeout_ms)
+        try:
+            out = entry.func(*args, dict(self.context))
+            if type(out) not in _SCALAR or type(out) is int or type(out) is str:
+                out = plain_copy(out)
+        except NotPlain as e:
+            self.marker.leave()
+            self.record(spec, f"bad result: {e}", None)
+            return FAILED
+        except MemoryError as e:
+            self.marker.leave()
+            self.restart = True
+            self.record(spec, describe(e), error_line(e, entry.filename))
+            return FAILED
+        except BaseException as e:  # noqa: BLE001 - user code may raise anything, even BaseException
+            message = describe(e)
+            self.marker.leave()
+            self.record(spec, message, error_line(e, entry.filename))
+            return FAILED
+        self.marker.leave()
+        if time.monotonic() > deadline:
+            self.record(spec, f"timed out after {spec.timeout_ms} ms", None, timeout=True)
+            return FAILED
+        return out
+
+    def reject(self, spec: HookSpec, message: str) -> None:
+        self.record(spec, message, None)
+
+    def record(self, spec: HookSpec, message: str, line: int | None, timeout: bool = False) -> None:
+        seen = self.errors.get(spec.script_id)
+        if seen is None:
+            self.errors[spec.script_id] = [spec.hook_type, message, line, 1, timeout]
+        else:
+            seen[3] += 1
+
+
+class Runtime:
+    """Everything the worker holds: the loaded scripts and the marker it writes before user code runs."""
+
+    def __init__(self, marker: Marker) -> None:
+        self.marker = marker
+        self.loaded: dict[int, _Loaded] = {}
+        self.specs: list[HookSpec] = []
+
+    def _build(self, script_id: int, code: str, hook_type: str, budget_ms: float) -> tuple[Any, CodeError | None]:
+        """Compile, run the module body and fetch the hook function."""
+        hook = HOOK_TYPES.get(hook_type)
+        if hook is None:
+            return None, CodeError(message=f"unknown hook type {hook_type!r}")
+        filename = _filename(script_id)
+        self.marker.enter(COMPILE_ID if script_id == DRY_RUN_ID else script_id, COMPILE_BUDGET_MS)
+        try:
+            code_obj, errors = compile_hook(code, filename)
+            if errors:
+                return None, errors[0]
+            missing = find_function(code, hook.function, len(hook.arguments))
+            if missing is not None:
+                return None, missing
+        finally:
+            self.marker.leave()
+        namespace = script_globals(f"hook_{script_id}".replace("-", "_"))
+        self.marker.enter(script_id, budget_ms)
+        try:
+            exec(code_obj, namespace)  # noqa: S102 - restricted code object, guarded globals
+        except BaseException as e:  # noqa: BLE001
+            return None, CodeError(message=describe(e), line=error_line(e, filename))
+        finally:
+            self.marker.leave()
+        func = namespace.get(hook.function)
+        if not isinstance(func, types.FunctionType):
+            return None, CodeError(message=f"the script must define a function named {hook.function}")
+        return func, None
+
+    def load(self, scripts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Replace all loaded scripts; return the errors of those that do not compile."""
+        self.loaded = {}
+        errors: dict[int, dict[str, Any]] = {}
+        for script in scripts:
+            spec = HookSpec.from_mapping(script)
+            func, err = self._build(spec.script_id, script.get("code", ""), spec.hook_type, spec.timeout_ms)
+            if err is not None:
+                errors[spec.script_id] = _code_error(err)
+                continue
+            self.loaded[spec.script_id] = _Loaded(spec, func, _filename(spec.script_id))
+        self.specs = [entry.spec for entry in self.loaded.values()]
+        return {"errors": errors}
+
+    def cycle(self, payload: dict[str, Any], context: dict[str, Any], skip: list[int]) -> dict[str, Any]:
+        """Run one collection cycle through every applicable hook."""
+        hooks = select_hooks(self.specs, context, frozenset(skip))
+        caller = _CycleCaller(self, {k: v for k, v in context.items() if type(v) in _SCALAR})
+        try:
+            result, alarms = run_cycle(payload, hooks, caller)
+        finally:
+            self.marker.leave()
+        CAPTURE.take()
+        errors = [[sid, *info] for sid, info in caller.errors.items()]
+        return {"p": result, "a": alarms, "e": errors, "r": list(caller.runs.items()), "x": caller.restart}
+
+    def validate(self, code: str, hook_type: str) -> list[dict[str, Any]]:
+        """Compile errors and a missing hook function, without running anything."""
+        hook = HOOK_TYPES.get(hook_type)
+        if hook is None:
+            return [{"message": f"unknown hook type {hook_type!r}", "line": None}]
+        self.marker.enter(COMPILE_ID, COMPILE_BUDGET_MS)
+        try:
+            _, errors = compile_hook(code, _filename(DRY_RUN_ID))
+            if not errors:
+                missing = find_function(code, hook.function, len(hook.arguments))
+                errors = [missing] if missing else []
+        finally:
+            self.marker.leave()
+        return [_code_error(e) for e in errors]
+
+    def dry_run(
+        self, code: str, hook_type: str, test_input: dict[str, Any], context: dict[str, Any], timeout_ms: float
+    ) -> dict[str, Any]:
+        """Compile ``code`` apart from the loaded scripts and call its hook once with ``test_input``."""
+        CAPTURE.take()
+        func, err = self._build(DRY_RUN_ID, code, hook_type, timeout_ms)
+        if err is not None:
+            return {"ok": False, "error": err.message, "line": err.line, "prints": CAPTURE.take()}
+        hook = HOOK_TYPES[hook_type]
+        names = ("tag_name", "value") if hook_type == "alarm" else hook.arguments[:-1]
+        if hook_type == "transform":
+            names = ("tag_name", "raw_value")
+        missing = [n for n in names if n not in test_input]
+        if missing:
+            return {"ok": False, "error": f"test_input needs {', '.join(missing)}", "line": None, "prints": ""}
+        args = [fresh(test_input[n]) for n in names]
+        filename = _filename(DRY_RUN_ID)
+        self.marker.enter(DRY_RUN_ID, timeout_ms)
+        started = time.perf_counter()
+        try:
+            out = func(*args, fresh(context))
+            duration = (time.perf_counter() - started) * 1000
+            out = plain_copy(out)
+        except NotPlain as e:
+            return self._dry_error(f"bad result: {e}", None, started)
+        except MemoryError as e:
+            return {**self._dry_error(describe(e), error_line(e, filename), started), "x": True}
+        except BaseException as e:  # noqa: BLE001
+            return self._dry_error(describe(e), error_line(e, filename), started)
+        finally:
+            self.marker.leave()
+        if duration > timeout_ms:
+            return self._dry_error(f"timed out after {timeout_ms:g} ms", None, started)
+        problem = _check_shape(hook_type, out)
+        if problem:
+            return self._dry_error(problem, None, started)
+        return {"ok": True, "result": out, "prints": CAPTURE.take(), "duration_ms": duration}
+
+    def _dry_error(self, message: str, line: int | None, started: float) -> dict[str, Any]:
+        duration = (time.perf_counter() - started) * 1000
+        return {"ok": False, "error": message, "line": line, "prints": CAPTURE.take(), "duration_ms": duration}
+
+
+def _check_shape(hook_type: str, out: Any) -> str | None:
+    if hook_type == "derived_tags" and out is not None and type(out) is not dict:
+        return "derived_tags must return a dict of tag name to value"
+    if hook_type == "alarm" and out and type(out) is not dict:
+        return "alarm must return a dict or None"
+    if hook_type == "pre_send" and out is not None and type(out) is not dict:
+        return "pre_send must return the payload dict or None"
+    return None

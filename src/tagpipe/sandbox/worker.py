@@ -1,0 +1,125 @@
+"""The worker process: limits itself, then answers framed requests from the pool on stdin/stdout.
+
+Started as ``python -I -m tagpipe.sandbox.worker MARKER_FD MEMORY_MB CPU_SECONDS`` with a clean environment.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import mmap
+import os
+import re
+import resource
+import statistics
+import sys
+import time
+from typing import Any, BinaryIO
+
+import _strptime  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
+
+from tagpipe.sandbox import marker as marker_mod
+from tagpipe.sandbox.policy import compile_hook
+from tagpipe.sandbox.protocol import HEADER, MAX_MESSAGE_BYTES, decode, encode
+from tagpipe.sandbox.runtime import Runtime
+
+
+def _warm_up() -> None:
+    """Touch everything that loads lazily or reads files, before the file limit closes the door."""
+    time.localtime()
+    datetime.datetime.now().astimezone()
+    datetime.datetime.strptime("2024-01-02 03:04:05", "%Y-%m-%d %H:%M:%S")
+    json.loads(json.dumps({"a": [1.5, "x"]}))
+    statistics.mean([1, 2, 3])
+    statistics.stdev([1.0, 2.0, 3.0])
+    re.compile(r"(\d+)\s*\w").match("12 a")
+    compile_hook("def f(x):\n    print(x)\n    return [i ** 2 for i in x]\n", "<warm>")
+
+
+def _limit(memory_mb: int, cpu_seconds: int) -> None:
+    """Address space, CPU time, no new files or processes, no core files."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    except (ValueError, OSError):
+        pass
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 16
+    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, highest + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 1024 * 1024, memory_mb * 1024 * 1024))
+    _arm_cpu(cpu_seconds)
+
+
+def _arm_cpu(cpu_seconds: int) -> float:
+    """Let this process use ``cpu_seconds`` more CPU seconds before the kernel kills it."""
+    soft = int(time.process_time()) + cpu_seconds
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    return soft
+
+
+def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    if data is None or len(data) < size:
+        return None
+    return data
+
+
+def _dispatch(runtime: Runtime, request: list[Any]) -> Any:
+    op = request[0]
+    if op == "cycle":
+        return runtime.cycle(request[1], request[2], request[3])
+    if op == "load":
+        return runtime.load(request[1])
+    if op == "dry":
+        return runtime.dry_run(request[1], request[2], request[3], request[4], request[5])
+    if op == "validate":
+        return runtime.validate(request[1], request[2])
+    if op == "ping":
+        return "pong"
+    raise ValueError(f"unknown request {op!r}")
+
+
+def serve(stdin: BinaryIO, out_fd: int, runtime: Runtime, cpu_seconds: int) -> None:
+    """Answer requests until stdin closes."""
+    cpu_soft = _arm_cpu(cpu_seconds)
+    while True:
+        head = _read_exact(stdin, HEADER.size)
+        if head is None:
+            return
+        (size,) = HEADER.unpack(head)
+        if size > MAX_MESSAGE_BYTES:
+            return
+        body = _read_exact(stdin, size)
+        if body is None:
+            return
+        if time.process_time() > cpu_soft - cpu_seconds / 2:
+            cpu_soft = _arm_cpu(cpu_seconds)
+        try:
+            reply = encode(["ok", _dispatch(runtime, decode(body))])
+        except MemoryError:
+            reply = encode(["error", "out of memory", True])
+        except Exception as e:  # noqa: BLE001 - report and keep serving
+            reply = encode(["error", f"{type(e).__name__}: {e}"[:500], False])
+        view = memoryview(reply)
+        while view:
+            written = os.write(out_fd, view)
+            view = view[written:]
+
+
+def main(argv: list[str]) -> None:
+    marker_fd, memory_mb, cpu_seconds = int(argv[1]), int(argv[2]), int(argv[3])
+    buf = mmap.mmap(marker_fd, marker_mod.SIZE)
+    out_fd = os.dup(1)
+    os.dup2(2, 1)  # stray writes to stdout must never corrupt the protocol stream
+    sys.stdout = sys.stderr
+    sys.setrecursionlimit(1000)
+    _warm_up()
+    _limit(memory_mb, cpu_seconds)
+    serve(sys.stdin.buffer, out_fd, Runtime(marker_mod.Marker(buf)), cpu_seconds)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
