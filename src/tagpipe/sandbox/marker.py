@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import time
+from functools import partial
 from typing import Any
 
 # script id (0 = no user code running), deadline on CLOCK_MONOTONIC, budget in ms
@@ -21,6 +22,8 @@ class Marker:
     def __init__(self, buf: Any) -> None:
         self._buf = buf
         self._pack = _RECORD.pack_into
+        # mark(script_id, deadline, budget_ms): a C-level partial, as it runs before every hook call.
+        self.mark = partial(_RECORD.pack_into, buf, 0)
 
     def enter(self, script_id: int, budget_ms: float) -> float:
         """Mark ``script_id`` as running for at most ``budget_ms``; return the deadline."""

@@ -56,6 +56,10 @@ class Caller(Protocol):
 
     def call(self, spec: HookSpec, *args: Any) -> Any: ...
 
+    def call_each(self, spec: HookSpec, items: list[tuple[str, Any]]) -> list[Any]:
+        """Call a per-tag hook once per (tag name, value); one result (or FAILED) per item."""
+        ...
+
     def reject(self, spec: HookSpec, message: str) -> None: ...
 
 
@@ -103,8 +107,8 @@ def run_cycle(
 
     # Script-major order gives the same values as tag-major: each script sees its tags in order.
     for spec in hooks.get("transform", ()):
-        for name, value in tags.items():
-            out = call(spec, name, value)
+        items = list(tags.items())
+        for (name, _), out in zip(items, caller.call_each(spec, items)):
             if out is not FAILED:
                 tags[name] = out
 
@@ -125,9 +129,9 @@ def run_cycle(
             return None, []
 
     found: list[tuple[int, int, dict[str, Any]]] = []
+    items = list(tags.items())
     for script_index, spec in enumerate(hooks.get("alarm", ())):
-        for tag_index, (name, value) in enumerate(tags.items()):
-            out = call(spec, name, value)
+        for tag_index, out in enumerate(caller.call_each(spec, items)):
             if out is FAILED or not out:
                 continue
             if type(out) is not dict:

@@ -59,15 +59,29 @@ def _copy(value: Any, depth: int, path: set[int], budget: list[int]) -> Any:
     path.add(key)
     try:
         if kind is list:
-            return [_copy(item, depth + 1, path, budget) for item in value]
+            return [_item(item, depth, path, budget) for item in value]
         out: dict[str, Any] = {}
         for k, v in value.items():
             if type(k) is not str:
                 raise NotPlain("dict keys in a result must be str")
-            out[_copy(k, depth + 1, path, budget)] = _copy(v, depth + 1, path, budget)
+            out[_item(k, depth, path, budget)] = _item(v, depth, path, budget)
         return out
     finally:
         path.discard(key)
+
+
+def _item(value: Any, depth: int, path: set[int], budget: list[int]) -> Any:
+    kind = type(value)
+    if kind is float or kind is bool or value is None:
+        return value
+    if kind is str:
+        budget[1] -= len(value)
+        if budget[1] < 0:
+            raise NotPlain(f"result holds more than {MAX_CHARS} characters")
+        return value
+    if kind is int and INT_MIN <= value <= INT_MAX:
+        return value
+    return _copy(value, depth + 1, path, budget)
 
 
 def fresh(value: Any) -> Any:

@@ -1,0 +1,129 @@
+"""Hook throughput: tag values per second through the five-hook pipeline, sandboxed and in-process.
+
+Run: ``.venv/bin/python benchmarks/hooks.py`` (pin to one core with ``taskset -c 0`` for the one-core figure).
+Prints figures; never part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from tagpipe.sandbox import SandboxPool
+from tagpipe.sandbox.guards import script_globals
+from tagpipe.sandbox.marker import Marker
+from tagpipe.sandbox.pipeline import FAILED, HookSpec, run_cycle, select_hooks
+from tagpipe.sandbox.policy import compile_hook
+from tagpipe.sandbox.runtime import Runtime
+
+TAGS = 100
+SCRIPTS = [
+    (1, "transform", "def transform(tag_name, raw_value, context):\n    return raw_value * 0.1 + 2.0\n"),
+    (2, "derived_tags", "def derived_tags(tags, context):\n    return {'power': tags['t0'] * tags['t1']}\n"),
+    (3, "filter", "def filter_data(tags, context):\n    return tags.get('t2', 0) >= 0\n"),
+    (4, "alarm", "def alarm(tag_name, value, context):\n"
+                 "    if value > 1000:\n        return {'tag': tag_name, 'value': value}\n    return None\n"),
+    (5, "pre_send", "def pre_send(payload, context):\n    payload['site'] = context['company_code']\n"
+                    "    return payload\n"),
+]  # fmt: skip
+FUNCTIONS = {"transform": "transform", "derived_tags": "derived_tags", "filter": "filter_data",
+             "alarm": "alarm", "pre_send": "pre_send"}  # fmt: skip
+CONTEXT = {"device_id": "edge-1", "equipment_id": 7, "connection_id": 3, "company_code": "ACME"}
+
+
+def _payload(i: int) -> dict[str, Any]:
+    return {"timestamp": f"2024-01-01T00:00:{i % 60:02d}", "equipment_id": 7, "connection_id": 3,
+            "tags": {f"t{n}": float(n + i % 7) for n in range(TAGS)}}  # fmt: skip
+
+
+def _scripts() -> list[dict[str, Any]]:
+    return [{"id": sid, "hook_type": kind, "code": code, "timeout_ms": 1000} for sid, kind, code in SCRIPTS]
+
+
+class _PlainCaller:
+    """The seed's way: call the function, skip it on an exception; no copies, no checks."""
+
+    def __init__(self, funcs: dict[int, Any], context: dict[str, Any]) -> None:
+        self.funcs = funcs
+        self.context = context
+
+    def call(self, spec: HookSpec, *args: Any) -> Any:
+        try:
+            return self.funcs[spec.script_id](*args, self.context)
+        except Exception:  # noqa: BLE001
+            return FAILED
+
+    def call_each(self, spec: HookSpec, items: list[tuple[str, Any]]) -> list[Any]:
+        return [self.call(spec, name, value) for name, value in items]
+
+    def reject(self, spec: HookSpec, message: str) -> None:
+        pass
+
+
+def bench_plain(cycles: int) -> float:
+    specs = [HookSpec.from_mapping(s) for s in _scripts()]
+    funcs = {}
+    for sid, kind, code in SCRIPTS:
+        namespace: dict[str, Any] = {}
+        exec(compile(code, f"<plain {sid}>", "exec"), namespace)  # noqa: S102 - trusted benchmark code
+        funcs[sid] = namespace[FUNCTIONS[kind]]
+    payloads = [_payload(i) for i in range(cycles)]
+    started = time.perf_counter()
+    for payload in payloads:
+        run_cycle(payload, select_hooks(specs, CONTEXT), _PlainCaller(funcs, CONTEXT))
+    return cycles * TAGS / (time.perf_counter() - started)
+
+
+def bench_restricted_in_process(cycles: int) -> float:
+    runtime = Runtime(Marker(bytearray(64)))
+    assert not runtime.load(_scripts())["errors"]
+    payloads = [_payload(i) for i in range(cycles)]
+    started = time.perf_counter()
+    for payload in payloads:
+        runtime.cycle(payload, CONTEXT, [])
+    return cycles * TAGS / (time.perf_counter() - started)
+
+
+async def bench_sandboxed(cycles: int) -> tuple[float, list[float]]:
+    async with SandboxPool(workers=1, name="bench") as pool:
+        assert not await pool.load(_scripts())
+        payloads = [_payload(i) for i in range(cycles)]
+        for payload in payloads[:200]:
+            await pool.run_cycle(payload, CONTEXT)
+        started = time.perf_counter()
+        for payload in payloads:
+            result = await pool.run_cycle(payload, CONTEXT)
+        rate = cycles * TAGS / (time.perf_counter() - started)
+        assert result.payload is not None and not result.errors, result
+        dry = []
+        code = SCRIPTS[0][2]
+        for _ in range(200):
+            t = time.perf_counter()
+            await pool.dry_run(code=code, hook_type="transform", test_input={"tag_name": "a", "raw_value": 1.0})
+            dry.append((time.perf_counter() - t) * 1000)
+    return rate, dry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cycles", type=int, default=5000)
+    args = parser.parse_args()
+    plain = bench_plain(args.cycles)
+    restricted = bench_restricted_in_process(args.cycles)
+    sandboxed, dry = asyncio.run(bench_sandboxed(args.cycles))
+    print(f"five hooks, {TAGS}-tag cycles, {args.cycles} cycles")
+    print(f"  in-process, plain compiled functions (seed style): {plain:>12,.0f} tag values/s")
+    print(f"  in-process, restricted functions + guards/checks:  {restricted:>12,.0f} tag values/s")
+    print(f"  sandboxed worker process (one round trip/cycle):   {sandboxed:>12,.0f} tag values/s")
+    print(f"  sandbox overhead vs plain in-process:              {plain / sandboxed:>12.2f}x")
+    print(f"  sandbox overhead vs restricted in-process:         {restricted / sandboxed:>12.2f}x")
+    dry.sort()
+    print(f"  dry_run round trip (warm pool): p50 {statistics.median(dry):.2f} ms, "
+          f"p95 {dry[int(len(dry) * 0.95)]:.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
