@@ -12,7 +12,7 @@ from pymodbus.constants import ExcCodes
 
 from tagpipe.codec import register_count
 from tagpipe.codec.modbus_address import Table
-from tagpipe.contracts.config import ByteOrder, DataType, TagConfig
+from tagpipe.contracts.config import DataType, TagConfig
 from tagpipe.drivers.modbus_tcp import ModbusTcp, ModbusTcpSettings
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable

@@ -22,9 +22,9 @@ EXPECTED = f"{EXPECTED_DB} or <M|I|Q><X|B|W|D><offset>[.bit] (e.g. MW10, I0.1, Q
 S7_STRING_DEFAULT = 254
 MAX_OFFSET = 65535
 
-_DB = re.compile(r"^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d+))?$", re.I)
-_DB_LIKE = re.compile(r"^DB\d", re.I)
-_MEM = re.compile(r"^([MIEQA])([XBWD]?)(\d{1,5})(?:\.(\d+))?$", re.I)
+_DB = re.compile(r"^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d+))?$", re.IGNORECASE)
+_DB_LIKE = re.compile(r"^DB\d", re.IGNORECASE)
+_MEM = re.compile(r"^([MIEQA])([XBWD]?)(\d{1,5})(?:\.(\d+))?$", re.IGNORECASE)
 
 
 class Area(StrEnum):

@@ -29,7 +29,7 @@ UNIT = {"X": 1, "B": 1, "W": 2, "D": 4, "L": 8}
 MAX_NAME = 16
 MAX_BYTES = 1400
 
-_NAME = re.compile(r"^%([A-Z])([XBWDL])(\d+)([A-F])?(?:\.([0-9A-F]|1[0-5]))?$", re.I)
+_NAME = re.compile(r"^%([A-Z])([XBWDL])(\d+)([A-F])?(?:\.([0-9A-F]|1[0-5]))?$", re.IGNORECASE)
 _ONE_BYTE = {DataType.BOOL, DataType.INT16, DataType.UINT16}
 _NATIVE = {
     "B": _ONE_BYTE,

@@ -169,7 +169,7 @@ class S7(DriverBase):
             rack, slot = (s.remote_tsap >> 5) & 0x07, s.remote_tsap & 0x1F
         try:
             await asyncio.wait_for(client.connect(s.host, rack, slot, s.port), s.timeout_s)
-        except (S7Error, OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, S7Error, OSError) as e:
             await self._drop(client)
             raise DeviceUnreachable(f"{self._where()}: connection refused or timed out ({e or 'timeout'})") from None
         self._client = client
@@ -184,8 +184,8 @@ class S7(DriverBase):
     async def _drop(client: AsyncClient) -> None:
         try:
             await asyncio.wait_for(client.disconnect(), 1.0)
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail in many ways
-            pass
+        except Exception as e:  # noqa: BLE001 - closing a broken connection may fail in many ways
+            log.debug("s7 disconnect: %s", e)
 
     async def _exchange(self, request: bytes) -> dict[str, Any]:
         """Send one PDU and return its parsed answer; S7ProtocolError means the PLC said no."""
@@ -199,7 +199,7 @@ class S7(DriverBase):
                 return await asyncio.wait_for(self._roundtrip(client, request, seq), self.settings.timeout_s)
         except S7ProtocolError:
             raise
-        except (S7ConnectionError, S7TimeoutError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
+        except (TimeoutError, S7ConnectionError, S7TimeoutError, OSError, asyncio.IncompleteReadError) as e:
             await self.close()
             raise DeviceUnreachable(f"{self._where()}: {e or 'timed out'}") from None
 

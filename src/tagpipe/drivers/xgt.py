@@ -204,7 +204,7 @@ class Xgt(DriverBase):
         s = self.settings
         try:
             self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(s.host, s.port), s.timeout_s)
-        except (OSError, asyncio.TimeoutError) as e:
+        except (TimeoutError, OSError) as e:
             raise DeviceUnreachable(f"{self._where()}: connection refused or timed out ({e or 'timeout'})") from None
 
     async def close(self) -> None:
@@ -213,7 +213,7 @@ class Xgt(DriverBase):
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
 
     async def _exchange(self, body: bytes) -> list[bytes]:
@@ -228,7 +228,7 @@ class Xgt(DriverBase):
                 return parse_answer(answer, int.from_bytes(body[:2], "little"))
             except Nak:
                 raise
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, struct.error) as e:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, struct.error) as e:
                 await self.close()
                 raise DeviceUnreachable(f"{self._where()}: {e or 'timed out'}") from None
 

@@ -16,7 +16,15 @@ from snap7.datatypes import S7WordLen
 from snap7.server import Server
 from snap7.type import SrvArea
 
-from tagpipe.codec.s7_address import Area, S7Address, Width, decode_value, encode_value, parse_s7_address, size_of
+from tagpipe.codec.s7_address import (
+    Area,
+    S7Address,
+    Width,
+    decode_value,
+    encode_value,
+    parse_s7_address,
+    size_of,
+)
 from tagpipe.contracts.config import ByteOrder, DataType
 
 logging.getLogger("snap7").setLevel(logging.CRITICAL)

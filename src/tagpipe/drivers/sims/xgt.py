@@ -22,7 +22,16 @@ from tagpipe.codec.xgt_address import (
     size_of,
 )
 from tagpipe.contracts.config import ByteOrder, DataType
-from tagpipe.drivers.xgt import CONTINUOUS, CPU_CODES, READ, SOURCE_CLIENT, SOURCE_PLC, WRITE, bcc, frame
+from tagpipe.drivers.xgt import (
+    CONTINUOUS,
+    CPU_CODES,
+    READ,
+    SOURCE_CLIENT,
+    SOURCE_PLC,
+    WRITE,
+    bcc,
+    frame,
+)
 from tagpipe.errors import InvalidInput
 
 log = logging.getLogger(__name__)
