@@ -137,3 +137,9 @@ async def history_csv(tags: str = Query(..., description="Comma-separated tag id
             w.writerow([iso(p.ts), tag_id, names.get(tag_id, ""), p.avg, p.min, p.max, p.count])
     return StreamingResponse(iter([buf.getvalue()]), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="tagpipe-history.csv"'})
+
+
+@router.get("/ingest/rejects")
+async def ingest_rejects() -> dict[str, dict]:
+    """Messages on data subjects that were not stored (not JSON, wrong shape), counted per edge with the last reason."""
+    return await run_db(service.ingest_rejects)

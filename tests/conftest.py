@@ -1,0 +1,159 @@
+"""Real parts on 127.0.0.1, started by fixtures on free ports and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tagpipe.bus import EmbeddedNats
+from tagpipe.db import upgrade
+from tests.helpers import free_port, wait_until
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path / "nats", port=free_port(), mqtt_port=free_port()).start()
+    yield server
+    server.stop()
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", *args], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@dataclass
+class Edge:
+    edge_id: str
+    data_dir: Path
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Edge:
+        self.proc = _spawn(self.args, self.env, self.log)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            _stop(self.proc, sig)
+
+    def outbox_rows(self) -> list[bytes]:
+        """Payloads waiting in the edge's outbox, read straight from its SQLite file."""
+        path = self.data_dir / "outbox.db"
+        if not path.exists():
+            return []
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            try:
+                return [r[0] for r in db.execute("SELECT payload FROM outbox WHERE kind = 'data' ORDER BY seq")]
+            except sqlite3.OperationalError:
+                return []
+
+
+@dataclass
+class Central:
+    """``tagpipe server`` and ``tagpipe worker`` processes against a real nats-server and a temp SQLite file."""
+
+    url: str
+    data_dir: Path
+    nats: EmbeddedNats
+    env: dict[str, str]
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+
+    @property
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+    def get(self, path: str, **kw: object) -> httpx.Response:
+        with self.api as c:
+            return c.get(path, **kw)  # type: ignore[arg-type]
+
+    def post(self, path: str, json: object) -> httpx.Response:
+        with self.api as c:
+            return c.post(path, json=json)
+
+    def put(self, path: str, json: object) -> httpx.Response:
+        with self.api as c:
+            return c.put(path, json=json)
+
+    def edge(self, edge_id: str, *, transport: str = "nats", heartbeat: float = 1.0, config_poll: float = 30.0) -> Edge:
+        data_dir = self.data_dir / f"edge-{edge_id}"
+        args = ["tagpipe", "edge", "--server", self.url, "--edge-id", edge_id, "--transport", transport,
+                "--nats", self.nats.url, "--mqtt", f"mqtt://127.0.0.1:{self.nats.mqtt_port}",
+                "--data-dir", str(data_dir), "--heartbeat", str(heartbeat), "--config-poll", str(config_poll)]
+        edge = Edge(edge_id, data_dir, args, self.env, self.data_dir / f"edge-{edge_id}.log")
+        self.edges.append(edge)
+        return edge
+
+    def tag_values(self) -> dict[str, dict]:
+        return {t["name"]: t for t in self.get("/api/tags").json()}
+
+    def samples(self, tag_id: int, points: int = 10_000) -> list[dict]:
+        """Raw samples of the last hour (the range is short enough that no bucket merges two samples)."""
+        start = int(time.time() * 1000) - 3_600_000
+        return self.get(f"/api/tags/{tag_id}/history", params={"start": str(start), "points": points}).json()["points"]
+
+    def plant(self, protocol: str, settings: dict, tags: list[dict], *, edge_id: str = "edge-1",
+              interval_ms: int = 200, equipment: str = "Press 1") -> dict:
+        """Create equipment (if needed), a connection and its tags through the API; returns the ids."""
+        existing = {e["name"]: e["id"] for e in self.get("/api/equipment").json()}
+        eq_id = existing.get(equipment) or self.post("/api/equipment", {"name": equipment}).json()["id"]
+        r = self.post("/api/connections", {"equipment_id": eq_id, "edge_id": edge_id, "name": f"{protocol} PLC",
+                                           "protocol": protocol, "settings": settings, "interval_ms": interval_ms})
+        assert r.status_code == 201, r.text
+        conn = r.json()
+        tag_ids = {}
+        for t in tags:
+            r = self.post("/api/tags", {"connection_id": conn["id"], **t})
+            assert r.status_code == 201, r.text
+            tag_ids[t["name"]] = r.json()["id"]
+        return {"equipment_id": eq_id, "connection": conn, "tags": tag_ids}
+
+
+@pytest.fixture
+def central(tmp_path: Path, nats_server: EmbeddedNats) -> Iterator[Central]:
+    data_dir = tmp_path / "central"
+    port = free_port()
+    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
+           "TAGPIPE_NATS_URL": nats_server.url, "PYTHONUNBUFFERED": "1"}
+    env.pop("TAGPIPE_DATABASE_URL", None)
+    data_dir.mkdir(parents=True)
+    upgrade(f"sqlite:///{data_dir / 'tagpipe.db'}")
+    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env)
+    c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
+    c.procs.append(_spawn(["tagpipe", "worker", "--role", "ingest,fleet"], env, data_dir / "worker.log"))
+    try:
+        wait_until(lambda: c.get("/api/health").json()["bus"], timeout=30, what="the server to connect to NATS")
+        yield c
+    finally:
+        for edge in c.edges:
+            edge.stop()
+        for p in c.procs:
+            _stop(p)
+        for log in sorted(data_dir.glob("*.log")):
+            text = log.read_text(errors="replace")
+            if "Traceback" in text:
+                print(f"--- {log.name} ---\n{text[-4000:]}")
