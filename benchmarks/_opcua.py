@@ -26,12 +26,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _start_sim(n_tags: int) -> tuple[subprocess.Popen[bytes], str]:
+def _start_sim(n_tags: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tagpipe.drivers.sims.opcua", "--port", str(port),
                              "--bulk", str(n_tags)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
-    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
+    line = proc.stdout.readline()  # the simulator prints its url once it listens
     if b"opcua simulator on" not in line:
         proc.kill()
         raise RuntimeError(f"simulator did not start: {line!r}")
@@ -55,7 +55,7 @@ async def _poll(url: str, tags: list[TagConfig], seconds: float, max_nodes: int 
 
 async def bench_opcua(n_tags: int = 1000, seconds: float = 5.0, batch_sizes: tuple[int, ...] = ()) -> dict[str, Any]:
     """Poll ``n_tags`` Float64 tags in batch reads for ``seconds``; optionally also split into ``batch_sizes``."""
-    proc, url = await _start_sim(n_tags)
+    proc, url = await asyncio.to_thread(_start_sim, n_tags)
     try:
         tags = [TagConfig(name=f"v{i}", address=f"ns=2;s=V{i}", data_type=DataType.FLOAT64) for i in range(n_tags)]
         result: dict[str, Any] = {"n_tags": n_tags, **await _poll(url, tags, seconds)}

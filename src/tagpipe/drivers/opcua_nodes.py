@@ -16,7 +16,7 @@ from tagpipe.contracts.config import DataType
 from tagpipe.errors import InvalidInput
 
 NODE_ID_EXPECTED = "an OPC UA node id like ns=2;s=Press.Temp, i=2258 or ns=3;g=<guid>"
-_NODE_ID = re.compile(r"^(?:(?:ns=(?P<ns>\d{1,5})|nsu=(?P<nsu>[^;]+));)?(?P<kind>[isgb])=(?P<id>.+)$", re.S)
+_NODE_ID = re.compile(r"^(?:(?:ns=(?P<ns>\d{1,5})|nsu=(?P<nsu>[^;]+));)?(?P<kind>[isgb])=(?P<id>.+)$", re.DOTALL)
 
 VARIANT: dict[DataType, ua.VariantType] = {
     DataType.BOOL: ua.VariantType.Boolean, DataType.INT16: ua.VariantType.Int16,
@@ -93,7 +93,7 @@ def from_value(value: Any, data_type: DataType) -> Any:
     if value is None:
         raise ValueError("the server returned no value (Null)")
     if isinstance(value, (list, tuple)):
-        raise ValueError(f"an array of {len(value)} values, not a scalar")
+        raise ValueError(f"an array of {len(value)} values, not a scalar")  # noqa: TRY004 - one error type
     if data_type is DataType.STRING:
         if isinstance(value, dt.datetime):
             return value.isoformat()

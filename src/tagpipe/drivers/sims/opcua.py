@@ -12,7 +12,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType
@@ -185,7 +185,7 @@ class OpcUaSim:
             await self.server.stop()
             self.server = None
 
-    async def __aenter__(self) -> OpcUaSim:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
