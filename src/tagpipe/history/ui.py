@@ -98,6 +98,7 @@ async def trends(tags: str = "", range: str = "1 h") -> None:  # noqa: A002 - qu
                 rows += [{"tag": options.get(tag_id), "timestamp": iso(p.ts), "avg": round(p.avg, 6),
                           "min": p.min, "max": p.max, "count": p.count} for p in pts]
             chart.options["series"] = series
+            chart.options["xAxis"].update(min=start, max=end)
             chart.update()
             table.rows = rows[-5000:]
             table.update()

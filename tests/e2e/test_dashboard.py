@@ -1,0 +1,58 @@
+"""The browser view: Debian chromium, driven by Playwright, against a real server, worker, edge and Modbus PLC."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, async_playwright, expect
+
+from tagpipe.drivers.sims.modbus_tcp import ModbusSim
+from tests.helpers import async_wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+        "--no-first-run", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        await b.close()
+
+
+async def test_dashboard_shows_live_values_and_trends_draw_a_chart(central, browser: Browser) -> None:
+    async with ModbusSim() as sim:
+        await sim.set_value("40001", 1234)
+        ids = central.plant("modbus_tcp", {"host": "127.0.0.1", "port": sim.port},
+                            [{"name": "temperature", "address": "40001", "scale": 0.1, "unit": "°C"}])
+        central.edge("edge-1").start()
+        await async_wait_until(lambda: central.tag_values()["temperature"]["value"] == 123.4, timeout=20)
+
+        page = await browser.new_page()
+        await page.goto(central.url + "/")
+        row = page.locator("tr", has_text="temperature")
+        await expect(row).to_contain_text("123.4", timeout=15_000)
+        await expect(row).to_contain_text("°C")
+        await expect(page.get_by_text("Press 1")).to_be_visible()
+
+        await sim.set_value("40001", 1250)
+        await expect(row).to_contain_text("125", timeout=10_000)  # updated live, without a reload
+
+        tag_id = ids["tags"]["temperature"]
+        await page.goto(f"{central.url}/trends?tags={tag_id}&range=1%20h")
+        status = page.get_by_text("points from")
+        await expect(status).to_be_visible(timeout=15_000)
+        count = int((await status.inner_text()).split()[0])
+        assert count >= 2, "the 1 h trend has points"
+        canvas = page.locator("canvas").first
+        await expect(canvas).to_be_visible()
+        box = await canvas.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 200
+        await expect(page.locator("tbody tr").first).to_contain_text("temperature")
+        await page.screenshot(path=str(central.data_dir / "trends.png"))
+        await asyncio.sleep(0)
