@@ -95,8 +95,9 @@ def sim_process() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
 async def test_a_server_frozen_mid_session_never_stalls_a_read(
         sim_process: tuple[subprocess.Popen[bytes], str]) -> None:
     proc, url = sim_process
-    async with OpcUa(OpcUaSettings(endpoint_url=url, timeout_s=1)) as driver:
-        await wait_for_good(driver)
+    driver = OpcUa(OpcUaSettings(endpoint_url=url, timeout_s=1))
+    try:
+        await wait_for_good(driver)  # a read connects on its own
         os.kill(proc.pid, signal.SIGSTOP)
         try:
             for _ in range(2):
@@ -107,3 +108,5 @@ async def test_a_server_frozen_mid_session_never_stalls_a_read(
         finally:
             os.kill(proc.pid, signal.SIGCONT)
         assert (await wait_for_good(driver)).good
+    finally:
+        await driver.close()
