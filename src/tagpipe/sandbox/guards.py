@@ -9,7 +9,7 @@ from typing import Any
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from tagpipe.sandbox.modules import guarded_import
+from tagpipe.sandbox.modules import CuratedModule, guarded_import
 
 MAX_POW_BITS = 100_000
 MAX_PRINT_CHARS = 65_536
@@ -36,11 +36,12 @@ def guarded_getattr(obj: Any, name: Any, default: Any = _MISSING) -> Any:
         raise AttributeError("str.format is not available in hooks; use an f-string")
     try:
         return getattr(obj, name)
-    except AttributeError:
+    except AttributeError as e:
         if default is not _MISSING:
             return default
         # A fresh error: the original one's ``obj`` could lead to objects the script never had.
-        raise AttributeError(f"{type(obj).__name__!s} object has no attribute {name!r}") from None
+        message = str(e) if type(obj) is CuratedModule else f"{type(obj).__name__!s} object has no attribute {name!r}"
+        raise AttributeError(message) from None
 
 
 def guarded_hasattr(obj: Any, name: Any) -> bool:

@@ -137,6 +137,8 @@ class SandboxPool:
                                           message=message, timeout=died.timed_out))  # fmt: skip
                 self._count(died.script_id, 1, 1, message, None, died.timed_out)
                 continue
+            if reply.get("x"):
+                await self._restart(worker)  # after a MemoryError: leaked memory must not poison other scripts
             return self._result(reply, failed)
         raise SandboxError("sandbox worker keeps dying during a cycle")
 
@@ -152,17 +154,7 @@ class SandboxPool:
         if payload is not None and type(payload) is not dict:
             raise SandboxError("malformed cycle reply from sandbox worker")
         alarms = [a for a in reply["a"] if type(a) is dict]
-        if reply.get("x"):
-            asyncio.get_running_loop().create_task(self._restart_later(), name=f"{self.name}-restart")
         return CycleResult(payload=payload, alarms=alarms, errors=errors)
-
-    async def _restart_later(self) -> None:
-        """After a MemoryError, replace one worker so leaked memory does not poison other scripts."""
-        worker = await self._idle.get()
-        try:
-            await self._restart(worker)
-        finally:
-            self._idle.put_nowait(worker)
 
     # -- editing support ---------------------------------------------------------------------
 
@@ -188,10 +180,11 @@ class SandboxPool:
             else:
                 error = "the worker died running this code (memory or resource limit)"
             return DryRunResult(ok=False, error=error, duration_ms=timeout_ms if died.timed_out else 0.0)
+        else:
+            if reply.get("x"):
+                await self._restart(worker)
         finally:
             self._idle.put_nowait(worker)
-        if reply.get("x"):
-            asyncio.get_running_loop().create_task(self._restart_later(), name=f"{self.name}-restart")
         return DryRunResult(
             ok=bool(reply["ok"]), result=reply.get("result"), prints=reply.get("prints", ""),
             duration_ms=float(reply.get("duration_ms", 0.0)), error=reply.get("error"), line=reply.get("line"),

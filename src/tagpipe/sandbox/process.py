@@ -155,6 +155,10 @@ class WorkerProcess:
             except asyncio.TimeoutError:
                 proc.kill()
                 await proc.wait()
+            # Close the pipes now, on this loop; left to the garbage collector they complain once the loop is gone.
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
         if self._buf is not None:
             self._buf.close()
             self._buf = None
