@@ -157,6 +157,10 @@ class OpcUa(DriverBase):
         self._latest.values.clear()
         if client is None:
             return
+        if client.uaclient.state is not UaClientState.CONNECTED:  # lost: a polite goodbye would only wait
+            client.disconnect_socket()
+            _stop_tasks(client)
+            return
         try:
             async with asyncio.timeout(self.settings.timeout_s):
                 await client.disconnect()
