@@ -108,6 +108,7 @@ async def test_all_tags_are_read_in_one_request(sim: OpcUaSim, driver: OpcUa) ->
     assert all(r.good for r in readings.values())
     assert driver.requests - before_driver == 1
     assert [n for n in sim.reads[before_server:] if n > 1] == [len(tags)]  # (1-node reads: the client's watchdog)
+    assert await driver.read([]) == {}
 
 
 async def test_max_nodes_per_read_splits_the_batch(sim: OpcUaSim) -> None:
@@ -206,6 +207,10 @@ async def test_subscription_delivers_server_changes_within_two_intervals(sim: Op
             await sim.set_value(int16.address, target, DataType.INT16)
             await wait_for_value(d, tags, "int16", lambda v, t=target: v == t, 3 * interval)
         assert d.requests == requests  # reads are served from the notifications, not from the server
+        other = [TagConfig(name="count", address="ns=2;i=1001", data_type=DataType.INT32)]
+        await sim.set_value("ns=2;i=1001", 77, DataType.INT32)
+        await wait_for_value(d, other, "count", lambda v: v == 77, 5.0)  # a new tag list resubscribes
+        assert await d.read([]) == {}
 
 
 async def wait_for_value(d: OpcUa, tags: list[TagConfig], name: str, ok: Any, timeout: float) -> None:

@@ -245,7 +245,7 @@ class OpcUa(DriverBase):
         sub = await self._call("subscribe", client.create_subscription(interval, self._latest))
         nodes = list(dict.fromkeys(node for _, node in plan.items))
         results = await self._call("subscribe", sub.subscribe_data_change(
-            [client.get_node(n) for n in nodes], queuesize=1, sampling_interval=interval))
+            [client.get_node(n) for n in nodes], queuesize=1, sampling_interval=interval)) if nodes else []
         self._sub_errors = {n: r.name for n, r in zip(nodes, results) if isinstance(r, ua.StatusCode)}
         self._subscription = sub
 
