@@ -7,6 +7,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+CACHE_KIB = -32768  # 32 MiB page cache per connection: ingest touches one index page per tag per batch
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -22,6 +24,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA temp_store=MEMORY")
+            cur.execute(f"PRAGMA cache_size={CACHE_KIB}")
             cur.close()
 
         return engine

@@ -69,7 +69,10 @@ def encode_value(value: Any, quality: str | None) -> tuple[float | None, str | N
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             return None, repr(value), GOOD, json.dumps(repr(value))
-        return float(value), None, GOOD, json.dumps(value)
+        try:
+            return float(value), None, GOOD, json.dumps(value)
+        except OverflowError:  # an int beyond any float: kept as text
+            return None, str(value), GOOD, json.dumps(value)
     if isinstance(value, str):
         return None, value, GOOD, json.dumps(value)
     text = json.dumps(value, default=str)

@@ -1,10 +1,21 @@
-"""The idempotent batch writer: samples, latest values and rollups of a batch in one transaction."""
+"""The idempotent batch writer: samples, latest values and rollups of a batch in one transaction.
+
+SQLite (the embedded default) takes a fast path: the batch goes into a connection-local temp table with one
+``executemany``, is copied into ``samples`` with one ``INSERT ... SELECT`` and the 1-minute and 1-hour rollups are
+merged with one ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` each, all in C. A redelivered sample
+makes the plain copy fail on the primary key (SQLite backs out just that statement); the batch is then cut down to
+the rows not stored yet and copied again, so the rollups still count only rows actually inserted. Other dialects
+(PostgreSQL) use ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` and merge rollups aggregated in Python.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, case, select
 from sqlalchemy.orm import Session
@@ -12,11 +23,55 @@ from sqlalchemy.orm import Session
 from tagpipe import plant
 from tagpipe.db.upsert import insert_for
 from tagpipe.history.ingest import DataMessage, encode_value
-from tagpipe.history.models import GOOD, IngestReject, Latest, Rollup1h, Rollup1m, Sample
+from tagpipe.history.models import BAD, GOOD, IngestReject, Latest, Rollup1h, Rollup1m, Sample
 from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, aggregate
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]
+Row = tuple[int, int, float | None, str | None, int]  # tag id, ts, numeric value, text, quality
+_isfinite = math.isfinite
+_BIG = 2**63  # ints beyond this take the general path (REAL affinity stores the ints below as floats)
+
+_BATCH, _AGG = "temp.tagpipe_ingest_batch", "temp.tagpipe_ingest_agg"
+_SQLITE_SETUP = (
+    "CREATE TEMP TABLE IF NOT EXISTS tagpipe_ingest_batch "
+    "(tag_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL, text TEXT, quality INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TEMP TABLE IF NOT EXISTS tagpipe_ingest_agg (tag_id INTEGER, bucket INTEGER, \"min\" REAL, "
+    "\"max\" REAL, \"sum\" REAL, \"count\" INTEGER, \"last\" REAL, last_ts INTEGER)",
+    f"DELETE FROM {_BATCH}",
+    f"DELETE FROM {_AGG}",
+)
+_COPY = f"INSERT INTO samples (tag_id, ts, value, text, quality) SELECT tag_id, ts, value, text, quality FROM {_BATCH}"
+_DEDUPE_BATCH = f"DELETE FROM {_BATCH} WHERE rowid NOT IN (SELECT MIN(rowid) FROM {_BATCH} GROUP BY tag_id, ts)"
+_DROP_STORED = (f"DELETE FROM {_BATCH} WHERE EXISTS (SELECT 1 FROM samples AS s "
+                f"WHERE s.tag_id = tagpipe_ingest_batch.tag_id AND s.ts = tagpipe_ingest_batch.ts)")
+# 1-minute partials of the inserted good numeric rows; "last" is the value at the newest ts (SQLite gives a bare
+# column the row of the single max() of its query, hence the join of two GROUP BYs).
+_AGG_1M = f"""INSERT INTO {_AGG} SELECT a.tag_id, a.b, a.mn, a.mx, a.sm, a.n, l.value, l.ts FROM
+ (SELECT tag_id, ts - ts % {MINUTE_MS} AS b, MIN(value) AS mn, MAX(value) AS mx, SUM(value) AS sm, COUNT(*) AS n
+  FROM {_BATCH} WHERE quality = {GOOD} AND value IS NOT NULL GROUP BY tag_id, b) AS a
+ JOIN (SELECT tag_id, ts - ts % {MINUTE_MS} AS b, value, MAX(ts) AS ts
+  FROM {_BATCH} WHERE quality = {GOOD} AND value IS NOT NULL GROUP BY tag_id, b) AS l
+ ON l.tag_id = a.tag_id AND l.b = a.b"""
+_AGG_1H = f"""SELECT a.tag_id, a.b, a.mn, a.mx, a.sm, a.n, l."last", l.ts FROM
+ (SELECT tag_id, bucket - bucket % {HOUR_MS} AS b, MIN("min") AS mn, MAX("max") AS mx, SUM("sum") AS sm,
+  SUM("count") AS n FROM {_AGG} GROUP BY tag_id, b) AS a
+ JOIN (SELECT tag_id, bucket - bucket % {HOUR_MS} AS b, "last", MAX(last_ts) AS ts FROM {_AGG} GROUP BY tag_id, b) AS l
+ ON l.tag_id = a.tag_id AND l.b = a.b WHERE true"""
+_MERGE = """INSERT INTO {table} (tag_id, bucket, "min", "max", "sum", "count", "last", last_ts) {select}
+ON CONFLICT (tag_id, bucket) DO UPDATE SET
+ "min" = MIN({table}."min", excluded."min"), "max" = MAX({table}."max", excluded."max"),
+ "sum" = {table}."sum" + excluded."sum", "count" = {table}."count" + excluded."count",
+ "last" = CASE WHEN excluded.last_ts >= {table}.last_ts THEN excluded."last" ELSE {table}."last" END,
+ last_ts = MAX({table}.last_ts, excluded.last_ts)"""
+_ROLLUPS = (_AGG_1M, _MERGE.format(table="rollup_1m", select=f"SELECT * FROM {_AGG} WHERE true"),
+            _MERGE.format(table="rollup_1h", select=_AGG_1H))
+_MULTI_ROWS = 1000  # 3,000 variables per statement: under SQLite's 32,766 (3.32+)
+_INSERT_NUMERIC = f"INSERT INTO {_BATCH} (tag_id, ts, value) VALUES"
+_INSERT_MULTI = f"{_INSERT_NUMERIC} {','.join(['(?, ?, ?)'] * _MULTI_ROWS)}"
+_LATEST = (f"INSERT INTO latest (tag_id, ts, value_json, quality) VALUES (?, ?, ?, ?) ON CONFLICT (tag_id) DO UPDATE "
+           f"SET ts = excluded.ts, quality = excluded.quality, value_json = CASE WHEN excluded.quality = {GOOD} "
+           f"THEN excluded.value_json ELSE latest.value_json END WHERE excluded.ts >= latest.ts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,45 +81,117 @@ class WriteResult:
     inserted: int
 
 
+def _exact(raw: Any, quality: int) -> str:
+    return encode_value(raw, "bad" if quality == BAD else None)[3]
+
+
 class IngestStore:
     """Writes batches of data messages; a redelivered message never makes a duplicate row or double-counts a rollup."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._keys: dict[Key, int] = {}
+        self._ids: dict[tuple[str, str], dict[str, int]] = {}  # (edge id, connection) -> tag name -> tag id
 
-    def _resolve(self, session: Session, messages: Sequence[DataMessage]) -> dict[Key, int]:
-        wanted = {(m.edge_id, m.connection, name): value for m in messages for name, value in m.tags.items()}
-        missing = [k for k in wanted if k not in self._keys]
-        if missing:
-            self._keys = plant.tag_key_map(session)
-            missing = [k for k in missing if k not in self._keys]
-            if missing:
-                plant.discover_tags(session, missing, wanted)
-                self._keys = plant.tag_key_map(session)
-        return self._keys
+    def _load_ids(self, session: Session) -> None:
+        ids: dict[tuple[str, str], dict[str, int]] = {}
+        for (edge, conn, name), tag_id in plant.tag_key_map(session).items():
+            ids.setdefault((edge, conn), {})[name] = tag_id
+        self._ids = ids
+
+    def _known(self, m: DataMessage) -> bool:
+        names = self._ids.get((m.edge_id, m.connection))
+        return names is not None and m.tags.keys() <= names.keys()
+
+    def _resolve(self, session: Session, messages: Sequence[DataMessage]) -> dict[tuple[str, str], dict[str, int]]:
+        if all(self._known(m) for m in messages):
+            return self._ids
+        self._load_ids(session)
+        wanted = {(m.edge_id, m.connection, n): v for m in messages if not self._known(m) for n, v in m.tags.items()}
+        if wanted:
+            plant.discover_tags(session, [k for k in wanted if not self._known_key(k)], wanted)
+            self._load_ids(session)
+        return self._ids
+
+    def _known_key(self, key: Key) -> bool:
+        return key[2] in self._ids.get((key[0], key[1]), {})
+
+    @staticmethod
+    def _rows(messages: Sequence[DataMessage], ids: dict) -> tuple[list, list[Row], dict[int, tuple[int, Any, int]]]:
+        """Good finite numbers as a flat [tag id, ts, value, ...] list, other rows as tuples, and per tag the
+        newest (ts, raw value, quality) of the batch."""
+        flat: list = []
+        rows: list[Row] = []
+        latest: dict[int, tuple[int, Any, int]] = {}
+        extend, newest = flat.extend, latest.get
+        for m in messages:
+            names, ts, qualities = ids[(m.edge_id, m.connection)], m.ts, m.quality
+            for name, raw in m.tags.items():
+                tag_id = names[name]
+                kind = type(raw)
+                if not qualities and (kind is float and _isfinite(raw) or kind is int and -_BIG < raw < _BIG):
+                    extend((tag_id, ts, raw))
+                    quality = GOOD
+                else:
+                    value, text, quality, _ = encode_value(raw, qualities.get(name))
+                    rows.append((tag_id, ts, value, text, quality))
+                prev = newest(tag_id)
+                if prev is None or ts >= prev[0]:
+                    latest[tag_id] = (ts, raw, quality)
+        return flat, rows, latest
 
     def write(self, messages: Sequence[DataMessage]) -> WriteResult:
         if not messages:
             return WriteResult(0, 0, 0)
         with Session(self.engine) as session, session.begin():
-            keys = self._resolve(session, messages)
-            rows, latest = [], {}
-            for m in messages:
-                for name, raw in m.tags.items():
-                    tag_id = keys[(m.edge_id, m.connection, name)]
-                    value, text, quality, exact = encode_value(raw, m.quality.get(name))
-                    rows.append({"tag_id": tag_id, "ts": m.ts, "value": value, "text": text, "quality": quality})
-                    prev = latest.get(tag_id)
-                    if prev is None or m.ts >= prev["ts"]:
-                        latest[tag_id] = {"tag_id": tag_id, "ts": m.ts, "value_json": exact, "quality": quality}
-            inserted = self._insert_samples(session, rows)
-            numeric = [(t, ts, v) for t, ts, v, q in inserted if v is not None and q == GOOD]
-            for table, width in ((Rollup1m, MINUTE_MS), (Rollup1h, HOUR_MS)):
-                self._merge_rollups(session, table, aggregate(numeric, width))
-            self._upsert_latest(session, list(latest.values()))
-        return WriteResult(len(messages), len(rows), len(inserted))
+            ids = self._resolve(session, messages)
+            flat, rows, newest = self._rows(messages, ids)
+            latest = [(t, ts, _exact(raw, q), q) for t, (ts, raw, q) in newest.items()]
+            if self.dialect == "sqlite":
+                inserted = self._write_sqlite(session, flat, rows, latest)
+            else:
+                rows.extend((flat[i], flat[i + 1], flat[i + 2], None, GOOD) for i in range(0, len(flat), 3))
+                inserted = self._write_generic(session, rows, latest)
+        return WriteResult(len(messages), len(rows) + len(flat) // 3, inserted)
+
+    def _write_sqlite(self, session: Session, flat: list, rows: list[Row], latest: list[tuple]) -> int:
+        dbapi = session.connection().connection.driver_connection
+        cur = dbapi.cursor()  # type: ignore[union-attr]
+        try:
+            for sql in _SQLITE_SETUP:
+                cur.execute(sql)
+            step = 3 * _MULTI_ROWS
+            full = len(flat) - len(flat) % step
+            for i in range(0, full, step):  # multi-row VALUES: one statement per 1,000 rows, not one per row
+                cur.execute(_INSERT_MULTI, flat[i:i + step])
+            if full < len(flat):
+                tail = flat[full:]
+                cur.execute(f"{_INSERT_NUMERIC} {','.join(['(?, ?, ?)'] * (len(tail) // 3))}", tail)
+            if rows:
+                cur.executemany(f"INSERT INTO {_BATCH} VALUES (?, ?, ?, ?, ?)", rows)
+            try:
+                cur.execute(_COPY)
+            except sqlite3.IntegrityError:  # a redelivery: keep only the rows not stored yet, then copy those
+                cur.execute(_DEDUPE_BATCH)
+                cur.execute(_DROP_STORED)
+                cur.execute(_COPY)
+            inserted = cur.rowcount
+            if inserted:
+                for sql in _ROLLUPS:
+                    cur.execute(sql)
+            cur.executemany(_LATEST, latest)
+            return inserted
+        finally:
+            cur.close()
+
+    def _write_generic(self, session: Session, rows: list[Row], latest: list[tuple]) -> int:
+        inserted = self._insert_samples(session, [
+            {"tag_id": t, "ts": ts, "value": v, "text": x, "quality": q} for t, ts, v, x, q in rows])
+        numeric = [(t, ts, v) for t, ts, v, q in inserted if v is not None and q == GOOD]
+        for table, width in ((Rollup1m, MINUTE_MS), (Rollup1h, HOUR_MS)):
+            self._merge_rollups(session, table, aggregate(numeric, width))
+        self._upsert_latest(session, [{"tag_id": t, "ts": ts, "value_json": j, "quality": q} for t, ts, j, q in latest])
+        return len(inserted)
 
     def _insert_samples(self, session: Session, rows: list[dict]) -> list[tuple[int, int, float | None, int]]:
         ins = insert_for(self.dialect, Sample).on_conflict_do_nothing(index_elements=["tag_id", "ts"])
