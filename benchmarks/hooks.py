@@ -13,10 +13,8 @@ import time
 from typing import Any
 
 from tagpipe.sandbox import SandboxPool
-from tagpipe.sandbox.guards import script_globals
 from tagpipe.sandbox.marker import Marker
 from tagpipe.sandbox.pipeline import FAILED, HookSpec, run_cycle, select_hooks
-from tagpipe.sandbox.policy import compile_hook
 from tagpipe.sandbox.runtime import Runtime
 
 TAGS = 100
@@ -24,10 +22,10 @@ SCRIPTS = [
     (1, "transform", "def transform(tag_name, raw_value, context):\n    return raw_value * 0.1 + 2.0\n"),
     (2, "derived_tags", "def derived_tags(tags, context):\n    return {'power': tags['t0'] * tags['t1']}\n"),
     (3, "filter", "def filter_data(tags, context):\n    return tags.get('t2', 0) >= 0\n"),
-    (4, "alarm", "def alarm(tag_name, value, context):\n"
-                 "    if value > 1000:\n        return {'tag': tag_name, 'value': value}\n    return None\n"),
-    (5, "pre_send", "def pre_send(payload, context):\n    payload['site'] = context['company_code']\n"
-                    "    return payload\n"),
+    (4, "alarm", ("def alarm(tag_name, value, context):\n"
+                  "    if value > 1000:\n        return {'tag': tag_name, 'value': value}\n    return None\n")),
+    (5, "pre_send", ("def pre_send(payload, context):\n    payload['site'] = context['company_code']\n"
+                     "    return payload\n")),
 ]  # fmt: skip
 FUNCTIONS = {"transform": "transform", "derived_tags": "derived_tags", "filter": "filter_data",
              "alarm": "alarm", "pre_send": "pre_send"}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,12 +196,11 @@ async def test_validate_requires_the_hook_function(pool: SandboxPool) -> None:
 
 
 async def test_worker_runs_with_limits_and_a_clean_environment(pool: SandboxPool) -> None:
-    pid = pool._workers[0].pid
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        names = {item.split(b"=", 1)[0].decode() for item in f.read().split(b"\0") if item}
+    proc = Path(f"/proc/{pool._workers[0].pid}")
+    names = {item.split(b"=", 1)[0].decode() for item in (proc / "environ").read_bytes().split(b"\0") if item}
     assert names <= {"PATH", "LANG", "LC_ALL"}
-    with open(f"/proc/{pid}/limits") as f:
-        limits = {line[:26].strip(): line[26:].split() for line in f if line.strip()}
+    lines = (proc / "limits").read_text().splitlines()
+    limits = {line[:26].strip(): line[26:].split() for line in lines if line.strip()}
     assert limits["Max address space"][0] == str(512 * 1024 * 1024)
     assert int(limits["Max open files"][0]) <= 32
     assert limits["Max cpu time"][0] != "unlimited"

@@ -86,9 +86,11 @@ def guarded_write(obj: Any) -> Any:
 
 def guarded_pow(base: Any, exp: Any, mod: Any = None) -> Any:
     """``**`` and ``pow`` with a cap on the size of integer results."""
-    if mod is None and isinstance(base, int) and isinstance(exp, int) and exp > 0:
-        if int.bit_length(abs(base)) > 1 and exp * int.bit_length(abs(base)) > MAX_POW_BITS:
-            raise ValueError(f"integer result of ** would exceed {MAX_POW_BITS} bits")
+    if (
+        mod is None and isinstance(base, int) and isinstance(exp, int) and exp > 0
+        and int.bit_length(abs(base)) > 1 and exp * int.bit_length(abs(base)) > MAX_POW_BITS
+    ):
+        raise ValueError(f"integer result of ** would exceed {MAX_POW_BITS} bits")
     return pow(base, exp) if mod is None else pow(base, exp, mod)
 
 
@@ -182,7 +184,7 @@ class GuardedType:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._type, name)
 
-    def __eq__(self, other: Any) -> bool:
+    def __eq__(self, other: object) -> bool:
         return other is self or other is self._type
 
     def __hash__(self) -> int:

@@ -76,10 +76,10 @@ def _loads(text: str | bytes, *, object_hook: Callable[[Any], Any] | None = None
 
 
 _RE_FLAGS = {
-    "I": _re.I, "IGNORECASE": _re.I, "M": _re.M, "MULTILINE": _re.M, "S": _re.S, "DOTALL": _re.S,
-    "X": _re.X, "VERBOSE": _re.X, "A": _re.A, "ASCII": _re.A,
+    "I": _re.IGNORECASE, "IGNORECASE": _re.IGNORECASE, "M": _re.MULTILINE, "MULTILINE": _re.MULTILINE, "S": _re.DOTALL, "DOTALL": _re.DOTALL,
+    "X": _re.VERBOSE, "VERBOSE": _re.VERBOSE, "A": _re.ASCII, "ASCII": _re.ASCII,
 }  # fmt: skip
-_ALLOWED_FLAGS = _re.I | _re.M | _re.S | _re.X | _re.A
+_ALLOWED_FLAGS = _re.IGNORECASE | _re.MULTILINE | _re.DOTALL | _re.VERBOSE | _re.ASCII
 
 
 def _subject(text: Any) -> Any:

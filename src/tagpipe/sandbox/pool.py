@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from tagpipe.sandbox.hooks import HOOK_TYPES
 from tagpipe.sandbox.marker import COMPILE_ID
@@ -44,7 +44,7 @@ class SandboxPool:
         self._scripts: list[dict[str, Any]] = []
         self._stats: dict[int, dict[str, Any]] = {}
 
-    async def __aenter__(self) -> SandboxPool:
+    async def __aenter__(self) -> Self:
         await asyncio.gather(*(w.start() for w in self._workers))
         for w in self._workers:
             self._idle.put_nowait(w)

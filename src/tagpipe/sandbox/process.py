@@ -152,7 +152,7 @@ class WorkerProcess:
                 proc.stdin.close()
             try:
                 await asyncio.wait_for(proc.wait(), 2.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.kill()
                 await proc.wait()
             # Close the pipes now, on this loop; left to the garbage collector they complain once the loop is gone.

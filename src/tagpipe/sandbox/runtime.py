@@ -52,7 +52,7 @@ def _code_error(err: CodeError) -> dict[str, Any]:
 
 
 class _Loaded:
-    __slots__ = ("spec", "func", "filename")
+    __slots__ = ("filename", "func", "spec")
 
     def __init__(self, spec: HookSpec, func: Any, filename: str) -> None:
         self.spec = spec

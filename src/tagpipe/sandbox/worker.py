@@ -5,6 +5,7 @@ Started as ``python -I -m tagpipe.sandbox.worker MARKER_FD MEMORY_MB CPU_SECONDS
 
 from __future__ import annotations
 
+import _strptime  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
 import datetime
 import json
 import mmap
@@ -15,8 +16,6 @@ import statistics
 import sys
 import time
 from typing import Any, BinaryIO
-
-import _strptime  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
 
 from tagpipe.sandbox import marker as marker_mod
 from tagpipe.sandbox.policy import compile_hook
