@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from tagpipe import drivers
-from tagpipe.plant import service
-from tagpipe.plant.schemas import ConnectionIn, ConnectionOut, EquipmentIn, EquipmentOut, TagIn, TagOut
+from tagpipe.plant import probe, service, writes
+from tagpipe.plant.schemas import (
+    BrowseIn,
+    BrowseNode,
+    ConnectionIn,
+    ConnectionOut,
+    ConnectionTestIn,
+    ConnectionTestOut,
+    EquipmentIn,
+    EquipmentOut,
+    TagIn,
+    TagOut,
+    WriteIn,
+    WriteOut,
+)
 from tagpipe.web.context import current, run_db
+from tagpipe.web.problem import problem
 
 router = APIRouter(prefix="/api", tags=["plant"])
 
@@ -56,6 +71,29 @@ async def create_connection(body: ConnectionIn) -> ConnectionOut:
     return _out(ConnectionOut, conn)
 
 
+@router.post("/connections/test", response_model=ConnectionTestOut)
+async def test_connection(body: ConnectionTestIn) -> ConnectionTestOut:
+    """Connect from the **server** (not the edge) and read the tags once, before saving.
+
+    Bad settings or tags are 422 naming the field; a device that cannot be reached or refuses a tag is a 200 whose
+    ``ok`` is false, with ``reason`` (refused, timed out, unknown host, no answer, misconfigured, tags failed) and,
+    per tag, the value or the PLC's error and its reason (unknown address, wrong data type, access denied).
+    """
+    return await probe.try_connection(body)
+
+
+@router.post("/connections/{connection_id}/test", response_model=ConnectionTestOut)
+async def test_saved_connection(connection_id: int) -> ConnectionTestOut:
+    """*Test connection* for a stored connection with its stored tags (from the server, like POST /connections/test)."""
+    return await probe.try_connection(await run_db(service.connection_test_body, connection_id))
+
+
+@router.post("/opcua/browse", response_model=list[BrowseNode])
+async def opcua_browse(body: BrowseIn) -> list[BrowseNode]:
+    """The children of an OPC UA node (default: Objects), variables with data type, unit and access, from the server."""
+    return await probe.browse(body.settings, body.node_id)
+
+
 @router.put("/connections/{connection_id}", response_model=ConnectionOut)
 async def update_connection(connection_id: int, body: ConnectionIn) -> ConnectionOut:
     conn, edges = await run_db(service.update_connection, connection_id, body)
@@ -92,3 +130,17 @@ async def update_tag(tag_id: int, body: TagIn) -> TagOut:
 async def delete_tag(tag_id: int) -> Response:
     await current().config_changed(await run_db(service.delete_tag, tag_id))
     return Response(status_code=204)
+
+
+@router.post("/tags/{tag_id}/write", response_model=WriteOut,
+             responses={409: {"description": "The tag's edge is offline; nothing was sent."},
+                        422: {"description": "Not writable (field writable) or the value does not fit (field value)."},
+                        502: {"description": "The edge answered that the PLC write failed."},
+                        504: {"description": "The edge did not answer in time; the write may still happen."}})
+async def write_tag(tag_id: int, body: WriteIn) -> WriteOut | JSONResponse:
+    """Write a value (engineering units) to a writable tag through its edge; answers the value read back."""
+    try:
+        done = await writes.write_tag(tag_id, body.value)
+    except writes.WriteFailed as e:
+        return problem(e.status, e.title, e.detail, command_id=e.command_id)
+    return WriteOut(tag_id=done.tag_id, ok=True, value=done.value, command_id=done.command_id)

@@ -38,10 +38,11 @@ class ConnectionOut(ConnectionIn):
     id: int
 
 
-class TagIn(BaseModel):
+class TagSpec(BaseModel):
+    """A tag's definition without its connection (what *Test connection* reads before anything is saved)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    connection_id: int
     name: str = Field(..., min_length=1, max_length=120, pattern=r"^[^\s/.#+*>]+$", examples=["temperature"],
                       description="Unique within the connection; no spaces, '/', '.', '#', '+', '*' or '>'.")
     address: str = Field(..., min_length=1, max_length=200, examples=["40001"])
@@ -54,5 +55,66 @@ class TagIn(BaseModel):
     writable: bool = False
 
 
+class TagIn(TagSpec):
+    connection_id: int
+
+
 class TagOut(TagIn):
     id: int
+
+
+class ConnectionTestIn(BaseModel):
+    """A connection that is not saved yet: the server connects to it and reads ``tags`` once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: str = Field(..., examples=["modbus_tcp"])
+    settings: dict[str, Any] = Field(default_factory=dict, examples=[{"host": "192.168.1.10", "port": 502}])
+    tags: list[TagSpec] = Field(default_factory=list, max_length=500)
+
+
+class TagProbe(BaseModel):
+    value: Any = None
+    error: str | None = None
+    reason: str | None = Field(None, description="unknown address, wrong data type, access denied, no answer or failed.")
+
+
+class ConnectionTestOut(BaseModel):
+    ok: bool = Field(..., description="Connected and every tag was read.")
+    error: str | None = Field(None, description="Why the connection failed, or how many tags could not be read.")
+    reason: str | None = Field(None, description="refused, timed out, unknown host, no answer, misconfigured.")
+    values: dict[str, TagProbe] = Field(default_factory=dict, description="Per tag: the value in engineering units or "
+                                                                          "the PLC's error.")
+    elapsed_ms: float = 0.0
+
+
+class BrowseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    settings: dict[str, Any] = Field(..., examples=[{"endpoint_url": "opc.tcp://192.168.1.20:4840"}])
+    node_id: str | None = Field(None, description="The node whose children to list; default the Objects folder.",
+                                examples=["ns=2;s=PLC1"])
+
+
+class BrowseNode(BaseModel):
+    node_id: str
+    browse_name: str
+    display_name: str
+    node_class: str = Field(..., description="Object, Variable, Method, ...")
+    data_type: DataType | None = None
+    unit: str = ""
+    writable: bool = False
+
+
+class WriteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: bool | int | float | str = Field(..., description="In engineering units (scale and offset are undone).",
+                                            examples=[42.5])
+
+
+class WriteOut(BaseModel):
+    tag_id: int
+    ok: bool
+    value: Any = Field(None, description="The value read back from the PLC after the write.")
+    command_id: str

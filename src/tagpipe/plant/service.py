@@ -12,7 +12,7 @@ from tagpipe import drivers
 from tagpipe.contracts.config import DeviceConfig, TagConfig
 from tagpipe.errors import Conflict, NotFound
 from tagpipe.plant.models import Connection, Equipment, Tag
-from tagpipe.plant.schemas import ConnectionIn, EquipmentIn, TagIn
+from tagpipe.plant.schemas import ConnectionIn, ConnectionTestIn, EquipmentIn, TagIn, TagSpec
 
 
 def _get(session: Session, model: type, id_: int, what: str):  # type: ignore[no-untyped-def]
@@ -94,6 +94,13 @@ def update_connection(session: Session, id_: int, data: ConnectionIn) -> tuple[C
     conn.settings = settings
     _commit(session, "connection conflicts with a stored one")
     return conn, edges
+
+
+def connection_test_body(session: Session, id_: int) -> ConnectionTestIn:
+    """A stored connection and its tags as the body of *Test connection*."""
+    conn = _get(session, Connection, id_, "connection")
+    tags = [TagSpec.model_validate(t, from_attributes=True) for t in conn.tags]
+    return ConnectionTestIn(protocol=conn.protocol, settings=dict(conn.settings), tags=tags)
 
 
 def delete_connection(session: Session, id_: int) -> set[str]:
@@ -204,3 +211,10 @@ def tag_catalog(session: Session) -> list[dict]:
             "edge_id": c.edge_id if c else t.edge_id,
         })
     return out
+
+
+def equipment_tree(session: Session) -> list[dict]:
+    """Every equipment with its connections (id, name, edge), for pickers and for resolving a scope to edges."""
+    return [{"id": e.id, "name": e.name,
+             "connections": [{"id": c.id, "name": c.name, "edge_id": c.edge_id} for c in e.connections]}
+            for e in list_equipment(session)]
