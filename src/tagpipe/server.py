@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from tagpipe import __version__
+from tagpipe import __version__, fleet, scripts
 from tagpipe.bus import connect, ensure_stream
 from tagpipe.contracts import Subjects
 from tagpipe.db import make_engine, session_factory, upgrade
@@ -32,6 +32,18 @@ async def _connect_bus(ctx: AppContext) -> None:
             await asyncio.sleep(0.5)
 
 
+def _wire_features() -> None:
+    """Features talk through small public functions; this is where they are connected."""
+    from tagpipe.fleet import service as fleet_service
+    from tagpipe.history import service as history_service
+
+    fleet.set_scripts_provider(scripts.scripts_for_edge)
+    scripts.set_latest_values_provider(
+        lambda session, ids: {k: v.value for k, v in history_service.latest_values(session, ids).items()})
+    scripts.set_edge_stats_provider(
+        lambda session: {e.id: (e.status, e.scripts or {}) for e in fleet_service.list_edges(session)})
+
+
 def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bool = True) -> FastAPI:
     settings = settings or Settings()
     if migrate:
@@ -41,10 +53,13 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
                      subjects=Subjects(settings.prefix))
     set_current(ctx)
 
+    _wire_features()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_connect_bus(ctx), name="bus-connect")
-        yield
+        async with scripts.dry_run_pool():
+            yield
         task.cancel()
         if ctx.nc is not None:
             await ctx.nc.close()
@@ -55,9 +70,11 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
     from tagpipe.fleet.api import router as fleet_router
     from tagpipe.history.api import router as history_router
     from tagpipe.plant.api import router as plant_router
+    from tagpipe.scripts.api import router as scripts_router
 
     app.include_router(plant_router)
     app.include_router(history_router)
+    app.include_router(scripts_router)
     app.include_router(fleet_router)
 
     @app.get("/api/health", tags=["system"])

@@ -1,0 +1,113 @@
+"""REST routes under /api/fleet/scripts (the seed's table): hook types, CRUD, dry run, versions, diff, rollback."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from tagpipe.sandbox import HOOK_TYPES
+from tagpipe.scripts import dryrun, service
+from tagpipe.scripts.schemas import (
+    DiffOut, DryRunIn, DryRunOut, HookTypeName, HookTypeOut, ScopeName, ScriptIn, ScriptOut, ScriptStats,
+    ScriptUpdate, VersionOut,
+)
+from tagpipe.web.context import current, run_db
+from tagpipe.web.problem import problem
+
+router = APIRouter(prefix="/api/fleet/scripts", tags=["scripts"])
+
+
+def _out(obj) -> ScriptOut:  # type: ignore[no-untyped-def]
+    return ScriptOut.model_validate(obj, from_attributes=True)
+
+
+def rejected(e: dryrun.CodeRejected) -> JSONResponse:
+    """422 problem+json naming ``code`` with each error's line and message."""
+    errors = [{"field": "code", "message": err.message, "line": err.line} for err in e.errors]
+    return problem(422, "Invalid code", f"code: {dryrun.describe(e.errors[0])}", errors=errors)
+
+
+@router.get("/hook-types", response_model=list[HookTypeOut])
+async def hook_types() -> list[HookTypeOut]:
+    """The five hook types with the function to define, its signature, a description and example code."""
+    return [HookTypeOut(**{**dataclasses.asdict(h), "arguments": list(h.arguments)}) for h in HOOK_TYPES.values()]
+
+
+@router.get("", response_model=list[ScriptOut])
+async def list_scripts(hook_type: HookTypeName | None = None, scope: ScopeName | None = None,
+                       enabled: bool | None = None, equipment_id: int | None = None,
+                       connection_id: int | None = None) -> list[ScriptOut]:
+    found = await run_db(service.list_scripts, hook_type=hook_type, scope=scope, enabled=enabled,
+                         equipment_id=equipment_id, connection_id=connection_id)
+    return [_out(s) for s in found]
+
+
+@router.post("/dry-run", response_model=DryRunOut)
+async def dry_run(body: DryRunIn) -> DryRunOut:
+    """Run unsaved code once in the server's sandbox: result, prints, duration_ms, or the error with its line."""
+    return await dryrun.dry_run(body)
+
+
+@router.get("/{script_id}", response_model=ScriptOut)
+async def get_script(script_id: int) -> ScriptOut:
+    return _out(await run_db(service.get_script, script_id))
+
+
+@router.post("", response_model=ScriptOut, status_code=201)
+async def create_script(body: ScriptIn) -> ScriptOut | JSONResponse:
+    """Validate the code (compile errors and a missing hook function are refused), store version 1, notify edges."""
+    try:
+        await dryrun.check_code(body.code, body.hook_type)
+    except dryrun.CodeRejected as e:
+        return rejected(e)
+    script, edges = await run_db(service.create_script, body)
+    await current().config_changed(edges)
+    return _out(script)
+
+
+@router.put("/{script_id}", response_model=ScriptOut)
+async def update_script(script_id: int, body: ScriptUpdate) -> ScriptOut | JSONResponse:
+    """Change a script; a change of code or placement is a new version, and the affected edges reload it."""
+    existing = _out(await run_db(service.get_script, script_id))
+    try:
+        await dryrun.check_code(body.code or existing.code, body.hook_type or existing.hook_type)
+    except dryrun.CodeRejected as e:
+        return rejected(e)
+    script, edges = await run_db(service.update_script, script_id, body)
+    await current().config_changed(edges)
+    return _out(script)
+
+
+@router.delete("/{script_id}", status_code=204)
+async def delete_script(script_id: int) -> Response:
+    await current().config_changed(await run_db(service.delete_script, script_id))
+    return Response(status_code=204)
+
+
+@router.get("/{script_id}/versions", response_model=list[VersionOut])
+async def versions(script_id: int) -> list[VersionOut]:
+    """Every saved version, oldest first."""
+    return [VersionOut.model_validate(v, from_attributes=True) for v in await run_db(service.versions, script_id)]
+
+
+@router.get("/{script_id}/diff", response_model=DiffOut)
+async def diff(script_id: int, from_: int = Query(..., alias="from"), to: int = Query(...)) -> DiffOut:
+    """Unified diff of the code between two versions."""
+    text = await run_db(service.diff, script_id, from_, to)
+    return DiffOut(script_id=script_id, from_version=from_, to_version=to, diff=text)
+
+
+@router.post("/{script_id}/rollback/{version}", response_model=ScriptOut)
+async def rollback(script_id: int, version: int) -> ScriptOut:
+    """Make an old version current again; it is stored as a new version."""
+    script, edges = await run_db(service.rollback, script_id, version)
+    await current().config_changed(edges)
+    return _out(script)
+
+
+@router.get("/{script_id}/stats", response_model=list[ScriptStats])
+async def stats(script_id: int) -> list[ScriptStats]:
+    """Per edge: runs, errors, timeouts and the last error with its line, from the edges' heartbeats."""
+    return await run_db(service.stats, script_id)

@@ -1,0 +1,118 @@
+"""API shapes for hook scripts, their versions and dry runs; validation names the field that is wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HookTypeName = Literal["transform", "derived_tags", "filter", "alarm", "pre_send"]
+ScopeName = Literal["global", "equipment", "connection", "device"]
+
+
+class HookTypeOut(BaseModel):
+    name: str
+    function: str
+    signature: str
+    arguments: list[str]
+    description: str
+    example: str
+
+
+class ScriptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, max_length=120, examples=["power from V and I"])
+    description: str = Field("", max_length=500)
+    hook_type: HookTypeName
+    scope: ScopeName = "global"
+    equipment_id: int | None = Field(None, description="Required when scope is equipment.")
+    connection_id: int | None = Field(None, description="Required when scope is connection.")
+    device_id: str | None = Field(None, max_length=120, description="The edge id; required when scope is device.")
+    priority: int = Field(100, ge=0, le=10_000, description="Lower runs first.")
+    timeout_ms: int = Field(1000, ge=1, le=60_000)
+    enabled: bool = True
+    code: str = Field(..., min_length=1, max_length=100_000)
+
+
+class ScriptUpdate(BaseModel):
+    """Every field optional: what is given replaces what is stored; a change of code or placement is a new version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=120)
+    description: str | None = Field(None, max_length=500)
+    hook_type: HookTypeName | None = None
+    scope: ScopeName | None = None
+    equipment_id: int | None = None
+    connection_id: int | None = None
+    device_id: str | None = Field(None, max_length=120)
+    priority: int | None = Field(None, ge=0, le=10_000)
+    timeout_ms: int | None = Field(None, ge=1, le=60_000)
+    enabled: bool | None = None
+    code: str | None = Field(None, min_length=1, max_length=100_000)
+    comment: str = Field("", max_length=200, description="Why this version was saved.")
+
+
+class ScriptOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    hook_type: str
+    scope: str
+    equipment_id: int | None
+    connection_id: int | None
+    device_id: str | None
+    priority: int
+    timeout_ms: int
+    enabled: bool
+    version: int
+    code: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class VersionOut(BaseModel):
+    version: int
+    code: str
+    settings: dict[str, Any]
+    comment: str
+    created_at: dt.datetime
+
+
+class DiffOut(BaseModel):
+    script_id: int
+    from_version: int
+    to_version: int
+    diff: str
+
+
+class DryRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(..., min_length=1, max_length=100_000)
+    hook_type: HookTypeName
+    test_input: dict[str, Any] = Field(..., examples=[{"tag_name": "temperature_raw", "raw_value": 650}],
+                                       description="The hook's arguments but context, by name.")
+    context: dict[str, Any] | None = None
+    timeout_ms: int = Field(1000, ge=1, le=10_000)
+
+
+class DryRunOut(BaseModel):
+    ok: bool
+    result: Any = None
+    prints: str = ""
+    duration_ms: float
+    error: str | None = None
+    line: int | None = None
+
+
+class ScriptStats(BaseModel):
+    edge_id: str
+    edge_status: str | None = None
+    runs: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    last_error: str | None = None
+    last_error_line: int | None = None

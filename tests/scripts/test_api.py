@@ -1,0 +1,155 @@
+"""The scripts API against a real server: hook types, dry runs, refusals, versions, diff, rollback, edge config."""
+
+from __future__ import annotations
+
+import time
+
+from tests.helpers import wait_until
+
+API = "/api/fleet/scripts"
+DOUBLE = "def transform(tag_name, raw_value, context):\n    return raw_value * 2\n"
+TRIPLE = "def transform(tag_name, raw_value, context):\n    return raw_value * 3\n"
+
+
+def _script(**over: object) -> dict:
+    return {"name": "double", "hook_type": "transform", "scope": "global", "code": DOUBLE, **over}
+
+
+def test_hook_types_list_the_five_seed_hooks_with_examples(central) -> None:
+    types = {t["name"]: t for t in central.get(f"{API}/hook-types").json()}
+    assert list(types) == ["transform", "derived_tags", "filter", "alarm", "pre_send"]
+    assert types["filter"]["function"] == "filter_data"
+    assert types["derived_tags"]["signature"].startswith("derived_tags(tags, context)")
+    assert "def pre_send(payload, context)" in types["pre_send"]["example"]
+
+
+def test_dry_run_answers_result_prints_and_duration(central) -> None:
+    code = "def derived_tags(tags, context):\n    print('v', tags['voltage'])\n    return {'power': tags['voltage'] * tags['current']}\n"
+    r = central.post(f"{API}/dry-run", {"code": code, "hook_type": "derived_tags",
+                                        "test_input": {"tags": {"voltage": 220.0, "current": 5.0}}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["ok"] and body["result"] == {"power": 1100.0}
+    assert body["prints"].strip() == "v 220.0" and body["duration_ms"] >= 0
+
+
+def test_dry_run_of_an_infinite_loop_times_out_and_the_server_stays_responsive(central) -> None:
+    code = "def filter_data(tags, context):\n    while True:\n        pass\n"
+    started = time.monotonic()
+    r = central.post(f"{API}/dry-run", {"code": code, "hook_type": "filter", "test_input": {"tags": {}},
+                                        "timeout_ms": 300})
+    assert r.status_code == 200 and time.monotonic() - started < 5
+    assert not r.json()["ok"] and r.json()["error"] == "timed out after 300 ms"
+    assert central.get("/api/health").status_code == 200
+    again = central.post(f"{API}/dry-run", {"code": DOUBLE, "hook_type": "transform",
+                                            "test_input": {"tag_name": "t", "raw_value": 4}})
+    assert again.json()["result"] == 8
+
+
+def test_dry_run_reports_the_line_of_a_syntax_error_and_of_a_runtime_error(central) -> None:
+    syntax = "def transform(tag_name, raw_value, context):\n    x = 1\n    return raw_value +* 2\n"
+    r = central.post(f"{API}/dry-run", {"code": syntax, "hook_type": "transform",
+                                        "test_input": {"tag_name": "t", "raw_value": 1}}).json()
+    assert not r["ok"] and r["line"] == 3, r
+    runtime = "def transform(tag_name, raw_value, context):\n    scale = 0\n    return raw_value / scale\n"
+    r = central.post(f"{API}/dry-run", {"code": runtime, "hook_type": "transform",
+                                        "test_input": {"tag_name": "t", "raw_value": 1}}).json()
+    assert not r["ok"] and r["line"] == 3 and "ZeroDivisionError" in r["error"], r
+
+
+def test_bad_code_is_refused_at_save_naming_code_with_the_line_and_nothing_is_stored(central) -> None:
+    cases = [
+        ("def transform(tag_name, raw_value, context):\n    return (\n", None),
+        ("def transform(tag_name, raw_value, context):\n    return raw_value\n  oops\n", 3),
+        ("def transformer(tag_name, raw_value, context):\n    return raw_value\n", None),
+        ("import os\ndef transform(tag_name, raw_value, context):\n    return raw_value\n", 1),
+    ]
+    for code, line in cases:
+        r = central.post(API, _script(code=code))
+        assert r.status_code == 422, (code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        errors = r.json()["errors"]
+        assert errors[0]["field"] == "code" and errors[0]["message"], r.json()
+        if line is not None:
+            assert errors[0]["line"] == line, r.json()
+    assert central.get(API).json() == []
+    created = central.post(API, _script()).json()
+    r = central.put(f"{API}/{created['id']}", {"code": "def transform(:\n"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "code"
+    assert central.get(f"{API}/{created['id']}").json()["code"] == DOUBLE
+    assert len(central.get(f"{API}/{created['id']}/versions").json()) == 1
+
+
+def test_scope_needs_an_existing_target(central) -> None:
+    r = central.post(API, _script(scope="connection", connection_id=999))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "connection_id"
+    r = central.post(API, _script(scope="equipment"))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "equipment_id"
+    r = central.post(API, _script(hook_type="sorting"))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "hook_type"
+
+
+def test_versions_diff_and_rollback(central) -> None:
+    sid = central.post(API, _script()).json()["id"]
+    assert central.put(f"{API}/{sid}", {"code": TRIPLE}).json()["version"] == 2
+    assert central.put(f"{API}/{sid}", {"priority": 5}).json()["version"] == 3
+    assert central.put(f"{API}/{sid}", {"name": "renamed"}).json()["version"] == 3  # a label is not a new version
+    versions = central.get(f"{API}/{sid}/versions").json()
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert versions[0]["code"] == DOUBLE and versions[2]["settings"]["priority"] == 5
+
+    diff = central.get(f"{API}/{sid}/diff", params={"from": 1, "to": 2}).json()["diff"]
+    assert "-    return raw_value * 2" in diff and "+    return raw_value * 3" in diff
+    assert diff.startswith("--- v1\n+++ v2\n")
+    assert central.get(f"{API}/{sid}/diff", params={"from": 1, "to": 9}).status_code == 404
+
+    rolled = central.post(f"{API}/{sid}/rollback/1", {}).json()
+    assert rolled["version"] == 4 and rolled["code"] == DOUBLE and rolled["priority"] == 100
+    assert central.get(f"{API}/{sid}/versions").json()[-1]["comment"] == "rollback to v1"
+    assert central.get(f"{API}/{sid}/diff", params={"from": 1, "to": 4}).json()["diff"] == ""
+
+
+def test_list_filters(central) -> None:
+    ids = central.plant("simulator", {}, [{"name": "t", "address": "sine", "data_type": "FLOAT32"}])
+    central.post(API, _script())
+    central.post(API, _script(name="eq", scope="equipment", equipment_id=ids["equipment_id"], enabled=False))
+    central.post(API, _script(name="al", hook_type="alarm", code="def alarm(tag_name, value, context):\n    return None\n"))
+    names = lambda **q: [s["name"] for s in central.get(API, params=q).json()]  # noqa: E731
+    assert names(hook_type="alarm") == ["al"]
+    assert names(scope="equipment") == ["eq"] == names(equipment_id=ids["equipment_id"])
+    assert sorted(names(enabled="true")) == ["al", "double"]
+
+
+def test_edge_config_carries_enabled_scripts_in_scope_and_disable_or_delete_changes_the_etag(central) -> None:
+    a = central.plant("simulator", {}, [{"name": "t", "address": "sine", "data_type": "FLOAT32"}], edge_id="edge-1")
+    b = central.plant("simulator", {}, [{"name": "u", "address": "ramp", "data_type": "FLOAT32"}], edge_id="edge-2",
+                      equipment="Oven")
+    config = lambda edge: central.get(f"/api/fleet/v1/edges/{edge}/config")  # noqa: E731
+    etag = config("edge-1").headers["etag"]
+    glob = central.post(API, _script()).json()
+    conn = central.post(API, _script(name="c", scope="connection", connection_id=b["connection"]["id"],
+                                     priority=7)).json()
+    central.post(API, _script(name="e", scope="equipment", equipment_id=a["equipment_id"]))
+    central.post(API, _script(name="d", scope="device", device_id="edge-2"))
+
+    one = config("edge-1").json()["scripts"]
+    assert [s["script_name"] for s in one] == ["double", "e"]
+    assert set(one[0]) >= {"id", "hook_type", "script_name", "scope", "equipment_id", "connection_id", "device_id",
+                           "priority", "timeout_ms", "version", "code"}
+    assert one[0] == {"id": glob["id"], "hook_type": "transform", "script_name": "double", "scope": "global",
+                      "equipment_id": None, "connection_id": None, "device_id": None, "priority": 100,
+                      "timeout_ms": 1000, "version": 1, "code": DOUBLE}
+    assert [s["script_name"] for s in config("edge-2").json()["scripts"]] == ["c", "double", "d"]
+    assert config("edge-1").headers["etag"] != etag
+
+    etag = config("edge-2").headers["etag"]
+    central.put(f"{API}/{conn['id']}", {"enabled": False})
+    assert "c" not in [s["script_name"] for s in config("edge-2").json()["scripts"]]
+    assert config("edge-2").headers["etag"] != etag
+    etag = config("edge-2").headers["etag"]
+    with central.api as c:
+        assert c.delete(f"{API}/{glob['id']}").status_code == 204
+        assert c.get(f"{API}/{glob['id']}").status_code == 404
+    assert config("edge-2").headers["etag"] != etag
+    assert [s["script_name"] for s in config("edge-2").json()["scripts"]] == ["d"]
+    wait_until(lambda: True)
