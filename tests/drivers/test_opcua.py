@@ -207,6 +207,10 @@ async def test_subscription_delivers_server_changes_within_two_intervals(sim: Op
             await sim.set_value(int16.address, target, DataType.INT16)
             await wait_for_value(d, tags, "int16", lambda v, t=target: v == t, 3 * interval)
         assert d.requests == requests  # reads are served from the notifications, not from the server
+        await d.write(int16, 333)  # the edge's write then read-back of one tag: a fresh read, same subscription
+        assert (await d.read([int16]))["int16"].value == 333
+        await wait_for_value(d, tags, "int16", lambda v: v == 333, 3 * interval)
+        assert d.requests == requests + 2
         other = [TagConfig(name="count", address="ns=2;i=1001", data_type=DataType.INT32)]
         await sim.set_value("ns=2;i=1001", 77, DataType.INT32)
         await wait_for_value(d, other, "count", lambda v: v == 77, 5.0)  # a new tag list resubscribes

@@ -110,8 +110,10 @@ class OpcUa(DriverBase):
         self.requests = 0
         self._client: Client | None = None
         self._namespaces: list[str] | None = None
-        self._plan: _Plan | None = None
+        self._plans: dict[tuple[tuple[str, str, str], ...], _Plan] = {}
         self._subscription: Subscription | None = None
+        self._subscribed: set[ua.NodeId] = set()
+        self._subscription_key: tuple[tuple[str, str, str], ...] = ()
         self._latest = _Latest()
         self._sub_errors: dict[ua.NodeId, str] = {}
         self._lock = asyncio.Lock()
@@ -153,7 +155,7 @@ class OpcUa(DriverBase):
 
     async def _drop(self) -> None:
         client, self._client = self._client, None
-        self._plan, self._subscription, self._namespaces = None, None, None
+        self._plans, self._subscription, self._subscribed, self._namespaces = {}, None, set(), None
         self._latest.values.clear()
         if client is None:
             return
@@ -227,7 +229,10 @@ class OpcUa(DriverBase):
         return {name: out[name] for name in plan.names}
 
     async def _read_subscribed(self, client: Client, plan: _Plan) -> dict[str, Reading]:
-        if self._subscription is None:
+        nodes = {node for _, node in plan.items}
+        if self._subscription is not None and nodes <= self._subscribed and plan.key != self._subscription_key:
+            return await self._read_polled(client, plan)  # e.g. a read-back after a write: fresh, one request
+        if self._subscription is None or not nodes <= self._subscribed:
             await self._subscribe(client, plan)
         out = {name: Reading(error=err) for name, err in plan.errors.items()}
         for tag, node in plan.items:
@@ -240,6 +245,12 @@ class OpcUa(DriverBase):
         return {name: out[name] for name in plan.names}
 
     async def _subscribe(self, client: Client, plan: _Plan) -> None:
+        """Subscribe to the plan's nodes, replacing the subscription of an earlier tag list."""
+        if self._subscription is not None:
+            old, self._subscription, self._subscribed = self._subscription, None, set()
+            self._latest.values.clear()
+            self.requests += 1
+            await self._call("unsubscribe", old.delete())
         interval = self.settings.publishing_interval_ms
         self.requests += 2
         sub = await self._call("subscribe", client.create_subscription(interval, self._latest))
@@ -247,16 +258,12 @@ class OpcUa(DriverBase):
         results = await self._call("subscribe", sub.subscribe_data_change(
             [client.get_node(n) for n in nodes], queuesize=1, sampling_interval=interval)) if nodes else []
         self._sub_errors = {n: r.name for n, r in zip(nodes, results) if isinstance(r, ua.StatusCode)}
-        self._subscription = sub
+        self._subscription, self._subscribed, self._subscription_key = sub, set(nodes), plan.key
 
     async def _plan_for(self, client: Client, tags: Sequence[TagConfig]) -> _Plan:
         key = tuple((t.name, t.address, t.data_type.value) for t in tags)
-        if self._plan is not None and self._plan.key == key:
-            return self._plan
-        if self._subscription is not None:
-            sub, self._subscription = self._subscription, None
-            self._latest.values.clear()
-            await self._call("unsubscribe", sub.delete())
+        if (cached := self._plans.get(key)) is not None:
+            return cached
         plan = _Plan(key, [t.name for t in tags])
         for tag in tags:
             try:
@@ -276,7 +283,9 @@ class OpcUa(DriverBase):
                 rv.NodeId, rv.AttributeId = node, ua.AttributeIds.Value
                 params.NodesToRead.append(rv)
             plan.requests.append(params)
-        self._plan = plan
+        if len(self._plans) >= 8:  # a device reads one list per cycle, plus the odd read-back after a write
+            self._plans.pop(next(iter(self._plans)))
+        self._plans[key] = plan
         return plan
 
     async def _namespace_array(self, client: Client) -> list[str]:
