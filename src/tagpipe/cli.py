@@ -80,9 +80,10 @@ def up(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort
 
 @app.command()
 def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort = None,
-         mqtt_port: MqttPort = None, plant: Annotated[str, typer.Option(help="Simulated plant: press.")] = "press",
+         mqtt_port: MqttPort = None, plant: Annotated[str, typer.Option(help="Simulated plant: press (one Modbus press) or mixed "
+                                                  "(one PLC of every protocol).")] = "press",
          verbose: Verbose = False) -> None:
-    """Run ``up`` plus a simulated press PLC and a local edge agent, already configured: live data in seconds."""
+    """Run ``up`` plus simulated PLCs (a press, or one of every protocol) and a local edge agent: live data in seconds."""
     from tagpipe.demo import start_demo
 
     _logging(verbose)

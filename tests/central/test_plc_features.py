@@ -247,3 +247,29 @@ async def test_a_restarted_simulator_recovers_without_restarting_the_agent(centr
         assert edge.proc is not None and edge.proc.poll() is None, "the agent was not restarted"
     finally:
         await sim.stop()
+
+
+# -- the mixed demo plant -------------------------------------------------------------------------
+
+def test_the_mixed_demo_configures_one_valid_plc_of_every_protocol(tmp_path) -> None:
+    from sqlalchemy.orm import Session
+
+    from tagpipe import drivers
+    from tagpipe.contracts.config import TagConfig
+    from tagpipe.db import make_engine, upgrade
+    from tagpipe.demo import seed_mixed
+    from tagpipe.plant.models import Connection
+    from tagpipe.settings import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    upgrade(settings.db_url)
+    seed_mixed(settings)
+    seed_mixed(settings)  # a second start adds nothing
+    with Session(make_engine(settings.db_url)) as s:
+        conns = list(s.query(Connection))
+        assert sorted(c.protocol for c in conns) == sorted(drivers.DRIVERS)
+        for c in conns:
+            drivers.validate_settings(c.protocol, c.settings)
+            for t in c.tags:
+                drivers.validate_tag(c.protocol, TagConfig.model_validate(t, from_attributes=True))
+            assert c.tags and c.edge_id == "demo-edge"
