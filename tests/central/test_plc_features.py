@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Self
 
 import pytest
 
@@ -188,7 +189,7 @@ def mb_table(address: str):  # type: ignore[no-untyped-def]
 class BlackHole:
     """A TCP port that accepts connections and never answers."""
 
-    async def __aenter__(self) -> BlackHole:
+    async def __aenter__(self) -> Self:
         self.held: list[asyncio.StreamWriter] = []
 
         async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

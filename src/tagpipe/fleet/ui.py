@@ -6,21 +6,55 @@ import time
 
 from nicegui import ui
 
+from tagpipe import plant
 from tagpipe.fleet import service
 from tagpipe.web.context import run_db
 from tagpipe.web.shell import fmt_value, page
 
 COLUMNS = [{"name": c, "label": label, "field": c, "align": "left"} for c, label in [
-    ("id", "Edge"), ("status", "Status"), ("last_heartbeat", "Last heartbeat"), ("cpu", "CPU %"), ("memory", "Memory %"),
-    ("disk", "Disk %"), ("agent_version", "Agent"), ("config_version", "Config"), ("outbox", "Outbox")]]
+    ("id", "Edge"), ("status", "Status"), ("devices", "Devices"), ("last_heartbeat", "Last heartbeat"), ("cpu", "CPU %"),
+    ("memory", "Memory %"), ("disk", "Disk %"), ("agent_version", "Agent"), ("config_version", "Config"),
+    ("outbox", "Outbox")]]
+DEVICE_COLUMNS = [{"name": c, "label": label, "field": c, "align": "left"} for c, label in [
+    ("device", "Device"), ("protocol", "Protocol"), ("status", "Status"), ("reads", "Reads"), ("errors", "Errors"),
+    ("mean_read_ms", "Mean read (ms)"), ("bad_tags", "Bad tags"), ("last_error", "Last error")]]
+FAILING = ("unreachable", "error", "partial")
+
+
+def devices_summary(devices: dict | None) -> str:
+    """'3 ok · 1 failing' from the heartbeat's per-device counters."""
+    states = [d.get("status") for d in (devices or {}).values()]
+    if not states:
+        return "—"
+    ok, failing = states.count("ok"), sum(s in FAILING for s in states)
+    other = len(states) - ok - failing
+    return f"{ok} ok · {failing} failing" + (f" · {other} starting" if other else "")
 
 
 def _rows(session) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [{"id": e.id, "status": e.status, "last_heartbeat": e.last_heartbeat.isoformat(timespec="seconds") + "Z"
+    return [{"id": e.id, "status": e.status, "devices": devices_summary(e.devices) if e.status == "online" else "—",
+             "failing": any(d.get("status") in FAILING for d in (e.devices or {}).values()),
+             "last_heartbeat": e.last_heartbeat.isoformat(timespec="seconds") + "Z"
              if e.last_heartbeat else "never", "cpu": fmt_value(e.cpu_percent), "memory": fmt_value(e.memory_percent),
              "disk": fmt_value(e.disk_percent), "agent_version": e.agent_version or "—",
              "config_version": (e.config_version or "—")[:10], "outbox": e.outbox_depth if e.outbox_depth is not None else "—"}
             for e in service.list_edges(session)]
+
+
+def device_rows(session, edge_id: str, devices: dict | None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """One row per device of the edge's heartbeat, named from the plant configuration where it is known."""
+    known = {d.id: d for d in plant.devices_for_edge(session, edge_id)}
+    rows = []
+    for device_id, d in sorted((devices or {}).items(), key=lambda kv: kv[0]):
+        conf = known.get(device_id)
+        reads, errors = d.get("reads") or 0, d.get("errors") or 0
+        rows.append({"id": device_id, "device": f"{conf.name} (#{device_id})" if conf else f"#{device_id}",
+                     "protocol": conf.protocol if conf else "—", "status": d.get("status") or "—",
+                     "reads": reads, "errors": f"{errors} ({100 * errors / (reads + errors):.0f} %)" if errors else "0",
+                     "mean_read_ms": fmt_value(d.get("mean_read_ms")), "bad_tags": d.get("bad_tags", "—"),
+                     "last_error": d.get("last_error") or "",
+                     "stale": d.get("status") == "ok" and bool(d.get("last_error"))})
+    return rows
 
 
 @ui.page("/fleet")
@@ -30,6 +64,8 @@ async def fleet() -> None:
         table.add_slot("body-cell-id", '<q-td :props="props"><a :href="\'/fleet/\' + props.value">{{ props.value }}</a></q-td>')
         table.add_slot("body-cell-status", '<q-td :props="props"><q-badge :color="props.value == \'online\' ? \'green\' : \'grey\'">'
                                            '{{ props.value }}</q-badge></q-td>')
+        table.add_slot("body-cell-devices", '<q-td :props="props" :class="props.row.failing ? \'text-negative\' : \'\'">'
+                                            '{{ props.value }}</q-td>')
 
         async def refresh() -> None:
             table.rows = await run_db(_rows)
@@ -44,9 +80,13 @@ async def edge_detail(edge_id: str) -> None:
         ui.link("← all edges", "/fleet")
         header = ui.label(edge_id).classes("text-xl")
         facts = ui.label("").classes("text-sm text-gray-600")
-        devices = ui.table(columns=[{"name": c, "label": c.replace("_", " ").title(), "field": c, "align": "left"}
-                                    for c in ("device", "status", "reads", "errors", "mean_read_ms", "last_error")],
-                           rows=[]).classes("w-full").props("dense flat")
+        ui.label("Devices (counters since the agent started)").classes("text-lg")
+        devices = ui.table(columns=DEVICE_COLUMNS, rows=[], row_key="id").classes("w-full").props("dense flat")
+        devices.add_slot("body-cell-status", '''<q-td :props="props"><q-badge :color="{ok: 'green', partial: 'orange',
+            unreachable: 'red', error: 'red'}[props.value] || 'grey'">{{ props.value }}</q-badge></q-td>''')
+        devices.add_slot("body-cell-last_error", '''<q-td :props="props" class="whitespace-normal"
+            :class="props.row.stale ? 'text-gray-400' : 'text-negative'">{{ props.value }}
+            <span v-if="props.row.stale">(earlier; reads are ok now)</span></q-td>''')
         charts = {key: ui.echart({"title": {"text": title, "textStyle": {"fontSize": 13}}, "tooltip": {"trigger": "axis"},
                                   "xAxis": {"type": "time"}, "yAxis": {"type": "value"}, "animation": False,
                                   "series": [{"type": "line", "showSymbol": False, "data": []}]}).classes("w-full h-56")
@@ -62,8 +102,7 @@ async def edge_detail(edge_id: str) -> None:
             header.text = f"{edge.id} — {edge.status}"
             facts.text = (f"last heartbeat {edge.last_heartbeat}Z · ip {edge.ip_address} · agent {edge.agent_version} · "
                           f"config {edge.config_version} · outbox {edge.outbox_depth} (dropped {edge.outbox_dropped})")
-            devices.rows = [{"device": k, **{c: v.get(c) for c in ("status", "reads", "errors", "mean_read_ms", "last_error")}}
-                            for k, v in (edge.devices or {}).items()]
+            devices.rows = await run_db(device_rows, edge_id, edge.devices)
             devices.update()
             metrics = await run_db(service.metric_history, edge_id, int((time.time() - 86400) * 1000))
             for key, chart in charts.items():

@@ -19,7 +19,54 @@ COLUMNS = [
     {"name": "unit", "label": "Unit", "field": "unit", "align": "left"},
     {"name": "quality", "label": "Quality", "field": "quality", "align": "left"},
     {"name": "age", "label": "Age", "field": "age", "align": "right"},
+    {"name": "write", "label": "", "field": "writable", "align": "right"},
 ]
+WRITE_CELL = """<q-td :props="props"><q-btn v-if="props.row.writable" size="sm" dense flat icon="edit" label="write"
+  :data-write="props.row.id" @click="$parent.$emit('write', props.row)" /></q-td>"""
+
+
+def parse_input(text: str, data_type: str) -> object:
+    """What the user typed, as the JSON value to write: a number when it reads as one, else the text."""
+    if data_type == "STRING":
+        return text
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+async def write_dialog(row: dict) -> None:
+    """Ask for a value and write it to the tag's PLC through its edge; show the value read back or the reason."""
+    from tagpipe.errors import TagpipeError
+    from tagpipe.plant.writes import write_tag
+
+    with ui.dialog() as dialog, ui.card().classes("min-w-[24rem]"):
+        ui.label(f"Write {row['name']}").classes("text-lg")
+        ui.label(f"now {row['value']} {row['unit']} · {row['data_type']}").classes("text-sm text-gray-500")
+        if row["data_type"] == "BOOL":
+            entry = ui.select({"true": "ON", "false": "OFF"}, value="true", label="Value")
+        else:
+            entry = ui.input("Value" + (f" ({row['unit']})" if row["unit"] else "")).props("autofocus")
+        answer = ui.label("").classes("text-sm")
+
+        async def send() -> None:
+            answer.text = "Writing…"
+            value = (entry.value == "true") if row["data_type"] == "BOOL" else parse_input(entry.value or "", row["data_type"])
+            try:
+                done = await write_tag(row["id"], value)
+            except TagpipeError as e:
+                answer.text = str(e)
+                answer.classes(replace="text-sm text-negative")
+                return
+            answer.text = f"Written; the PLC reads back {fmt_value(done.value)} {row['unit']}"
+            answer.classes(replace="text-sm text-positive")
+
+        with ui.row():
+            ui.button("Write", on_click=send).props('data-action="write"')
+            ui.button("Close", on_click=dialog.close).props("flat")
+    dialog.open()
 
 
 @ui.page("/")
@@ -37,7 +84,8 @@ async def dashboard() -> None:
                 return
             for equipment, items in groupby(sorted(values, key=lambda t: (t.equipment, t.id)), key=lambda t: t.equipment):
                 rows = [{"id": t.id, "name": t.name, "value": fmt_value(t.value), "unit": t.unit,
-                         "quality": t.quality or "—", "age": fmt_age(t.age_s)} for t in items]
+                         "quality": t.quality or "—", "age": fmt_age(t.age_s), "writable": t.writable,
+                         "data_type": t.data_type} for t in items]
                 if equipment not in tables:
                     if not tables:
                         container.clear()
@@ -45,6 +93,8 @@ async def dashboard() -> None:
                         ui.label(equipment).classes("text-lg font-medium")
                         tables[equipment] = ui.table(columns=COLUMNS, rows=rows, row_key="id").classes("w-full")
                         tables[equipment].props(f'data-equipment="{equipment}" dense flat')
+                        tables[equipment].add_slot("body-cell-write", WRITE_CELL)
+                        tables[equipment].on("write", lambda e: write_dialog(e.args))
                 else:
                     tables[equipment].rows = rows
                     tables[equipment].update()

@@ -7,6 +7,7 @@ that will poll it (the same as ThingsBoard's and Ignition's connection tests).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from typing import Any
@@ -62,7 +63,8 @@ def validated(body: ConnectionTestIn) -> tuple[BaseModel, list[TagConfig]]:
 def _quick(settings: BaseModel) -> BaseModel:
     """The settings with a short per-answer timeout, so a dead PLC fails the test in seconds."""
     if "timeout_s" in type(settings).model_fields:
-        return settings.model_copy(update={"timeout_s": min(getattr(settings, "timeout_s"), TEST_TIMEOUT_S)})
+        quick = min(settings.timeout_s, TEST_TIMEOUT_S)  # type: ignore[attr-defined]
+        return settings.model_copy(update={"timeout_s": quick})
     return settings
 
 
@@ -84,11 +86,11 @@ async def _reach(host: str, port: int, timeout_s: float) -> tuple[str, str] | No
         async with asyncio.timeout(timeout_s):
             _, writer = await asyncio.open_connection(host, port)
     except ConnectionRefusedError:
-        return "refused", f"connection refused by {host}:{port}: nothing listens on that port (wrong port, or the " \
-                          "PLC's protocol service is off)"
+        return "refused", (f"connection refused by {host}:{port}: nothing listens on that port (wrong port, or the "
+                           "PLC's protocol service is off)")
     except TimeoutError:
-        return "timed out", f"no answer from {host}:{port} within {timeout_s:g} s (wrong address, PLC off, or a " \
-                            "firewall drops the traffic)"
+        return "timed out", (f"no answer from {host}:{port} within {timeout_s:g} s (wrong address, PLC off, or a "
+                             "firewall drops the traffic)")
     except socket.gaierror:
         return "unknown host", f"the host name {host!r} cannot be resolved"
     except OSError as e:
@@ -123,10 +125,8 @@ async def try_connection(body: ConnectionTestIn) -> ConnectionTestOut:
             try:
                 readings = await driver.read(tags) if tags else {}
             finally:
-                try:
+                with contextlib.suppress(Exception):  # the answer is what was read; closing is best effort
                     await driver.close()
-                except Exception:  # noqa: BLE001 - the answer is what was read; closing is best effort
-                    pass
     except TimeoutError:
         return _result("timed out", f"the device did not finish answering within {TOTAL_TIMEOUT_S:g} s", started)
     except DeviceUnreachable as e:

@@ -10,10 +10,21 @@ from pydantic import ValidationError
 from tagpipe import drivers
 from tagpipe.contracts.config import ByteOrder, DataType
 from tagpipe.errors import Conflict, InvalidInput, NotFound
-from tagpipe.plant import service
-from tagpipe.plant.schemas import ConnectionIn, EquipmentIn, TagIn
+from tagpipe.plant import probe, service
+from tagpipe.plant.schemas import (
+    BrowseNode,
+    ConnectionIn,
+    ConnectionTestIn,
+    ConnectionTestOut,
+    EquipmentIn,
+    TagIn,
+    TagSpec,
+)
 from tagpipe.web.context import current, run_db
-from tagpipe.web.shell import page
+from tagpipe.web.shell import fmt_value, page
+
+TEST_NOTE = "Test connection runs on the server: it proves the PLC answers the server, not the edge that will poll it."
+RESULT_COLUMNS = [{"name": c, "label": c.title(), "field": c, "align": "left"} for c in ("tag", "value", "reason", "error")]
 
 
 class Form:
@@ -47,7 +58,7 @@ class Form:
             self.message.text = str(exc)
 
     def _field_error(self, field: str, message: str) -> None:
-        key = field.split(".")[-1] if field.startswith("connection.") or field.startswith("settings.") else field
+        key = field.split(".")[-1] if field.startswith(("connection.", "settings.")) else field
         el = self.inputs.get(key) or self.inputs.get(f"settings.{key}")
         if el is not None and hasattr(el, "error"):
             el.error = message
@@ -95,6 +106,126 @@ def settings_inputs(form: Form, protocol: str, box: ui.element) -> None:
             form.add(f"settings.{name}", el.classes("w-48"))
 
 
+def parse_tag_lines(text: str) -> list[TagSpec]:
+    """Tags typed one per line as ``name address [data_type] [scale]``; a bad line raises InvalidInput naming it."""
+    specs = []
+    for i, line in enumerate(l for l in (text or "").splitlines() if l.strip()):
+        parts = line.split()
+        if len(parts) < 2:
+            raise InvalidInput(f"tags.{i}", "name address [data_type] [scale]", line)
+        fields: dict[str, Any] = {"name": parts[0], "address": parts[1]}
+        if len(parts) > 2:
+            fields["data_type"] = parts[2].upper()
+        if len(parts) > 3:
+            fields["scale"] = _number(parts[3])
+        try:
+            specs.append(TagSpec(**fields))
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise InvalidInput(f"tags.{i}.{err['loc'][0]}", err["msg"].lower(), line) from None
+    return specs
+
+
+def show_test_result(result: ConnectionTestOut, summary: ui.label, table: ui.table) -> None:
+    """Put a Test connection answer on the page: a one-line verdict and a row per tag."""
+    if result.ok:
+        summary.text = f"Connected in {result.elapsed_ms:.0f} ms; every tag was read."
+        summary.classes(replace="text-positive text-sm")
+    else:
+        summary.text = f"{result.reason}: {result.error}"
+        summary.classes(replace="text-negative text-sm")
+    table.rows = [{"tag": name, "value": fmt_value(v.value) if v.error is None else "—", "reason": v.reason or "ok",
+                   "error": v.error or ""} for name, v in result.values.items()]
+    table.update()
+
+
+async def test_dialog(connection_id: int, name: str) -> None:
+    """Test a stored connection with its stored tags and show the answer in a dialog."""
+    with ui.dialog() as dialog, ui.card().classes("min-w-[40rem]"):
+        ui.label(f"Test connection · {name}").classes("text-lg")
+        ui.label(TEST_NOTE).classes("text-xs text-gray-500")
+        summary = ui.label("Connecting…").classes("text-sm")
+        table = ui.table(columns=RESULT_COLUMNS, rows=[]).classes("w-full").props("dense flat")
+        ui.button("Close", on_click=dialog.close).props("flat")
+    dialog.open()
+    result = await probe.try_connection(await run_db(service.connection_test_body, connection_id))
+    show_test_result(result, summary, table)
+
+
+async def browse_dialog(connection_id: int, name: str, settings: dict[str, Any], on_added) -> None:  # type: ignore[no-untyped-def]
+    """Browse an OPC UA server from the server: open objects, tick variables, add them as tags of the connection."""
+    path: list[tuple[str | None, str]] = [(None, "Objects")]
+    nodes: dict[str, BrowseNode] = {}
+    with ui.dialog() as dialog, ui.card().classes("min-w-[48rem]"):
+        ui.label(f"Browse · {name}").classes("text-lg")
+        crumbs = ui.row().classes("items-center gap-1")
+        status = ui.label("").classes("text-sm")
+        columns = [{"name": c, "label": c.replace("_", " ").title(), "field": c, "align": "left"}
+                   for c in ("display_name", "node_class", "data_type", "unit", "writable", "node_id")]
+        table = ui.table(columns=columns, rows=[], row_key="node_id", selection="multiple",
+                         pagination=15).classes("w-full").props("dense flat")
+        table.add_slot("body-cell-display_name", '''
+            <q-td :props="props">
+              <a v-if="props.row.node_class == 'Object'" href="#" @click.prevent="$parent.$emit('open', props.row)">
+                📁 {{ props.value }}</a>
+              <span v-else>{{ props.value }}</span>
+            </q-td>''')
+        with ui.row():
+            add = ui.button("Add selected variables as tags")
+            ui.button("Close", on_click=dialog.close).props("flat")
+
+    async def load() -> None:
+        crumbs.clear()
+        with crumbs:
+            for i, (node_id, label) in enumerate(path):
+                ui.link(label, "#").on("click.prevent", lambda _, i=i: go_up(i))
+                ui.label("/") if i < len(path) - 1 else None
+        status.text = "Browsing…"
+        try:
+            children = await probe.browse(settings, path[-1][0])
+        except Exception as e:  # noqa: BLE001 - show the reason (unreachable, unknown node) in the dialog
+            status.text = str(e)
+            return
+        nodes.clear()
+        nodes.update({n.node_id: n for n in children})
+        table.rows = [{**n.model_dump(mode="json"), "data_type": n.data_type.value if n.data_type else "",
+                       "writable": "yes" if n.writable else ""} for n in children]
+        table.selected = []
+        table.update()
+        status.text = f"{len(children)} nodes"
+
+    async def go_up(i: int) -> None:
+        del path[i + 1:]
+        await load()
+
+    async def open_node(e) -> None:  # type: ignore[no-untyped-def]
+        path.append((e.args["node_id"], e.args["display_name"]))
+        await load()
+
+    async def add_selected() -> None:
+        chosen = [nodes[r["node_id"]] for r in table.selected if r["node_id"] in nodes
+                  and nodes[r["node_id"]].node_class == "Variable"]
+        if not chosen:
+            status.text = "Tick one or more variables first."
+            return
+        added, failed = [], []
+        for node in chosen:
+            spec = probe.tag_spec_from_node(node)
+            try:
+                _, edges = await run_db(service.create_tag, TagIn(**spec.model_dump(), connection_id=connection_id))
+                added.append(spec.name)
+                await current().config_changed(edges)
+            except (InvalidInput, Conflict, ValidationError) as e:
+                failed.append(f"{spec.name}: {e}")
+        status.text = f"Added {len(added)} tags" + (f"; not added: {'; '.join(failed)}" if failed else "")
+        await on_added()
+
+    table.on("open", open_node)
+    add.on_click(add_selected)
+    dialog.open()
+    await load()
+
+
 @ui.page("/config")
 async def configuration() -> None:
     with page("Configuration"):
@@ -110,13 +241,24 @@ async def configuration() -> None:
                     with ui.card().classes("w-full"):
                         ui.label(eq.name).classes("text-lg font-medium")
                         for c in [c for c in conns if c.equipment_id == eq.id]:
-                            ui.label(f"{c.name} · {c.protocol} · edge {c.edge_id} · every {c.interval_ms} ms · "
-                                     f"{c.settings}").classes("text-sm")
+                            with ui.row().classes("items-center gap-2"):
+                                ui.label(f"{c.name} · {c.protocol} · edge {c.edge_id} · every {c.interval_ms} ms · "
+                                         f"{c.settings}").classes("text-sm")
+                                ui.button("Test connection", icon="network_check",
+                                          on_click=lambda _, c=c: test_dialog(c.id, c.name)).props(
+                                    f'flat dense size=sm data-test="{c.id}"')
+                                if drivers.ALIASES.get(c.protocol, c.protocol) == "opcua":
+                                    ui.button("Browse", icon="account_tree",
+                                              on_click=lambda _, c=c: browse_dialog(c.id, c.name, dict(c.settings),
+                                                                                    render)).props(
+                                        f'flat dense size=sm data-browse="{c.id}"')
                             rows = [{"id": t.id, "name": t.name, "address": t.address, "data_type": t.data_type,
-                                     "scale": t.scale, "offset": t.offset, "unit": t.unit}
+                                     "scale": t.scale, "offset": t.offset, "unit": t.unit,
+                                     "writable": "yes" if t.writable else ""}
                                     for t in tags if t.connection_id == c.id]
                             ui.table(columns=[{"name": k, "label": k, "field": k, "align": "left"}
-                                              for k in ("name", "address", "data_type", "scale", "offset", "unit")],
+                                              for k in ("name", "address", "data_type", "scale", "offset", "unit",
+                                                        "writable")],
                                      rows=rows).classes("w-full").props("dense flat")
             eq_select.options = {e.id: e.name for e in equipment}
             eq_select.update()
@@ -150,10 +292,34 @@ async def configuration() -> None:
             settings_inputs(c_form, protocol.value, settings_box)
             protocol.on_value_change(lambda e: settings_inputs(c_form, e.value, settings_box))
 
+            c_form.add("tags", ui.textarea(
+                "Tags to test (one per line: name address [data_type] [scale])",
+                placeholder="temperature 40001 UINT16 0.1").classes("w-full").props("rows=3"))
+            ui.label(TEST_NOTE).classes("text-xs text-gray-500")
+            test_summary = ui.label("").classes("text-sm")
+            test_table = ui.table(columns=RESULT_COLUMNS, rows=[]).classes("w-full").props("dense flat")
+
+            def form_settings(v: dict[str, Any]) -> dict[str, Any]:
+                return {k.split(".", 1)[1]: val for k, val in v.items()
+                        if k.startswith("settings.") and val not in (None, "")}
+
+            async def test_connection() -> None:
+                v = c_form.values()
+                c_form.clear_errors()
+                test_summary.text = "Connecting…"
+                try:
+                    body = ConnectionTestIn(protocol=v["protocol"], settings=form_settings(v),
+                                            tags=parse_tag_lines(v["tags"]))
+                    result = await probe.try_connection(body)
+                except (ValidationError, InvalidInput) as e:
+                    test_summary.text = ""
+                    c_form.show(e)
+                    return
+                show_test_result(result, test_summary, test_table)
+
             async def add_connection() -> None:
                 v = c_form.values()
-                settings = {k.split(".", 1)[1]: val for k, val in v.items()
-                            if k.startswith("settings.") and val not in (None, "")}
+                settings = form_settings(v)
 
                 async def act() -> list[str]:
                     body = ConnectionIn(equipment_id=v["equipment_id"] or 0, name=v["name"], edge_id=v["edge_id"],
@@ -164,7 +330,9 @@ async def configuration() -> None:
                     ui.notify("Connection added")
                     await render()
 
-            ui.button("Add connection", on_click=add_connection)
+            with ui.row():
+                ui.button("Test connection", icon="network_check", on_click=test_connection).props("outline")
+                ui.button("Add connection", on_click=add_connection)
 
         with ui.expansion("Add tag", icon="sell").classes("w-full"):
             t_form = Form()
