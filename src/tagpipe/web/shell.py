@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from nicegui import ui
 
-NAV = [("Dashboard", "/"), ("Trends", "/trends"), ("Fleet", "/fleet"), ("Configuration", "/config")]
+NAV = [("Dashboard", "/"), ("Trends", "/trends"), ("Fleet", "/fleet"), ("Scripts", "/scripts"), ("Configuration", "/config")]
 
 
 @contextlib.contextmanager
