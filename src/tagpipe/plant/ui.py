@@ -63,7 +63,7 @@ class Form:
         if el is not None and hasattr(el, "error"):
             el.error = message
         else:
-            self.message.text = f"{field}: {message}"
+            self.message.text = message if message.startswith(field) else f"{field}: {message}"
 
     async def submit(self, action) -> bool:  # type: ignore[no-untyped-def]
         self.clear_errors()
@@ -139,9 +139,9 @@ def show_test_result(result: ConnectionTestOut, summary: ui.label, table: ui.tab
     table.update()
 
 
-async def test_dialog(connection_id: int, name: str) -> None:
+async def test_dialog(host: ui.element, connection_id: int, name: str) -> None:
     """Test a stored connection with its stored tags and show the answer in a dialog."""
-    with ui.dialog() as dialog, ui.card().classes("min-w-[40rem]"):
+    with host, ui.dialog() as dialog, ui.card().classes("min-w-[40rem]"):
         ui.label(f"Test connection · {name}").classes("text-lg")
         ui.label(TEST_NOTE).classes("text-xs text-gray-500")
         summary = ui.label("Connecting…").classes("text-sm")
@@ -152,11 +152,15 @@ async def test_dialog(connection_id: int, name: str) -> None:
     show_test_result(result, summary, table)
 
 
-async def browse_dialog(connection_id: int, name: str, settings: dict[str, Any], on_added) -> None:  # type: ignore[no-untyped-def]
-    """Browse an OPC UA server from the server: open objects, tick variables, add them as tags of the connection."""
+async def browse_dialog(host: ui.element, connection_id: int, name: str, settings: dict[str, Any],  # type: ignore[no-untyped-def]
+                        on_added) -> None:
+    """Browse an OPC UA server from the server: open objects, tick variables, add them as tags of the connection.
+
+    The dialog lives in ``host``, outside the listing that ``on_added`` re-renders.
+    """
     path: list[tuple[str | None, str]] = [(None, "Objects")]
     nodes: dict[str, BrowseNode] = {}
-    with ui.dialog() as dialog, ui.card().classes("min-w-[48rem]"):
+    with host, ui.dialog() as dialog, ui.card().classes("min-w-[48rem]"):
         ui.label(f"Browse · {name}").classes("text-lg")
         crumbs = ui.row().classes("items-center gap-1")
         status = ui.label("").classes("text-sm")
@@ -230,6 +234,7 @@ async def browse_dialog(connection_id: int, name: str, settings: dict[str, Any],
 async def configuration() -> None:
     with page("Configuration"):
         listing = ui.column().classes("w-full")
+        dialogs = ui.element("div")  # dialogs outlive a re-render of the listing
 
         async def render() -> None:
             equipment = await run_db(service.list_equipment)
@@ -245,11 +250,11 @@ async def configuration() -> None:
                                 ui.label(f"{c.name} · {c.protocol} · edge {c.edge_id} · every {c.interval_ms} ms · "
                                          f"{c.settings}").classes("text-sm")
                                 ui.button("Test connection", icon="network_check",
-                                          on_click=lambda _, c=c: test_dialog(c.id, c.name)).props(
+                                          on_click=lambda _, c=c: test_dialog(dialogs, c.id, c.name)).props(
                                     f'flat dense size=sm data-test="{c.id}"')
                                 if drivers.ALIASES.get(c.protocol, c.protocol) == "opcua":
                                     ui.button("Browse", icon="account_tree",
-                                              on_click=lambda _, c=c: browse_dialog(c.id, c.name, dict(c.settings),
+                                              on_click=lambda _, c=c: browse_dialog(dialogs, c.id, c.name, dict(c.settings),
                                                                                     render)).props(
                                         f'flat dense size=sm data-browse="{c.id}"')
                             rows = [{"id": t.id, "name": t.name, "address": t.address, "data_type": t.data_type,
