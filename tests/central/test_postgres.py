@@ -8,10 +8,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tagpipe.db import make_engine, upgrade
+from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tagpipe.history import service
 from tagpipe.history.ingest import parse_data
 from tagpipe.history.store import IngestStore
-from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tests.helpers import async_wait_until
 
 
@@ -31,7 +31,7 @@ def test_ingest_on_postgres_is_idempotent_and_rolls_up(postgres_db: str) -> None
         assert s.execute(text("SELECT COUNT(*) FROM samples")).scalar() == 240
         rows = s.execute(text("SELECT bucket, min, max, count FROM rollup_1m ORDER BY bucket")).all()
         assert [(r.min, r.max, r.count) for r in rows if r.count] == [(0.0, 59.0, 60), (60.0, 119.0, 60)]
-        source, points = service.history(s, 1, t0, t0 + 3_600_000, 10)
+        _, points = service.history(s, 1, t0, t0 + 3_600_000, 10)
         assert sum(p.count for p in points) == 120 and points[0].min == 0.0
         assert service.latest_values(s)[1].value == 119.0
     engine.dispose()

@@ -52,6 +52,8 @@ async def test_write_test_and_save_a_transform_in_the_browser(central, browser: 
 
         await page.get_by_test_id("save").click()
         await expect(page.get_by_text("Saved as version 1")).to_be_visible(timeout=5_000)
+        await page.locator(".q-expansion-item").first.click()
+        await page.screenshot(path=str(central.data_dir / "scripts.png"), full_page=True)
         scripts = central.get("/api/fleet/scripts").json()
         assert [s["code"] for s in scripts] == [CODE]
 

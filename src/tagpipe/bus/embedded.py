@@ -12,6 +12,7 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class EmbeddedNats:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start(self, timeout: float = 15.0) -> EmbeddedNats:
+    def start(self, timeout: float = 15.0) -> Self:
         if _listening(self.host, self.port):
             raise RuntimeError(f"port {self.port} on {self.host} is already in use; set TAGPIPE_NATS_PORT")
         conf = self._write_config()
@@ -104,7 +105,7 @@ class EmbeddedNats:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
-    def __enter__(self) -> EmbeddedNats:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

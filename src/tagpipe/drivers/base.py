@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from pydantic import BaseModel
 
@@ -55,7 +55,7 @@ class DriverBase:
     async def close(self) -> None:
         raise NotImplementedError
 
-    async def __aenter__(self) -> DriverBase:
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 

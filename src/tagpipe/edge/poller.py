@@ -69,8 +69,8 @@ class DevicePoller:
         if self._driver is not None:
             try:
                 await self._driver.close()
-            except Exception:  # noqa: BLE001 - the connection is gone either way
-                pass
+            except Exception as e:  # noqa: BLE001 - the connection is gone either way
+                log.debug("closing device %s: %s", self.device.id, e)
             self._driver = None
 
     async def poll_once(self) -> dict[str, Any]:

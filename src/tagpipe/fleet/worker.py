@@ -28,14 +28,14 @@ async def _consume(nc: Client, engine: Engine, subjects: Subjects, kind: str, ha
     while True:
         try:
             msgs = await sub.fetch(200, timeout=1.0)
-        except (NatsTimeout, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeout):
             continue
         except Exception as e:  # noqa: BLE001 - the bus is restarting; the consumer is durable
             log.info("fleet fetch failed (%s); retrying", e)
             await asyncio.sleep(0.5)
             continue
 
-        def write() -> None:
+        def write(msgs: list) -> None:  # type: ignore[type-arg]
             with Session(engine) as session, session.begin():
                 for msg in msgs:
                     try:
@@ -43,7 +43,7 @@ async def _consume(nc: Client, engine: Engine, subjects: Subjects, kind: str, ha
                     except (ValidationError, ValueError) as e:
                         log.warning("bad %s from edge %s: %s", kind, Subjects.edge_of(msg.subject), e)
 
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(write, msgs)
         await ack_all(msgs)
 
 

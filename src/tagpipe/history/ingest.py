@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,14 @@ class Rejected(ValueError):
     """A message that is not a data payload; counted per edge, never stored."""
 
 
-def parse_timestamp(value: Any, fallback_ms: int) -> int:
+Fallback = int | Callable[[], int]
+
+
+def parse_timestamp(value: Any, fallback_ms: Fallback) -> int:
+    """Epoch ms of an ISO 8601 text or epoch number; ``fallback_ms`` (a number, or a function computing it only
+    when needed) when the payload has no timestamp."""
     if value is None:
-        return fallback_ms
+        return fallback_ms() if callable(fallback_ms) else fallback_ms
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value if value > 1e11 else value * 1000)
     if isinstance(value, str):
@@ -41,7 +47,7 @@ def parse_timestamp(value: Any, fallback_ms: int) -> int:
     raise Rejected(f"timestamp: expected ISO 8601 text or epoch number, got {type(value).__name__}")
 
 
-def parse_data(edge_id: str, data: bytes, fallback_ms: int) -> DataMessage:
+def parse_data(edge_id: str, data: bytes, fallback_ms: Fallback) -> DataMessage:
     try:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError):

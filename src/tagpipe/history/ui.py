@@ -104,7 +104,7 @@ async def dashboard() -> None:
 
 
 @ui.page("/trends")
-async def trends(tags: str = "", range: str = "1 h") -> None:  # noqa: A002 - query parameter name
+async def trends(tags: str = "", range: str = "1 h") -> None:
     with page("Trends"):
         catalog = await run_db(tag_values)
         options = {t.id: f"{t.equipment} / {t.name}" + (f" [{t.unit}]" if t.unit else "") for t in catalog}
@@ -142,7 +142,7 @@ async def trends(tags: str = "", range: str = "1 h") -> None:  # noqa: A002 - qu
                 return
             series, rows = [], []
             for tag_id in ids:
-                source, pts = await run_db(service.history, tag_id, start, end, 1000)
+                _, pts = await run_db(service.history, tag_id, start, end, 1000)
                 series.append({"name": options.get(tag_id, str(tag_id)), "type": "line", "showSymbol": False,
                                "data": [[p.ts, round(p.avg, 6)] for p in pts]})
                 rows += [{"tag": options.get(tag_id), "timestamp": iso(p.ts), "avg": round(p.avg, 6),

@@ -1,14 +1,21 @@
-"""The ingest worker: a durable JetStream consumer on ``*.data`` writing batches idempotently."""
+"""The ingest worker: a durable JetStream consumer on ``*.data`` writing batches idempotently.
+
+Fetching and writing overlap: while one batch is written (in a thread; SQLite releases the GIL while it works) the
+next is fetched and parsed. Each message is acked only after the transaction holding it has committed, so a crash
+anywhere only causes a redelivery, which the store de-duplicates. Acks stay explicit (``AckPolicy.EXPLICIT``):
+``AckPolicy.ALL`` would let one copy of the worker ack messages another copy has fetched but not yet stored.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from sqlalchemy import Engine
 
 from tagpipe.bus.jetstream import ack_all
@@ -17,37 +24,107 @@ from tagpipe.history.ingest import DataMessage, Rejected, parse_data
 from tagpipe.history.store import IngestStore
 
 log = logging.getLogger(__name__)
+Parsed = tuple[list, list[DataMessage], list[tuple[str, str]]]  # (nats messages, parsed, (edge id, reason) rejects)
 
 
-async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, batch: int = 2000, durable: str = "ingest") -> None:
+def _received_ms(msg) -> int:  # type: ignore[no-untyped-def]
+    """When JetStream stored the message: the timestamp of a payload that has none (parsed only when needed)."""
+    try:
+        return int(msg.metadata.timestamp.timestamp() * 1000)
+    except Exception:  # noqa: BLE001 - not a JetStream message
+        return int(time.time() * 1000)
+
+
+def parse_batch(msgs: list) -> Parsed:  # type: ignore[type-arg]
+    good: list[DataMessage] = []
+    bad: list[tuple[str, str]] = []
+    edge_of = Subjects.edge_of
+    for msg in msgs:
+        edge_id = edge_of(msg.subject)
+        try:
+            good.append(parse_data(edge_id, msg.data, lambda m=msg: _received_ms(m)))
+        except Rejected as e:
+            log.warning("rejected data from edge %s: %s", edge_id, e)
+            bad.append((edge_id, str(e)))
+    return msgs, good, bad
+
+
+async def _write_loop(store: IngestStore, queue: asyncio.Queue[Parsed]) -> None:
+    while True:
+        msgs, good, bad = await queue.get()
+        for edge_id, reason in bad:
+            await asyncio.to_thread(store.reject, edge_id, reason, int(time.time() * 1000))
+        result = await asyncio.to_thread(store.write, good)
+        await ack_all(msgs)
+        log.debug("ingested %d messages, %d values (%d new)", result.messages, result.values, result.inserted)
+
+
+class Puller:
+    """Pull batches from a durable consumer with plain pull requests on a callback subscription.
+
+    nats-py's ``fetch`` awaits every message with its own timeout task, which costs more CPU than storing the
+    message; here messages are appended to a list and a batch ends when it is full or the server says the pull
+    request expired (a status message, which has no reply subject)."""
+
+    def __init__(self, nc: Client, stream: str, durable: str) -> None:
+        self.nc, self.subject = nc, f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.inbox = nc.new_inbox()
+        self.msgs: list = []  # type: ignore[type-arg]
+        self.done = asyncio.Event()
+        self.want = 0
+
+    async def start(self) -> None:
+        await self.nc.subscribe(self.inbox, cb=self._on_msg, pending_msgs_limit=1_000_000,
+                                pending_bytes_limit=512 * 1024 * 1024)
+
+    async def _on_msg(self, msg) -> None:  # type: ignore[no-untyped-def]
+        if msg.reply:
+            self.msgs.append(msg)
+            if len(self.msgs) >= self.want:
+                self.done.set()
+        else:  # 404 no messages / 408 request expired: this pull is over
+            self.done.set()
+
+    async def fetch(self, batch: int, expires: float) -> list:  # type: ignore[type-arg]
+        self.want = batch  # messages that arrived after the last batch was taken are kept and lead this one
+        self.done.clear()
+        await self.nc.publish(self.subject, json.dumps({"batch": batch, "expires": int(expires * 1e9)}).encode(),
+                              reply=self.inbox)
+        try:
+            await asyncio.wait_for(self.done.wait(), expires + 2.0)
+        except asyncio.TimeoutError:
+            pass  # a pull lost to a reconnect: the next one takes over
+        await asyncio.sleep(0)  # let messages already read be appended
+        msgs, self.msgs, self.want = self.msgs, [], 1  # late arrivals of this pull start the next batch
+        return msgs
+
+
+async def _fetch_loop(puller: Puller, queue: asyncio.Queue[Parsed], batch: int) -> None:
+    while True:
+        try:
+            msgs = await puller.fetch(batch, expires=0.25)
+        except Exception as e:  # noqa: BLE001 - the bus is restarting; the consumer is durable
+            log.info("ingest fetch failed (%s); retrying", e)
+            await asyncio.sleep(0.5)
+            continue
+        if msgs:
+            await queue.put(parse_batch(msgs))
+
+
+async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, batch: int = 5000, durable: str = "ingest") -> None:
     """Fetch, write, then ack: a crash between write and ack only causes a redelivery that changes nothing."""
     js = nc.jetstream()
     store = IngestStore(engine)
     config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
                             max_ack_pending=100_000, ack_wait=60, filter_subject=subjects.all("data"))
-    sub = await js.pull_subscribe(subjects.all("data"), durable=durable, stream=subjects.stream_name, config=config)
+    try:
+        await js.consumer_info(subjects.stream_name, durable)
+    except NotFoundError:
+        await js.add_consumer(subjects.stream_name, config)
+    puller = Puller(nc, subjects.stream_name, durable)
+    await puller.start()
     log.info("ingest worker consuming %s", subjects.all("data"))
-    stored = 0
-    while True:
-        try:
-            msgs = await sub.fetch(batch, timeout=1.0)
-        except (NatsTimeout, asyncio.TimeoutError):
-            continue
-        except Exception as e:  # noqa: BLE001 - the bus is restarting; the consumer is durable
-            log.info("ingest fetch failed (%s); retrying", e)
-            await asyncio.sleep(0.5)
-            continue
-        good: list[DataMessage] = []
-        for msg in msgs:
-            edge_id = Subjects.edge_of(msg.subject)
-            try:
-                fallback = int(msg.metadata.timestamp.timestamp() * 1000) if msg.metadata else int(time.time() * 1000)
-                good.append(parse_data(edge_id, msg.data, fallback))
-            except Rejected as e:
-                log.warning("rejected data from edge %s: %s", edge_id, e)
-                await asyncio.to_thread(store.reject, edge_id, str(e), int(time.time() * 1000))
-        result = await asyncio.to_thread(store.write, good)
-        stored += result.inserted
-        await ack_all(msgs)
-        log.debug("ingested %d messages, %d values (%d new)", result.messages, result.values, result.inserted)
-
+    queue: asyncio.Queue[Parsed] = asyncio.Queue(maxsize=1)  # one batch parsed ahead while one is written
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(_write_loop(store, queue), name="ingest-write")
+        tg.create_task(_fetch_loop(puller, queue, batch), name="ingest-fetch")

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Self
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -68,7 +68,7 @@ class ModbusSim:
             await self._server.shutdown()
             self._server = None
 
-    async def __aenter__(self) -> ModbusSim:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
