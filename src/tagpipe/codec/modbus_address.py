@@ -33,7 +33,7 @@ class ModbusAddress:
 
 EXPECTED = ("40001-49999 / 30001-39999 / 00001-09999 / 10001-19999 (or 6 digits like 400001), "
             "or hr:N / ir:N / co:N / di:N, with an optional .bit (0-15) on registers")
-_EXPLICIT = re.compile(r"^(hr|ir|co|di|coil|holding|input|discrete):(\d{1,5})(?:\.(\d{1,2}))?$", re.I)
+_EXPLICIT = re.compile(r"^(hr|ir|co|di|coil|holding|input|discrete):(\d{1,5})(?:\.(\d{1,2}))?$", re.IGNORECASE)
 _CONVENTION = re.compile(r"^(\d{1,6})(?:\.(\d{1,2}))?$")
 _ALIASES = {"coil": "co", "holding": "hr", "input": "ir", "discrete": "di"}
 _PREFIX = {0: Table.COIL, 1: Table.DISCRETE_INPUT, 3: Table.INPUT_REGISTER, 4: Table.HOLDING_REGISTER}

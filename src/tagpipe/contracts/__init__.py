@@ -3,8 +3,15 @@
 Pure pydantic models; imports nothing else of tagpipe.
 """
 
-from tagpipe.contracts.config import DataType, ByteOrder, DeviceConfig, EdgeConfig, ScriptConfig, TagConfig
-from tagpipe.contracts.payloads import DataPayload, Heartbeat, Command, CommandResponse
+from tagpipe.contracts.config import (
+    ByteOrder,
+    DataType,
+    DeviceConfig,
+    EdgeConfig,
+    ScriptConfig,
+    TagConfig,
+)
+from tagpipe.contracts.payloads import Command, CommandResponse, DataPayload, Heartbeat
 from tagpipe.contracts.subjects import Subjects
 
 __all__ = [

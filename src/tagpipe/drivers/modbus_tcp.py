@@ -104,7 +104,7 @@ class ModbusTcp(DriverBase):
         self._client = AsyncModbusTcpClient(s.host, port=s.port, timeout=s.timeout_s, retries=0, reconnect_delay=0)
         try:
             ok = await asyncio.wait_for(self._client.connect(), s.timeout_s + 0.5)
-        except (OSError, asyncio.TimeoutError, ModbusException) as e:
+        except (TimeoutError, OSError, ModbusException) as e:
             ok = False
             log.debug("modbus connect %s:%s failed: %s", s.host, s.port, e)
         if not ok:
@@ -131,7 +131,7 @@ class ModbusTcp(DriverBase):
         try:
             return await asyncio.wait_for(fn(*args, device_id=self.settings.unit_id, **kwargs),
                                           self.settings.timeout_s + 0.5)
-        except (asyncio.TimeoutError, OSError, ModbusException) as e:
+        except (TimeoutError, OSError, ModbusException) as e:
             raise DeviceUnreachable(f"modbus {self.settings.host}:{self.settings.port}: {e or 'timed out'}") from None
 
     async def read(self, tags: Sequence[TagConfig]) -> dict[str, Reading]:

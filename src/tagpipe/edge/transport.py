@@ -101,7 +101,7 @@ class NatsTransport:
         try:
             await self._nc.jetstream().publish(self.subjects.device(self.edge_id, kind), payload,
                                                timeout=self.ack_timeout, headers={"Nats-Msg-Id": msg_id})
-        except (NatsError, asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, NatsError, OSError) as e:
             raise TransportError(f"JetStream publish not acknowledged: {e!r}") from None
 
     async def notify(self, kind: str, payload: bytes) -> None:

@@ -7,8 +7,8 @@ from nicegui import ui
 
 
 def mount(app: FastAPI) -> None:
-    from tagpipe.history import ui as history_ui  # noqa: F401 - registers Dashboard and Trends
     from tagpipe.fleet import ui as fleet_ui  # noqa: F401 - registers Fleet
+    from tagpipe.history import ui as history_ui  # noqa: F401 - registers Dashboard and Trends
     from tagpipe.plant import ui as plant_ui  # noqa: F401 - registers Configuration
     from tagpipe.scripts import ui as scripts_ui  # noqa: F401 - registers Scripts
 
