@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-from tests.helpers import wait_until
-
 API = "/api/fleet/scripts"
 DOUBLE = "def transform(tag_name, raw_value, context):\n    return raw_value * 2\n"
 TRIPLE = "def transform(tag_name, raw_value, context):\n    return raw_value * 3\n"
@@ -15,17 +13,17 @@ def _script(**over: object) -> dict:
     return {"name": "double", "hook_type": "transform", "scope": "global", "code": DOUBLE, **over}
 
 
-def test_hook_types_list_the_five_seed_hooks_with_examples(central) -> None:
-    types = {t["name"]: t for t in central.get(f"{API}/hook-types").json()}
+def test_hook_types_list_the_five_seed_hooks_with_examples(shared_central) -> None:
+    types = {t["name"]: t for t in shared_central.get(f"{API}/hook-types").json()}
     assert list(types) == ["transform", "derived_tags", "filter", "alarm", "pre_send"]
     assert types["filter"]["function"] == "filter_data"
     assert types["derived_tags"]["signature"].startswith("derived_tags(tags, context)")
     assert "def pre_send(payload, context)" in types["pre_send"]["example"]
 
 
-def test_dry_run_answers_result_prints_and_duration(central) -> None:
+def test_dry_run_answers_result_prints_and_duration(shared_central) -> None:
     code = "def derived_tags(tags, context):\n    print('v', tags['voltage'])\n    return {'power': tags['voltage'] * tags['current']}\n"
-    r = central.post(f"{API}/dry-run", {"code": code, "hook_type": "derived_tags",
+    r = shared_central.post(f"{API}/dry-run", {"code": code, "hook_type": "derived_tags",
                                         "test_input": {"tags": {"voltage": 220.0, "current": 5.0}}})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -33,31 +31,31 @@ def test_dry_run_answers_result_prints_and_duration(central) -> None:
     assert body["prints"].strip() == "v 220.0" and body["duration_ms"] >= 0
 
 
-def test_dry_run_of_an_infinite_loop_times_out_and_the_server_stays_responsive(central) -> None:
+def test_dry_run_of_an_infinite_loop_times_out_and_the_server_stays_responsive(shared_central) -> None:
     code = "def filter_data(tags, context):\n    while True:\n        pass\n"
     started = time.monotonic()
-    r = central.post(f"{API}/dry-run", {"code": code, "hook_type": "filter", "test_input": {"tags": {}},
+    r = shared_central.post(f"{API}/dry-run", {"code": code, "hook_type": "filter", "test_input": {"tags": {}},
                                         "timeout_ms": 300})
     assert r.status_code == 200 and time.monotonic() - started < 5
     assert not r.json()["ok"] and r.json()["error"] == "timed out after 300 ms"
-    assert central.get("/api/health").status_code == 200
-    again = central.post(f"{API}/dry-run", {"code": DOUBLE, "hook_type": "transform",
+    assert shared_central.get("/api/health").status_code == 200
+    again = shared_central.post(f"{API}/dry-run", {"code": DOUBLE, "hook_type": "transform",
                                             "test_input": {"tag_name": "t", "raw_value": 4}})
     assert again.json()["result"] == 8
 
 
-def test_dry_run_reports_the_line_of_a_syntax_error_and_of_a_runtime_error(central) -> None:
+def test_dry_run_reports_the_line_of_a_syntax_error_and_of_a_runtime_error(shared_central) -> None:
     syntax = "def transform(tag_name, raw_value, context):\n    x = 1\n    return raw_value +* 2\n"
-    r = central.post(f"{API}/dry-run", {"code": syntax, "hook_type": "transform",
+    r = shared_central.post(f"{API}/dry-run", {"code": syntax, "hook_type": "transform",
                                         "test_input": {"tag_name": "t", "raw_value": 1}}).json()
     assert not r["ok"] and r["line"] == 3, r
     runtime = "def transform(tag_name, raw_value, context):\n    scale = 0\n    return raw_value / scale\n"
-    r = central.post(f"{API}/dry-run", {"code": runtime, "hook_type": "transform",
+    r = shared_central.post(f"{API}/dry-run", {"code": runtime, "hook_type": "transform",
                                         "test_input": {"tag_name": "t", "raw_value": 1}}).json()
     assert not r["ok"] and r["line"] == 3 and "ZeroDivisionError" in r["error"], r
 
 
-def test_bad_code_is_refused_at_save_naming_code_with_the_line_and_nothing_is_stored(central) -> None:
+def test_bad_code_is_refused_at_save_naming_code_with_the_line_and_nothing_is_stored(shared_central) -> None:
     cases = [
         ("def transform(tag_name, raw_value, context):\n    return (\n", None),
         ("def transform(tag_name, raw_value, context):\n    return raw_value\n  oops\n", 3),
@@ -65,27 +63,29 @@ def test_bad_code_is_refused_at_save_naming_code_with_the_line_and_nothing_is_st
         ("import os\ndef transform(tag_name, raw_value, context):\n    return raw_value\n", 1),
     ]
     for code, line in cases:
-        r = central.post(API, _script(code=code))
+        r = shared_central.post(API, _script(code=code))
         assert r.status_code == 422, (code, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
         errors = r.json()["errors"]
         assert errors[0]["field"] == "code" and errors[0]["message"], r.json()
         if line is not None:
             assert errors[0]["line"] == line, r.json()
-    assert central.get(API).json() == []
-    created = central.post(API, _script()).json()
-    r = central.put(f"{API}/{created['id']}", {"code": "def transform(:\n"})
+    assert shared_central.get(API).json() == []
+    created = shared_central.post(API, _script()).json()
+    r = shared_central.put(f"{API}/{created['id']}", {"code": "def transform(:\n"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "code"
-    assert central.get(f"{API}/{created['id']}").json()["code"] == DOUBLE
-    assert len(central.get(f"{API}/{created['id']}/versions").json()) == 1
+    assert shared_central.get(f"{API}/{created['id']}").json()["code"] == DOUBLE
+    assert len(shared_central.get(f"{API}/{created['id']}/versions").json()) == 1
+    with shared_central.api as c:
+        c.delete(f"{API}/{created['id']}")
 
 
-def test_scope_needs_an_existing_target(central) -> None:
-    r = central.post(API, _script(scope="connection", connection_id=999))
+def test_scope_needs_an_existing_target(shared_central) -> None:
+    r = shared_central.post(API, _script(scope="connection", connection_id=999))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "connection_id"
-    r = central.post(API, _script(scope="equipment"))
+    r = shared_central.post(API, _script(scope="equipment"))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "equipment_id"
-    r = central.post(API, _script(hook_type="sorting"))
+    r = shared_central.post(API, _script(hook_type="sorting"))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "hook_type"
 
 
@@ -152,4 +152,3 @@ def test_edge_config_carries_enabled_scripts_in_scope_and_disable_or_delete_chan
         assert c.get(f"{API}/{glob['id']}").status_code == 404
     assert config("edge-2").headers["etag"] != etag
     assert [s["script_name"] for s in config("edge-2").json()["scripts"]] == ["d"]
-    wait_until(lambda: True)

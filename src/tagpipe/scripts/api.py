@@ -10,8 +10,17 @@ from fastapi.responses import JSONResponse
 from tagpipe.sandbox import HOOK_TYPES
 from tagpipe.scripts import dryrun, service
 from tagpipe.scripts.schemas import (
-    DiffOut, DryRunIn, DryRunOut, HookTypeName, HookTypeOut, ScopeName, ScriptIn, ScriptOut, ScriptStats,
-    ScriptUpdate, VersionOut,
+    DiffOut,
+    DryRunIn,
+    DryRunOut,
+    HookTypeName,
+    HookTypeOut,
+    ScopeName,
+    ScriptIn,
+    ScriptOut,
+    ScriptStats,
+    ScriptUpdate,
+    VersionOut,
 )
 from tagpipe.web.context import current, run_db
 from tagpipe.web.problem import problem

@@ -25,9 +25,9 @@ CSS = ".tp-error-line { background: #fee2e2 !important; } .nicegui-codemirror { 
 
 
 def _rows(session) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    return [{**ScriptOut.model_validate(s, from_attributes=True).model_dump(mode="json", include=set(
-        ("id", "name", "hook_type", "scope", "priority", "version"))), "enabled": "yes" if s.enabled else "no"}
-            for s in service.list_scripts(session)]
+    keep = {"id", "name", "hook_type", "scope", "priority", "version"}
+    return [{**ScriptOut.model_validate(s, from_attributes=True).model_dump(mode="json", include=keep),
+             "enabled": "yes" if s.enabled else "no"} for s in service.list_scripts(session)]
 
 
 def _targets(tree: list[dict]) -> tuple[dict[int, str], dict[int, str]]:
@@ -68,7 +68,7 @@ async def scripts_page() -> None:
                 ui.button("Test", icon="play_arrow", on_click=lambda: test()).props("data-testid=test")
                 ui.button("Save", icon="save", on_click=lambda: save()).props("color=green data-testid=save")
                 disable_btn = ui.button("Disable", on_click=lambda: toggle()).props("flat")
-                delete_btn = ui.button("Delete", icon="delete", on_click=lambda: delete()).props("flat color=red")
+                ui.button("Delete", icon="delete", on_click=lambda: delete()).props("flat color=red")
             with ui.card().classes("w-full"):
                 ui.label("Test input (JSON: the hook's arguments but context)").classes("text-sm")
                 test_json = ui.textarea().classes("w-full font-mono").props("rows=6 data-testid=test-input")
