@@ -99,16 +99,21 @@ class Puller:
         return msgs
 
 
-async def _fetch_loop(puller: Puller, queue: asyncio.Queue[Parsed], batch: int) -> None:
+async def _fetch_loop(puller: Puller, queue: asyncio.Queue[Parsed], batch: int, values: int = 50_000) -> None:
+    """Batches of at most ``batch`` messages and about ``values`` tag values (bounds memory for wide messages)."""
+    want = batch
     while True:
         try:
-            msgs = await puller.fetch(batch, expires=0.25)
+            msgs = await puller.fetch(want, expires=0.25)
         except Exception as e:  # noqa: BLE001 - the bus is restarting; the consumer is durable
             log.info("ingest fetch failed (%s); retrying", e)
             await asyncio.sleep(0.5)
             continue
         if msgs:
-            await queue.put(parse_batch(msgs))
+            parsed = parse_batch(msgs)
+            width = sum(len(m.tags) for m in parsed[1]) / max(1, len(parsed[1]))
+            want = max(10, min(batch, int(values / max(1.0, width))))
+            await queue.put(parsed)
 
 
 async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, batch: int = 5000, durable: str = "ingest") -> None:
