@@ -348,11 +348,15 @@ def main() -> None:
         monitor.stop.set()
         monitor.join()
     finally:
+        kids = [p for p in psutil.Process(up.pid).children(recursive=True)]
         os.killpg(up.pid, signal.SIGTERM)  # its own session: the supervisor and the children it started
         try:
             up.wait(20)
         except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
+            up.kill()
+        _, alive = psutil.wait_procs(kids, timeout=10)
+        for p in alive:  # a child still busy with a write: end it by PID
+            p.kill()
     lat = sampler.latencies
     span = args.seconds
     print(f"\nworkload {args.workload}: {tags} tag values/message, {edges} edges, QoS {args.qos}, "
