@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
                   description="Industrial data platform: equipment, tags, history, fleet of edges.")
     problem.install(app)
     from tagpipe.fleet.api import router as fleet_router
+    from tagpipe.fleet.api import tags_router as write_router
     from tagpipe.history.api import router as history_router
     from tagpipe.plant.api import router as plant_router
     from tagpipe.scripts.api import router as scripts_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
     app.include_router(history_router)
     app.include_router(scripts_router)
     app.include_router(fleet_router)
+    app.include_router(write_router)
 
     @app.get("/api/health", tags=["system"])
     async def health() -> dict[str, object]:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
 import time
 from typing import Any
 
 from fastapi import APIRouter, Header, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tagpipe.contracts import EdgeConfig
 from tagpipe.fleet import service
-from tagpipe.web.context import current, run_db
+from tagpipe.fleet.commands import (
+    CommandOut,
+    WriteFailed,
+    WriteIn,
+    WriteOut,
+    load_command,
+    send_command,
+    write_tag,
+)
+from tagpipe.web.context import run_db
+from tagpipe.web.problem import problem
 
 router = APIRouter(prefix="/api/fleet", tags=["fleet"])
 
@@ -53,15 +62,6 @@ class CommandIn(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class CommandOut(BaseModel):
-    id: str
-    edge_id: str
-    command: str
-    status: str
-    result: Any = None
-    error: str | None = None
-
-
 @router.get("/devices", response_model=list[EdgeOut])
 async def list_devices() -> list[EdgeOut]:
     return [EdgeOut.model_validate(e, from_attributes=True) for e in await run_db(service.list_edges)]
@@ -95,22 +95,6 @@ async def edge_config_alias(edge_id: str, if_none_match: str | None = Header(Non
     return await _config(edge_id, if_none_match)
 
 
-async def send_command(edge_id: str, command: str, params: dict[str, Any], wait_s: float = 0.0) -> CommandOut:
-    """Publish a command to an edge; with ``wait_s`` wait for its response."""
-    ctx = current()
-    cmd = await run_db(service.new_command, edge_id, command, params)
-    if ctx.nc is not None and ctx.nc.is_connected:
-        body = json.dumps({"id": cmd.id, "command": command, "params": params}).encode()
-        await ctx.nc.publish(ctx.subjects.device(edge_id, "commands"), body)
-        await ctx.nc.flush()
-    deadline = time.monotonic() + wait_s
-    while True:
-        out = await run_db(lambda s: CommandOut.model_validate(s.get(type(cmd), cmd.id), from_attributes=True))
-        if out.status != "sent" or time.monotonic() >= deadline:
-            return out
-        await asyncio.sleep(0.05)
-
-
 @router.post("/devices/{edge_id}/commands", response_model=CommandOut, status_code=202)
 async def post_command(edge_id: str, body: CommandIn, wait_s: float = 0.0) -> CommandOut:
     """Send a command (``sync-config``, ``ping``, ``write``); ``wait_s`` waits up to that long for the answer."""
@@ -119,13 +103,21 @@ async def post_command(edge_id: str, body: CommandIn, wait_s: float = 0.0) -> Co
 
 @router.get("/commands/{command_id}", response_model=CommandOut)
 async def get_command(command_id: str) -> CommandOut:
-    from tagpipe.fleet.models import Command
-    from tagpipe.errors import NotFound
+    return await run_db(load_command, command_id)
 
-    def load(s):  # type: ignore[no-untyped-def]
-        cmd = s.get(Command, command_id)
-        if cmd is None:
-            raise NotFound(f"command {command_id} does not exist")
-        return CommandOut.model_validate(cmd, from_attributes=True)
 
-    return await run_db(load)
+tags_router = APIRouter(prefix="/api", tags=["plant"])
+
+
+@tags_router.post("/tags/{tag_id}/write", response_model=WriteOut,
+                  responses={409: {"description": "The tag's edge is offline; nothing was sent."},
+                             422: {"description": "Not writable (field writable) or the value does not fit (field value)."},
+                             502: {"description": "The edge answered that the PLC write failed."},
+                             504: {"description": "The edge did not answer in time; the write may still happen."}})
+async def post_write(tag_id: int, body: WriteIn) -> WriteOut | JSONResponse:
+    """Write a value (engineering units) to a writable tag through its edge; answers the value read back."""
+    try:
+        done = await write_tag(tag_id, body.value)
+    except WriteFailed as e:
+        return problem(e.status, e.title, e.detail, command_id=e.command_id)
+    return WriteOut(tag_id=done.tag_id, ok=True, value=done.value, command_id=done.command_id)

@@ -40,7 +40,7 @@ def parse_input(text: str, data_type: str) -> object:
 async def write_dialog(row: dict) -> None:
     """Ask for a value and write it to the tag's PLC through its edge; show the value read back or the reason."""
     from tagpipe.errors import TagpipeError
-    from tagpipe.plant.writes import write_tag
+    from tagpipe.fleet import write_tag
 
     with ui.dialog() as dialog, ui.card().classes("min-w-[24rem]"):
         ui.label(f"Write {row['name']}").classes("text-lg")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
 
 from tagpipe import drivers
-from tagpipe.plant import probe, service, writes
+from tagpipe.plant import probe, service
 from tagpipe.plant.schemas import (
     BrowseIn,
     BrowseNode,
@@ -18,11 +17,8 @@ from tagpipe.plant.schemas import (
     EquipmentOut,
     TagIn,
     TagOut,
-    WriteIn,
-    WriteOut,
 )
 from tagpipe.web.context import current, run_db
-from tagpipe.web.problem import problem
 
 router = APIRouter(prefix="/api", tags=["plant"])
 
@@ -130,17 +126,3 @@ async def update_tag(tag_id: int, body: TagIn) -> TagOut:
 async def delete_tag(tag_id: int) -> Response:
     await current().config_changed(await run_db(service.delete_tag, tag_id))
     return Response(status_code=204)
-
-
-@router.post("/tags/{tag_id}/write", response_model=WriteOut,
-             responses={409: {"description": "The tag's edge is offline; nothing was sent."},
-                        422: {"description": "Not writable (field writable) or the value does not fit (field value)."},
-                        502: {"description": "The edge answered that the PLC write failed."},
-                        504: {"description": "The edge did not answer in time; the write may still happen."}})
-async def write_tag(tag_id: int, body: WriteIn) -> WriteOut | JSONResponse:
-    """Write a value (engineering units) to a writable tag through its edge; answers the value read back."""
-    try:
-        done = await writes.write_tag(tag_id, body.value)
-    except writes.WriteFailed as e:
-        return problem(e.status, e.title, e.detail, command_id=e.command_id)
-    return WriteOut(tag_id=done.tag_id, ok=True, value=done.value, command_id=done.command_id)

@@ -104,17 +104,3 @@ class BrowseNode(BaseModel):
     data_type: DataType | None = None
     unit: str = ""
     writable: bool = False
-
-
-class WriteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    value: bool | int | float | str = Field(..., description="In engineering units (scale and offset are undone).",
-                                            examples=[42.5])
-
-
-class WriteOut(BaseModel):
-    tag_id: int
-    ok: bool
-    value: Any = Field(None, description="The value read back from the PLC after the write.")
-    command_id: str
