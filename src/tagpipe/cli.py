@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,10 +18,10 @@ app = typer.Typer(help="tagpipe: PLCs -> edge agent -> NATS -> central store -> 
                   no_args_is_help=True, add_completion=False)
 console = Console()
 
-DataDir = Annotated[Optional[Path], typer.Option(help="Data directory (SQLite, NATS store). Env: TAGPIPE_DATA_DIR.")]
-HttpPort = Annotated[Optional[int], typer.Option(help="Web UI and REST API port. Env: TAGPIPE_HTTP_PORT.")]
-NatsPort = Annotated[Optional[int], typer.Option(help="Embedded NATS client port. Env: TAGPIPE_NATS_PORT.")]
-MqttPort = Annotated[Optional[int], typer.Option(help="Embedded NATS MQTT listener port. Env: TAGPIPE_MQTT_PORT.")]
+DataDir = Annotated[Path | None, typer.Option(help="Data directory (SQLite, NATS store). Env: TAGPIPE_DATA_DIR.")]
+HttpPort = Annotated[int | None, typer.Option(help="Web UI and REST API port. Env: TAGPIPE_HTTP_PORT.")]
+NatsPort = Annotated[int | None, typer.Option(help="Embedded NATS client port. Env: TAGPIPE_NATS_PORT.")]
+MqttPort = Annotated[int | None, typer.Option(help="Embedded NATS MQTT listener port. Env: TAGPIPE_MQTT_PORT.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 
 
@@ -40,8 +40,6 @@ def _settings(data_dir: Path | None, http_port: int | None, nats_port: int | Non
 
 def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignore[no-untyped-def]
     """Embedded NATS (unless TAGPIPE_NATS_URL), the worker process and the web server, until Ctrl-C."""
-    import uvicorn
-
     from tagpipe.bus import EmbeddedNats
     from tagpipe.db import upgrade
     from tagpipe.processes import children, settings_env
@@ -64,10 +62,33 @@ def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignor
             console.print(f"[bold green]tagpipe[/] is running: [link]http://{settings.host}:{settings.http_port}[/]"
                           f"  (API docs at /docs, NATS {settings.bus_url}, MQTT {settings.host}:{settings.mqtt_port})"
                           "  Ctrl-C stops everything.")
-            uvicorn.run(fastapi_app, host=settings.host, port=settings.http_port, log_level="warning")
+            serve_http(fastapi_app, settings)
     finally:
         if nats is not None:
             nats.stop()
+
+
+def serve_http(fastapi_app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """Serve until SIGINT or SIGTERM, then return, so the caller's clean-up (children, nats-server) runs.
+
+    uvicorn would re-raise the signal after its shutdown and end the process before any ``finally`` block.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(fastapi_app, host=settings.host, port=settings.http_port,
+                                           log_level="warning"))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+
+    def stop(*_: object) -> None:
+        server.force_exit = server.should_exit  # a second Ctrl-C does not wait for open connections
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()
@@ -95,10 +116,10 @@ def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPo
 def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http://host:8080")],
          edge_id: Annotated[str, typer.Option(help="This gateway's id (registered on its first heartbeat).")],
          transport: Annotated[str, typer.Option(help="nats (default: JetStream acks) or mqtt (QoS 1).")] = "nats",
-         nats_url: Annotated[Optional[str], typer.Option("--nats", help="NATS URL; default nats://<server host>:4222")] = None,
-         mqtt_url: Annotated[Optional[str], typer.Option("--mqtt", help="MQTT URL; default mqtt://<server host>:1883")] = None,
+         nats_url: Annotated[str | None, typer.Option("--nats", help="NATS URL; default nats://<server host>:4222")] = None,
+         mqtt_url: Annotated[str | None, typer.Option("--mqtt", help="MQTT URL; default mqtt://<server host>:1883")] = None,
          prefix: Annotated[str, typer.Option(help="Topic prefix (the seed used 'vexplor').")] = "tagpipe",
-         data_dir: Annotated[Optional[Path], typer.Option(help="Outbox and config cache.")] = None,
+         data_dir: Annotated[Path | None, typer.Option(help="Outbox and config cache.")] = None,
          heartbeat: Annotated[float, typer.Option(help="Heartbeat interval in seconds.")] = 30.0,
          config_poll: Annotated[float, typer.Option(help="Config poll interval in seconds.")] = 30.0,
          company_code: Annotated[str, typer.Option(help="Passed to hooks as context['company_code'].")] = "",
@@ -118,13 +139,11 @@ def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http
 @app.command()
 def server(data_dir: DataDir = None, http_port: HttpPort = None, verbose: Verbose = False) -> None:
     """Run only the web UI and REST API (against TAGPIPE_NATS_URL and TAGPIPE_DATABASE_URL)."""
-    import uvicorn
-
     from tagpipe.server import create_app
 
     _logging(verbose)
     settings = _settings(data_dir, http_port, None, None)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.http_port, log_level="warning")
+    serve_http(create_app(settings), settings)
 
 
 @app.command()
