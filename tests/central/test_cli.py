@@ -1,0 +1,47 @@
+"""The command line: every command explained, and stopping ``tagpipe demo`` leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.helpers import free_port, wait_until
+
+
+def test_help_explains_every_command() -> None:
+    out = subprocess.run([sys.executable, "-m", "tagpipe", "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("up", "demo", "edge", "server", "worker"):
+        assert command in out
+    edge = subprocess.run([sys.executable, "-m", "tagpipe", "edge", "--help"], capture_output=True, text=True).stdout
+    assert "--server" in edge and "--edge-id" in edge and "--transport" in edge
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_demo_stops_every_child_including_nats_server(tmp_path: Path, sig: int) -> None:
+    port = free_port()
+    env = {**os.environ, "TAGPIPE_DATA_DIR": str(tmp_path / "data"), "TAGPIPE_HTTP_PORT": str(port),
+           "TAGPIPE_NATS_PORT": str(free_port()), "TAGPIPE_MQTT_PORT": str(free_port())}
+    env.pop("TAGPIPE_NATS_URL", None)
+    main = subprocess.Popen([sys.executable, "-m", "tagpipe", "demo"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        values = wait_until(lambda: [t for t in httpx.get(f"http://127.0.0.1:{port}/api/tags").json()
+                                     if t["value"] is not None], timeout=60, what="live values from the demo press")
+        assert {t["name"] for t in values} >= {"temperature", "pressure", "motor_running", "part_counter"}
+        children = psutil.Process(main.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "nats-server" in names and "worker" in names and "edge" in names
+        os.kill(main.pid, sig)
+        main.wait(30)
+        wait_until(lambda: not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE],
+                   timeout=20, what="every child process to exit")
+    finally:
+        if main.poll() is None:
+            main.kill()
