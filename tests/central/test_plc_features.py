@@ -274,3 +274,16 @@ def test_the_mixed_demo_configures_one_valid_plc_of_every_protocol(tmp_path) -> 
             for t in c.tags:
                 drivers.validate_tag(c.protocol, TagConfig.model_validate(t, from_attributes=True))
             assert c.tags and c.edge_id == "demo-edge"
+
+
+async def test_an_xgt_tag_saved_without_byte_order_reads_in_the_plcs_own_order(central) -> None:
+    async with XgtSim() as xgt:
+        xgt.set_value("%DW10", -7, "INT16")
+        xgt.set_value("%DD20", 123456, "INT32")
+        ids = central.plant("xgt", {"host": "127.0.0.1", "port": xgt.port},
+                            [{"name": "delta", "address": "%DW10", "data_type": "INT16"},
+                             {"name": "count", "address": "%DD20", "data_type": "INT32"}])
+        assert central.get(f"/api/tags/{ids['tags']['delta']}/config").json()["byte_order"] is None
+        central.edge("edge-1").start()
+        await async_wait_until(lambda: {k: v["value"] for k, v in central.tag_values().items()}
+                               == {"delta": -7, "count": 123456}, timeout=20, what="XGT values in native order")

@@ -37,8 +37,8 @@ def register_count(data_type: DataType, length: int | None = None) -> int:
     return byte_length(data_type, length) // 2
 
 
-def _reorder(data: bytes, order: ByteOrder, *, words: bool = True) -> bytes:
-    """Device layout to canonical big-endian, or back: the mapping is its own inverse."""
+def _reorder(data: bytes, order: ByteOrder | None, *, words: bool = True) -> bytes:
+    """Device layout to canonical big-endian, or back (None is big-endian): the mapping is its own inverse."""
     chunks = [data[i:i + 2] for i in range(0, len(data), 2)]
     if words and order in _WORD_LITTLE:
         chunks.reverse()
@@ -47,7 +47,7 @@ def _reorder(data: bytes, order: ByteOrder, *, words: bool = True) -> bytes:
     return b"".join(chunks)
 
 
-def decode_bytes(data: bytes, data_type: DataType, byte_order: ByteOrder = ByteOrder.BIG_ENDIAN) -> bool | int | float | str:
+def decode_bytes(data: bytes, data_type: DataType, byte_order: ByteOrder | None = ByteOrder.BIG_ENDIAN) -> bool | int | float | str:
     """Decode one value from its device bytes (length must match ``byte_length``)."""
     if data_type is DataType.STRING:
         raw = _reorder(bytes(data), byte_order, words=False)
@@ -57,7 +57,7 @@ def decode_bytes(data: bytes, data_type: DataType, byte_order: ByteOrder = ByteO
     return struct.unpack(_STRUCT[data_type], _reorder(bytes(data), byte_order))[0]
 
 
-def encode_bytes(value: object, data_type: DataType, byte_order: ByteOrder = ByteOrder.BIG_ENDIAN,
+def encode_bytes(value: object, data_type: DataType, byte_order: ByteOrder | None = ByteOrder.BIG_ENDIAN,
                  length: int | None = None) -> bytes:
     """Encode one value into device bytes; raises InvalidInput when it does not fit the type."""
     if data_type is DataType.STRING:
@@ -79,12 +79,12 @@ def encode_bytes(value: object, data_type: DataType, byte_order: ByteOrder = Byt
 
 
 def decode_registers(registers: Sequence[int], data_type: DataType,
-                     byte_order: ByteOrder = ByteOrder.BIG_ENDIAN) -> bool | int | float | str:
+                     byte_order: ByteOrder | None = ByteOrder.BIG_ENDIAN) -> bool | int | float | str:
     data = b"".join(int(r & 0xFFFF).to_bytes(2, "big") for r in registers)
     return decode_bytes(data, data_type, byte_order)
 
 
-def encode_registers(value: object, data_type: DataType, byte_order: ByteOrder = ByteOrder.BIG_ENDIAN,
+def encode_registers(value: object, data_type: DataType, byte_order: ByteOrder | None = ByteOrder.BIG_ENDIAN,
                      length: int | None = None) -> list[int]:
     data = encode_bytes(value, data_type, byte_order, length)
     return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]

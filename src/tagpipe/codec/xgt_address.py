@@ -115,7 +115,7 @@ def is_native(addr: XgtAddress, data_type: DataType) -> bool:
 
 def tag_order(tag: TagConfig) -> ByteOrder:
     """The byte order to decode with: the tag's own if it set one, else the PLC's little-endian layout."""
-    if "byte_order" in tag.model_fields_set:
+    if tag.byte_order is not None:
         return tag.byte_order
     return ByteOrder.BIG_ENDIAN if tag.data_type is DataType.STRING else ByteOrder.LITTLE_ENDIAN
 

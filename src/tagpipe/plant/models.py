@@ -48,7 +48,7 @@ class Tag(Base):
     name: Mapped[str] = mapped_column(String(120))
     address: Mapped[str] = mapped_column(String(200), default="")
     data_type: Mapped[str] = mapped_column(String(16), default="FLOAT64")
-    byte_order: Mapped[str] = mapped_column(String(32), default="BIG_ENDIAN")
+    byte_order: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
     scale: Mapped[float] = mapped_column(Float, default=1.0)
     offset: Mapped[float] = mapped_column(Float, default=0.0)
     unit: Mapped[str] = mapped_column(String(40), default="")

@@ -47,7 +47,7 @@ class TagSpec(BaseModel):
                       description="Unique within the connection; no spaces, '/', '.', '#', '+', '*' or '>'.")
     address: str = Field(..., min_length=1, max_length=200, examples=["40001"])
     data_type: DataType = DataType.UINT16
-    byte_order: ByteOrder = ByteOrder.BIG_ENDIAN
+    byte_order: ByteOrder | None = Field(None, description="Unset: the protocol's own order (XGT little-endian, others big-endian).")
     scale: float = 1.0
     offset: float = 0.0
     unit: str = Field("", max_length=40)

@@ -346,7 +346,7 @@ async def configuration() -> None:
                 t_form.add("name", ui.input("Name"))
                 t_form.add("address", ui.input("Address", placeholder="40001"))
                 t_form.add("data_type", ui.select([d.value for d in DataType], label="Data type", value="UINT16"))
-                t_form.add("byte_order", ui.select([b.value for b in ByteOrder], label="Byte order", value="BIG_ENDIAN"))
+                t_form.add("byte_order", ui.select({None: "protocol default", **{b.value: b.value for b in ByteOrder}}, label="Byte order", value=None))
             with ui.row().classes("gap-4 items-start"):
                 t_form.add("scale", ui.input("Scale", value="1"))
                 t_form.add("offset", ui.input("Offset", value="0"))
