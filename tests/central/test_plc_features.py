@@ -246,6 +246,9 @@ async def test_a_restarted_simulator_recovers_without_restarting_the_agent(centr
         await async_wait_until(lambda: (t := central.tag_values()["level"])["value"] == 12 and t["quality"] == "good",
                                timeout=15, what="recovery after the PLC came back")
         assert edge.proc is not None and edge.proc.poll() is None, "the agent was not restarted"
+        health = await async_wait_until(lambda: (d := central.get("/api/fleet/devices/edge-1").json()["devices"])
+                                        and d["1"]["status"] == "ok" and d["1"], timeout=10)
+        assert health["errors"] > 0 and health["last_error"] is None, health
     finally:
         await sim.stop()
 

@@ -92,8 +92,7 @@ class DevicePoller:
             else:
                 tags[tag.name] = scale_value(r.value, tag.scale, tag.offset)
                 self.stats.bad_tags.pop(tag.name, None)
-        if quality:
-            self.stats.last_error = next(iter(self.stats.bad_tags.values()))
+        self.stats.last_error = next(iter(self.stats.bad_tags.values())) if quality else None
         return self._payload(tags, quality)
 
     def _payload(self, tags: dict[str, Any], quality: dict[str, str]) -> dict[str, Any]:

@@ -52,8 +52,7 @@ def device_rows(session, edge_id: str, devices: dict | None) -> list[dict]:  # t
                      "protocol": conf.protocol if conf else "—", "status": d.get("status") or "—",
                      "reads": reads, "errors": f"{errors} ({100 * errors / (reads + errors):.0f} %)" if errors else "0",
                      "mean_read_ms": fmt_value(d.get("mean_read_ms")), "bad_tags": d.get("bad_tags", "—"),
-                     "last_error": d.get("last_error") or "",
-                     "stale": d.get("status") == "ok" and bool(d.get("last_error"))})
+                     "last_error": d.get("last_error") or ""})
     return rows
 
 
@@ -84,9 +83,8 @@ async def edge_detail(edge_id: str) -> None:
         devices = ui.table(columns=DEVICE_COLUMNS, rows=[], row_key="id").classes("w-full").props("dense flat")
         devices.add_slot("body-cell-status", '''<q-td :props="props"><q-badge :color="{ok: 'green', partial: 'orange',
             unreachable: 'red', error: 'red'}[props.value] || 'grey'">{{ props.value }}</q-badge></q-td>''')
-        devices.add_slot("body-cell-last_error", '''<q-td :props="props" class="whitespace-normal"
-            :class="props.row.stale ? 'text-gray-400' : 'text-negative'">{{ props.value }}
-            <span v-if="props.row.stale">(earlier; reads are ok now)</span></q-td>''')
+        devices.add_slot("body-cell-last_error",
+                         '<q-td :props="props" class="whitespace-normal text-negative">{{ props.value }}</q-td>')
         charts = {key: ui.echart({"title": {"text": title, "textStyle": {"fontSize": 13}}, "tooltip": {"trigger": "axis"},
                                   "xAxis": {"type": "time"}, "yAxis": {"type": "value"}, "animation": False,
                                   "series": [{"type": "line", "showSymbol": False, "data": []}]}).classes("w-full h-56")
