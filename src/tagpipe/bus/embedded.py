@@ -74,8 +74,9 @@ class EmbeddedNats:
             raise RuntimeError(f"port {self.port} on {self.host} is already in use; set TAGPIPE_NATS_PORT")
         conf = self._write_config()
         logfile = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the child
+        env = {**os.environ, "GOMEMLIMIT": os.environ.get("GOMEMLIMIT", "96MiB")}  # collect before growing past it
         self.process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=logfile, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, env=env)
         logfile.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-CACHE_KIB = -32768  # 32 MiB page cache per connection: ingest touches one index page per tag per batch
+CACHE_KIB = -24576  # 24 MiB page cache per connection: ingest touches one index page per tag per batch
 
 
 def make_engine(url: str) -> Engine:
@@ -15,7 +15,7 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=1, max_overflow=4)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
