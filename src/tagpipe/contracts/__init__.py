@@ -11,10 +11,10 @@ from tagpipe.contracts.config import (
     ScriptConfig,
     TagConfig,
 )
-from tagpipe.contracts.payloads import Command, CommandResponse, DataPayload, Heartbeat
+from tagpipe.contracts.payloads import Command, CommandResponse, Heartbeat
 from tagpipe.contracts.subjects import Subjects
 
 __all__ = [
-    "ByteOrder", "Command", "CommandResponse", "DataPayload", "DataType", "DeviceConfig", "EdgeConfig",
+    "ByteOrder", "Command", "CommandResponse", "DataType", "DeviceConfig", "EdgeConfig",
     "Heartbeat", "ScriptConfig", "Subjects", "TagConfig",
 ]

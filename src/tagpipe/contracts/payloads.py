@@ -1,25 +1,14 @@
-"""Messages on the device subjects: data, heartbeat (status), commands and responses."""
+"""Messages on the device subjects: heartbeat (status), commands and responses.
+
+Data payloads (seed 001) are plain JSON built by the edge and parsed leanly by ingest:
+``{"timestamp": ISO 8601, "equipment_id", "connection_id", "tags": {name: value}, "quality": {name: "bad"}}``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-TagValue = bool | int | float | str | None
-
-
-class DataPayload(BaseModel):
-    """``{prefix}/devices/{edge_id}/data``: one collection cycle of one device (seed 001)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    timestamp: str
-    equipment_id: int | str | None = None
-    connection_id: int | str | None = None
-    tags: dict[str, TagValue]
-    quality: dict[str, str] = Field(default_factory=dict, description="Tag name to 'bad' for tags that failed.")
-
 
 class Heartbeat(BaseModel):
     """``{prefix}/devices/{edge_id}/status``: seed 001's heartbeat plus agent state."""

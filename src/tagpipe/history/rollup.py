@@ -27,10 +27,6 @@ class Agg:
             self.last, self.last_ts = value, ts
 
 
-def bucket_of(ts: int, width_ms: int) -> int:
-    return ts - ts % width_ms
-
-
 def aggregate(samples: Iterable[tuple[int, int, float]], width_ms: int) -> dict[tuple[int, int], Agg]:
     """(tag id, ts, value) samples to partial aggregates per (tag id, bucket start)."""
     out: dict[tuple[int, int], Agg] = {}
