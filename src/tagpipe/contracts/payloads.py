@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+
 class Heartbeat(BaseModel):
     """``{prefix}/devices/{edge_id}/status``: seed 001's heartbeat plus agent state."""
 
