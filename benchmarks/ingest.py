@@ -285,6 +285,7 @@ def mqtt_only(args: argparse.Namespace) -> None:
     from tagpipe.contracts import Subjects
 
     tags, edges = WORKLOADS[args.workload]
+    edges = args.edges or edges
     with tempfile.TemporaryDirectory() as d, EmbeddedNats(Path(d), port=free_port(), mqtt_port=free_port()) as n:
         async def stream() -> None:
             nc = await connect(n.url, "bench")
@@ -305,6 +306,8 @@ def mqtt_only(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", choices=sorted(WORKLOADS), default="a", help="a: 3 values x 1,000 edges; b: 100 values x 100 edges")
+    ap.add_argument("--edges", type=int, default=None,
+                    help="distinct edges (default: a 1,000, b 100); distinct tags = edges x values per message")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=None, help="offered messages/s in total (default: a 10,000, b 1,000)")
     ap.add_argument("--publishers", type=int, default=2, help="publisher processes")
@@ -314,6 +317,7 @@ def main() -> None:
     ap.add_argument("--mqtt-only", action="store_true", help="measure nats-server's MQTT listener with nothing consuming")
     args = ap.parse_args()
     tags, edges = WORKLOADS[args.workload]
+    edges = args.edges or edges
     args.rate = args.rate or (10_000 if args.workload == "a" else 1_000)
     if args.mqtt_only:
         return mqtt_only(args)

@@ -41,7 +41,8 @@ _SQLITE_SETUP = (
     f"DELETE FROM {_BATCH}",
     f"DELETE FROM {_AGG}",
 )
-_COPY = f"INSERT INTO samples (tag_id, ts, value, text, quality) SELECT tag_id, ts, value, text, quality FROM {_BATCH}"
+_COPY = (f"INSERT INTO samples (tag_id, ts, value, text, quality) SELECT tag_id, ts, value, text, quality FROM {_BATCH} "
+         "ORDER BY tag_id, ts")  # in key order: the B-tree cursor walks forward instead of seeking per row
 _DEDUPE_BATCH = f"DELETE FROM {_BATCH} WHERE rowid NOT IN (SELECT MIN(rowid) FROM {_BATCH} GROUP BY tag_id, ts)"
 _DROP_STORED = (f"DELETE FROM {_BATCH} WHERE EXISTS (SELECT 1 FROM samples AS s "
                 f"WHERE s.tag_id = tagpipe_ingest_batch.tag_id AND s.ts = tagpipe_ingest_batch.ts)")
