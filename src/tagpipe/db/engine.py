@@ -26,6 +26,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.execute(f"PRAGMA cache_size={CACHE_KIB}")
+            # Checkpoint every ~80 MB of WAL: ingest rewrites the same hot leaf pages batch after batch, and a rarer
+            # checkpoint writes each of them back once instead of once per batch (+11 % at 4M samples).
+            cur.execute("PRAGMA wal_autocheckpoint=20000")
             cur.close()
 
         return engine
