@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tagpipe.sandbox import marker
 from tagpipe.sandbox.pipeline import FAILED, HookSpec, run_cycle, scope_matches, select_hooks
 from tagpipe.sandbox.plain import NotPlain, plain_copy
 
@@ -161,3 +162,42 @@ def test_plain_copy_rejects_self_reference() -> None:
     a.append(a)
     with pytest.raises(NotPlain, match="itself"):
         plain_copy({"x": a})
+
+
+class _Str(str):
+    pass
+
+
+FLAT = [
+    # Flat containers take the bulk path; each must be judged exactly as the item-by-item walk judges it.
+    ({f"t{n}": float(n) for n in range(100)} | {"b": True, "n": None}, None),
+    ([1.5, True, None] * 50, None),
+    ({"a": 1.5, 2: 1.5}, "keys"),
+    ({"a": 1.5, _Str("b"): 1.5}, "keys"),
+    ({"a": 1.5, "b": _Str("x")}, "_Str"),
+    ([1.5, 2**64], "64 bits"),
+    ({"a": 1.5, "b": 2**64}, "64 bits"),
+    ({"a" * 4_000_001: 1.0}, "characters"),
+    ([1.5] * 100_001, "items"),
+    ({"x": [1.5] * 60_000, "y": [1.5] * 60_000}, "items"),
+]
+
+
+@pytest.mark.parametrize(("value", "problem"), FLAT)
+def test_plain_copy_of_flat_containers(value: Any, problem: str | None) -> None:
+    if problem is None:
+        copy = plain_copy(value)
+        assert copy == value and copy is not value and type(copy) is type(value)
+    else:
+        with pytest.raises(NotPlain, match=problem):
+            plain_copy(value)
+
+
+def test_marker_moves_only_the_deadline() -> None:
+    buf = bytearray(marker.SIZE)
+    mark = marker.Marker(buf)
+    mark.mark(7, 10.0, 250.0)
+    mark.deadline[0] = 12.5
+    assert marker.read(buf) == (7, 12.5, 250.0)
+    mark.leave()
+    assert marker.read(buf)[0] == 0

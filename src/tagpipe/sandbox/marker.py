@@ -7,8 +7,9 @@ import time
 from functools import partial
 from typing import Any
 
-# script id (0 = no user code running), deadline on CLOCK_MONOTONIC, budget in ms
-_RECORD = struct.Struct("<qdd")
+# script id (0 = no user code running), deadline on CLOCK_MONOTONIC, budget in ms; native byte order
+# (parent and worker share one host) so the deadline field can also be written as a plain double.
+_RECORD = struct.Struct("=qdd")
 SIZE = _RECORD.size
 _IDLE = bytes(8)
 
@@ -24,6 +25,9 @@ class Marker:
         self._pack = _RECORD.pack_into
         # mark(script_id, deadline, budget_ms): a C-level partial, as it runs before every hook call.
         self.mark = partial(_RECORD.pack_into, buf, 0)
+        # The deadline field alone, as a one-double view: ``deadline[0] = t`` moves the deadline of the script
+        # already marked, for the next call of a per-tag batch (no struct call).
+        self.deadline = memoryview(buf).cast("B")[8:16].cast("d")
 
     def enter(self, script_id: int, budget_ms: float) -> float:
         """Mark ``script_id`` as running for at most ``budget_ms``; return the deadline."""

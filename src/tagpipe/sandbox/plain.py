@@ -11,6 +11,10 @@ INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
 _SCALARS = (type(None), bool, float, str)
+# Values a container may hold without a look at each one: no range, length or nesting to check.
+_FLAT = frozenset({type(None), bool, float})
+_STR_ONLY = frozenset({str})
+_FRESH_SCALARS = frozenset({type(None), bool, int, float, str})
 
 
 class NotPlain(ValueError):
@@ -56,6 +60,16 @@ def _copy(value: Any, depth: int, path: set[int], budget: list[int]) -> Any:
     budget[0] -= len(value)
     if budget[0] < 0:
         raise NotPlain(f"result holds more than {MAX_ITEMS} items")
+    if kind is dict:
+        flat = set(map(type, value.values())) <= _FLAT
+        if flat and set(map(type, value)) <= _STR_ONLY:
+            # Only str keys and float/bool/None values (the usual tag map): check and copy in bulk.
+            budget[1] -= sum(map(len, value))
+            if budget[1] < 0:
+                raise NotPlain(f"result holds more than {MAX_CHARS} characters")
+            return dict(value)
+    elif set(map(type, value)) <= _FLAT:
+        return list(value)
     path.add(key)
     try:
         if kind is list:
@@ -88,10 +102,9 @@ def fresh(value: Any) -> Any:
     """Copy trusted plain input for one hook call, cheaply when it holds only scalars."""
     kind = type(value)
     if kind is dict:
-        for v in value.values():
-            if type(v) is dict or type(v) is list:
-                return {k: fresh(v) for k, v in value.items()}
-        return dict(value)
+        if set(map(type, value.values())) <= _FRESH_SCALARS:
+            return dict(value)
+        return {k: fresh(v) for k, v in value.items()}
     if kind is list:
         return [fresh(v) for v in value]
     return value

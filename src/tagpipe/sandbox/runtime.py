@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import types
+from operator import itemgetter
 from time import monotonic
 from typing import Any
 
@@ -12,7 +13,7 @@ from tagpipe.sandbox.guards import CAPTURE, script_globals
 from tagpipe.sandbox.hooks import HOOK_TYPES
 from tagpipe.sandbox.marker import COMPILE_ID, DRY_RUN_ID, Marker
 from tagpipe.sandbox.pipeline import FAILED, HookSpec, run_cycle, select_hooks
-from tagpipe.sandbox.plain import NotPlain, fresh, plain_copy
+from tagpipe.sandbox.plain import INT_MAX, INT_MIN, MAX_CHARS, NotPlain, fresh, plain_copy
 from tagpipe.sandbox.policy import compile_hook, find_function
 from tagpipe.sandbox.results import CodeError
 
@@ -60,17 +61,36 @@ class _Loaded:
         self.filename = filename
 
 
+class _Raised:
+    """What a call that raised leaves in the result list until the batch's results are checked."""
+
+    __slots__ = ("line", "memory", "message")
+
+    def __init__(self, message: str, line: int | None, memory: bool) -> None:
+        self.message = message
+        self.line = line
+        self.memory = memory
+
+
+# Results that need neither a copy nor a range check: the common case, recognised for a whole batch at once.
+_DONE = frozenset({float, bool, type(None)})
+_second = itemgetter(1)
+
+
 class _CycleCaller:
     """Calls hooks for one cycle: fresh inputs, deadline marks, result checks, errors counted per script.
 
     The marker is written before every call and cleared once the cycle ends: the parent only kills
     when the marked call is past its deadline, and the host code between calls takes microseconds.
+    Results are checked once per batch: a batch of floats, bools and Nones passes with one set of
+    types; anything else is copied item by item, each under a fresh mark of its own.
     """
 
     def __init__(self, runtime: Runtime, context: dict[str, Any]) -> None:
         self.funcs = {sid: entry.func for sid, entry in runtime.loaded.items()}
         self.files = {sid: entry.filename for sid, entry in runtime.loaded.items()}
         self.mark = runtime.marker.mark
+        self.deadline = runtime.marker.deadline
         self.context = context
         self.runs: dict[int, int] = dict.fromkeys(self.funcs, 0)
         self.errors: dict[int, list[Any]] = {}
@@ -78,10 +98,24 @@ class _CycleCaller:
 
     def call(self, spec: HookSpec, *args: Any) -> Any:
         """Call a whole-cycle hook (derived_tags, filter, pre_send) with a fresh copy of its input."""
-        return self.call_each(spec, [(None, fresh(args[0]))], single=True)[0]
+        sid = spec.script_id
+        budget = spec.timeout_ms
+        budget_s = budget / 1000.0
+        value = fresh(args[0])
+        self.runs[sid] += 1
+        self.mark(sid, monotonic() + budget_s, budget)
+        try:
+            results = [self.funcs[sid](value, dict(self.context))]
+        except BaseException as e:  # noqa: BLE001 - user code may raise anything, even BaseException
+            results = [_Raised(describe(e), error_line(e, self.files[sid]), isinstance(e, MemoryError))]
+        if type(results[0]) not in _DONE:
+            self._check(spec, results, budget_s)
+        return results[0]
 
-    def call_each(self, spec: HookSpec, items: list[tuple[Any, Any]], single: bool = False) -> list[Any]:
-        """Call a hook once per item; each script gets its own copy of the context for the cycle."""
+    def call_each(self, spec: HookSpec, items: list[tuple[Any, Any]]) -> list[Any]:
+        """Call a hook once per (name, value); each call gets its own copy of a list or dict value."""
+        if not set(map(type, map(_second, items))) <= _SCALAR:
+            items = [(name, fresh(value)) for name, value in items]
         sid = spec.script_id
         func = self.funcs[sid]
         mark = self.mark
@@ -91,29 +125,42 @@ class _CycleCaller:
         self.runs[sid] += len(items)
         results: list[Any] = []
         append = results.append
+        deadline = self.deadline
+        mark(sid, monotonic() + budget_s, budget)
         for name, value in items:
+            deadline[0] = monotonic() + budget_s  # this script stays marked; each call gets its own deadline
+            try:
+                append(func(name, value, context))
+            except BaseException as e:  # noqa: BLE001 - user code may raise anything, even BaseException
+                append(_Raised(describe(e), error_line(e, self.files[sid]), isinstance(e, MemoryError)))
+        if not set(map(type, results)) <= _DONE:
+            self._check(spec, results, budget_s)
+        return results
+
+    def _check(self, spec: HookSpec, results: list[Any], budget_s: float) -> None:
+        """Copy each result that is not a float, bool or None to plain data; record failures in call order."""
+        sid = spec.script_id
+        mark = self.mark
+        budget = spec.timeout_ms
+        for index, out in enumerate(results):
+            kind = type(out)
+            if kind in _DONE or (kind is int and INT_MIN <= out <= INT_MAX) or (kind is str and len(out) <= MAX_CHARS):
+                continue
+            if kind is _Raised:
+                self.restart = self.restart or out.memory
+                self.record(spec, out.message, out.line)
+                results[index] = FAILED
+                continue
             mark(sid, monotonic() + budget_s, budget)
             try:
-                if single:
-                    out = func(value, context)
-                else:
-                    kind = type(value)
-                    out = func(name, fresh(value) if kind is dict or kind is list else value, context)
-                kind = type(out)
-                if kind is not float and kind is not bool and out is not None:
-                    out = plain_copy(out)
+                results[index] = plain_copy(out)
             except NotPlain as e:
                 self.record(spec, f"bad result: {e}", None)
-                out = FAILED
+                results[index] = FAILED
             except MemoryError as e:
                 self.restart = True
-                self.record(spec, describe(e), error_line(e, self.files[sid]))
-                out = FAILED
-            except BaseException as e:  # noqa: BLE001 - user code may raise anything, even BaseException
-                self.record(spec, describe(e), error_line(e, self.files[sid]))
-                out = FAILED
-            append(out)
-        return results
+                self.record(spec, describe(e), None)
+                results[index] = FAILED
 
     def reject(self, spec: HookSpec, message: str) -> None:
         self.record(spec, message, None)
