@@ -213,3 +213,30 @@ async def test_two_workers_share_the_load() -> None:
         results = await asyncio.gather(*(pair.run_cycle(payload(a=i), CONTEXT) for i in range(6)))
         assert [r.payload["tags"]["a"] for r in results] == [0, 2, 4, 6, 8, 10]  # type: ignore[index]
         assert pair.stats()[CANARY_ID]["runs"] == 6
+
+
+async def test_cycles_larger_than_a_pipe_buffer_and_slower_than_the_hold(pool: SandboxPool) -> None:
+    """Frames past 64 KiB take several reads and writes; a reply later than the held wait parks the task."""
+    tags = {f"tag_{n:05d}": float(n) for n in range(20_000)}
+    result = await pool.run_cycle(payload(**tags), CONTEXT)
+    assert result.payload is not None and not result.errors
+    assert result.payload["tags"] == {name: value * 2 for name, value in tags.items()}
+    slow = script(7001, "filter", "def filter_data(tags, context):\n    n = 0\n    for i in range(200000):\n"
+                                  "        n += i\n    return n > 0\n", timeout_ms=5000)  # fmt: skip
+    try:
+        assert await pool.load([CANARY, slow]) == {}
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        result = await pool.run_cycle(payload(a=1), CONTEXT)
+        ticker.cancel()
+        assert result.payload is not None and result.payload["tags"] == {"a": 2} and not result.errors
+        assert ticks > 1  # the event loop kept running while the worker was busy
+    finally:
+        await pool.load([CANARY])
