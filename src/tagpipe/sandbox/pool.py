@@ -124,7 +124,7 @@ class SandboxPool:
         by_id = {s["id"]: s for s in self._scripts}
         for _ in range(len(self._scripts) + 3):
             try:
-                reply = await worker.request(["cycle", payload, context, skip])
+                reply = await worker.request(["cycle", worker.tag_map.pack(payload), context, skip])
             except WorkerDied as died:
                 await self._restart(worker)
                 script = by_id.get(died.script_id)
@@ -139,10 +139,10 @@ class SandboxPool:
                 continue
             if reply.get("x"):
                 await self._restart(worker)  # after a MemoryError: leaked memory must not poison other scripts
-            return self._result(reply, failed)
+            return self._result(reply, failed, worker)
         raise SandboxError("sandbox worker keeps dying during a cycle")
 
-    def _result(self, reply: dict[str, Any], failed: list[ScriptError]) -> CycleResult:
+    def _result(self, reply: dict[str, Any], failed: list[ScriptError], worker: WorkerProcess) -> CycleResult:
         for sid, runs in reply["r"]:
             self._count(sid, runs, 0, None, None, False)
         errors = list(failed)
@@ -150,9 +150,10 @@ class SandboxPool:
             errors.append(ScriptError(script_id=sid, hook_type=hook_type, message=message, line=line,
                                       count=count, timeout=timeout))  # fmt: skip
             self._count(sid, 0, count, message, line, timeout)
-        payload = reply["p"]
-        if payload is not None and type(payload) is not dict:
-            raise SandboxError("malformed cycle reply from sandbox worker")
+        try:
+            payload = worker.tag_map.unpack(reply["p"])
+        except ValueError as e:
+            raise SandboxError("malformed cycle reply from sandbox worker") from e
         alarms = [a for a in reply["a"] if type(a) is dict]
         return CycleResult(payload=payload, alarms=alarms, errors=errors)
 

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from tagpipe.sandbox import marker
-from tagpipe.sandbox.protocol import HEADER, MAX_MESSAGE_BYTES, decode, encode
+from tagpipe.sandbox.protocol import HEADER, MAX_MESSAGE_BYTES, TagMap, decode, encode
 from tagpipe.sandbox.results import SandboxError
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class WorkerProcess:
         self._to_worker = -1
         self._from_worker = -1
         self._poll: Any = None
+        self.tag_map = TagMap()  # the parent's end of the cycle payload encoding
 
     async def start(self) -> None:
         """Spawn the worker with a clean environment and wait until it answers."""

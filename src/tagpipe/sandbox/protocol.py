@@ -24,3 +24,58 @@ def decode(body: bytes) -> Any:
 
 def _no_ext(code: int, data: bytes) -> Any:
     raise ValueError("msgpack extension types are not accepted")
+
+
+class TagMap:
+    """Sends a cycle payload with its tag names as one msgpack blob that both ends remember.
+
+    A device reports the same tag names every cycle, and a map of str keys is the slowest thing msgpack
+    decodes (it hashes and interns every key): the names go as a ``bin`` blob, which the receiver decodes
+    only when it differs from the last one, and the values as a list. Each message still carries
+    everything; the memo only saves work. One instance per end of one worker's pipe.
+    """
+
+    def __init__(self) -> None:
+        self._sent_names: list[Any] = []
+        self._sent_blob = b""
+        self._got_blob = b""
+        self._got_names: list[Any] = []
+
+    def pack(self, payload: dict[str, Any] | None) -> Any:
+        """``[payload with tags None, names blob, values]``; ``[payload, None, None]`` when tags is not a dict."""
+        if payload is None:
+            return None
+        tags = payload.get("tags")
+        if type(tags) is not dict:
+            return [payload, None, None]
+        names = list(tags)
+        if names != self._sent_names:
+            self._sent_blob = msgpack.packb(names, use_bin_type=True)
+            self._sent_names = names
+        rest = dict(payload)
+        rest["tags"] = None
+        return [rest, self._sent_blob, list(tags.values())]
+
+    def unpack(self, packed: Any) -> dict[str, Any] | None:
+        """The payload ``pack`` sent; ValueError when the message does not have that shape."""
+        if packed is None:
+            return None
+        if type(packed) is not list or len(packed) != 3 or type(packed[0]) is not dict:
+            raise ValueError("malformed cycle payload")
+        payload, blob, values = packed
+        if blob is None and values is None:
+            return payload
+        if type(blob) is not bytes or type(values) is not list or "tags" not in payload:
+            raise ValueError("malformed cycle payload")
+        if blob != self._got_blob:
+            names = decode(blob)
+            if type(names) is not list:
+                raise ValueError("malformed cycle payload")
+            self._got_blob, self._got_names = blob, names
+        if len(self._got_names) != len(values):
+            raise ValueError("malformed cycle payload")
+        try:
+            payload["tags"] = dict(zip(self._got_names, values))
+        except TypeError as e:  # an unhashable name
+            raise ValueError("malformed cycle payload") from e
+        return payload

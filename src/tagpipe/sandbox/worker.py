@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from tagpipe.sandbox import marker as marker_mod
 from tagpipe.sandbox.policy import compile_hook
-from tagpipe.sandbox.protocol import HEADER, MAX_MESSAGE_BYTES, decode, encode
+from tagpipe.sandbox.protocol import HEADER, MAX_MESSAGE_BYTES, TagMap, decode, encode
 from tagpipe.sandbox.runtime import Runtime
 
 
@@ -66,10 +66,12 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
     return data
 
 
-def _dispatch(runtime: Runtime, request: list[Any]) -> Any:
+def _dispatch(runtime: Runtime, request: list[Any], tag_map: TagMap) -> Any:
     op = request[0]
     if op == "cycle":
-        return runtime.cycle(request[1], request[2], request[3])
+        reply = runtime.cycle(tag_map.unpack(request[1]), request[2], request[3])
+        reply["p"] = tag_map.pack(reply["p"])
+        return reply
     if op == "load":
         return runtime.load(request[1])
     if op == "dry":
@@ -84,6 +86,7 @@ def _dispatch(runtime: Runtime, request: list[Any]) -> Any:
 def serve(stdin: BinaryIO, out_fd: int, runtime: Runtime, cpu_seconds: int) -> None:
     """Answer requests until stdin closes."""
     cpu_soft = _arm_cpu(cpu_seconds)
+    tag_map = TagMap()
     while True:
         head = _read_exact(stdin, HEADER.size)
         if head is None:
@@ -97,7 +100,7 @@ def serve(stdin: BinaryIO, out_fd: int, runtime: Runtime, cpu_seconds: int) -> N
         if time.process_time() > cpu_soft - cpu_seconds / 2:
             cpu_soft = _arm_cpu(cpu_seconds)
         try:
-            reply = encode(["ok", _dispatch(runtime, decode(body))])
+            reply = encode(["ok", _dispatch(runtime, decode(body), tag_map)])
         except MemoryError:
             reply = encode(["error", "out of memory", True])
         except Exception as e:  # noqa: BLE001 - report and keep serving
