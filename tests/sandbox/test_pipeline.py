@@ -201,3 +201,26 @@ def test_marker_moves_only_the_deadline() -> None:
     assert marker.read(buf) == (7, 12.5, 250.0)
     mark.leave()
     assert marker.read(buf)[0] == 0
+
+
+def test_runtime_selects_hooks_per_context_and_forgets_them_on_load() -> None:
+    from tagpipe.sandbox.runtime import Runtime
+
+    runtime = Runtime(marker.Marker(bytearray(marker.SIZE)))
+    add = "def transform(tag_name, raw_value, context):\n    return raw_value + {n}\n"
+    runtime.load([
+        {"id": 1, "hook_type": "transform", "code": add.format(n=1)},
+        {"id": 2, "hook_type": "transform", "code": add.format(n=10), "scope": "equipment", "equipment_id": 7},
+        {"id": 3, "hook_type": "transform", "code": add.format(n=100), "scope": "device", "device_id": "5"},
+    ])  # fmt: skip
+
+    def run(context: dict[str, Any], skip: list[int] | None = None) -> Any:
+        return runtime.cycle({"tags": {"a": 0}}, context, skip or [])["p"]["tags"]["a"]
+
+    assert run({"equipment_id": 7, "device_id": 5}) == 111
+    assert run({"equipment_id": "7", "device_id": "6"}) == 11
+    assert run({"equipment_id": 8, "device_id": 5}) == 101
+    assert run({"equipment_id": 7, "device_id": 5}, [2]) == 101
+    assert run({"equipment_id": None, "device_id": None}) == 1
+    runtime.load([{"id": 4, "hook_type": "transform", "code": add.format(n=1000)}])
+    assert run({"equipment_id": 7, "device_id": 5}) == 1000

@@ -180,6 +180,19 @@ class Runtime:
         self.marker = marker
         self.loaded: dict[int, _Loaded] = {}
         self.specs: list[HookSpec] = []
+        self._selected: dict[tuple[Any, ...], dict[str, list[HookSpec]]] = {}
+
+    def _select(self, context: dict[str, Any], skip: frozenset[int]) -> dict[str, list[HookSpec]]:
+        """``select_hooks`` for this context, remembered per scope ids and skip set until the next load."""
+        key = (_scope_key(context.get("equipment_id")), _scope_key(context.get("connection_id")),
+               _scope_key(context.get("device_id")), skip)  # fmt: skip
+        hooks = self._selected.get(key)
+        if hooks is None:
+            hooks = select_hooks(self.specs, context, skip)
+            if len(self._selected) >= _SELECTED_MAX:
+                self._selected.clear()
+            self._selected[key] = hooks
+        return hooks
 
     def _build(self, script_id: int, code: str, hook_type: str, budget_ms: float) -> tuple[Any, CodeError | None]:
         """Compile, run the module body and fetch the hook function."""
@@ -222,11 +235,12 @@ class Runtime:
                 continue
             self.loaded[spec.script_id] = _Loaded(spec, func, _filename(spec.script_id))
         self.specs = [entry.spec for entry in self.loaded.values()]
+        self._selected.clear()
         return {"errors": errors}
 
     def cycle(self, payload: dict[str, Any], context: dict[str, Any], skip: list[int]) -> dict[str, Any]:
         """Run one collection cycle through every applicable hook."""
-        hooks = select_hooks(self.specs, context, frozenset(skip))
+        hooks = self._select(context, frozenset(skip))
         caller = _CycleCaller(self, {k: v for k, v in context.items() if type(v) in _SCALAR})
         try:
             result, alarms = run_cycle(payload, hooks, caller)
@@ -293,6 +307,14 @@ class Runtime:
     def _dry_error(self, message: str, line: int | None, started: float) -> dict[str, Any]:
         duration = (time.perf_counter() - started) * 1000
         return {"ok": False, "error": message, "line": line, "prints": CAPTURE.take(), "duration_ms": duration}
+
+
+_SELECTED_MAX = 64
+
+
+def _scope_key(value: Any) -> Any:
+    # select_hooks compares ids as str (an int 5 and "5" match alike); None never matches anything.
+    return None if value is None else str(value)
 
 
 def _check_shape(hook_type: str, out: Any) -> str | None:
