@@ -64,6 +64,7 @@ class WorkerProcess:
         self._to_worker = -1
         self._from_worker = -1
         self._poll: Any = None
+        self._watcher: asyncio.TimerHandle | None = None
         self.tag_map = TagMap()  # the parent's end of the cycle payload encoding
 
     async def start(self) -> None:
@@ -104,16 +105,16 @@ class WorkerProcess:
         """Send one request and return the reply; raise WorkerDied if it overran a deadline or died."""
         if self._proc is None or self._to_worker < 0:
             raise WorkerDied(0, 0, False)
-        loop = asyncio.get_running_loop()
         self._request_deadline = time.monotonic() + limit_s
-        timer = loop.call_later(0.01, self._watch)
         try:
             await self._send(encode(message))
             body = await self._receive()
         except (EOFError, ConnectionError) as e:
             raise await self._death() from e
         finally:
-            timer.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()  # the watch ends with its request
+                self._watcher = None
         reply = decode(body)
         if type(reply) is not list or not reply:
             raise SandboxError("malformed reply from sandbox worker")
@@ -168,6 +169,8 @@ class WorkerProcess:
     async def _ready(self, fd: int, writing: bool) -> None:
         """Park until ``fd`` can be read (or written), letting the event loop and the deadline watch run."""
         loop = asyncio.get_running_loop()
+        if self._watcher is None:  # the loop was held until now, so the watch could not have run before
+            self._watcher = loop.call_later(0.01, self._watch)
         waiter = loop.create_future()
 
         def wake() -> None:
@@ -188,6 +191,7 @@ class WorkerProcess:
 
     def _watch(self) -> None:
         """Kill the worker when the script it runs is past its deadline (or the whole request is)."""
+        self._watcher = None
         if self._proc is None or self._proc.returncode is not None or self._buf is None:
             return
         sid, deadline, budget = marker.read(self._buf)
@@ -201,7 +205,7 @@ class WorkerProcess:
             self.kill()
             return
         delay = IDLE_TICK_S if sid == 0 else max(0.001, min(deadline + GRACE_S - now + 0.001, IDLE_TICK_S * 4))
-        asyncio.get_running_loop().call_later(delay, self._watch)
+        self._watcher = asyncio.get_running_loop().call_later(delay, self._watch)
 
     async def _death(self) -> WorkerDied:
         proc = self._proc
