@@ -41,3 +41,25 @@ def test_entries_older_than_the_retention_expire(tmp_path: Path) -> None:
     box.append("data", "new", b"new")
     assert box.expire() == 1
     assert [e.payload for e in box.peek()] == [b"new"] and box.dropped == 1
+
+
+def test_acknowledged_but_unconfirmed_entries_are_sent_again_in_order(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    for i in range(4):
+        box.append("data", str(i), str(i).encode())
+    for e in box.peek(2):
+        box.mark_sent(e.seq)
+    assert [e.payload for e in box.peek()] == [b"2", b"3"] and box.depth == 2
+    assert box.resend_unconfirmed() == 2
+    assert [e.payload for e in box.peek()] == [b"0", b"1", b"2", b"3"] and box.depth == 4
+
+
+def test_unconfirmed_entries_are_forgotten_after_the_grace_period_and_never_count_as_dropped(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", retention_days=1)
+    box.append("data", "a", b"a")
+    box.append("data", "b", b"b")
+    box.mark_sent(box.peek(1)[0].seq)
+    box._db.execute("UPDATE outbox SET created = ?", (time.time() - 2 * 86400,))
+    assert box.expire() == 1 and box.dropped == 1  # only the unsent one expired
+    box.forget_sent(0)
+    assert box.resend_unconfirmed() == 0 and box.peek() == []

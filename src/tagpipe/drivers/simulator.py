@@ -1,4 +1,7 @@
-"""Generated signals for demos: sine, ramp, random walk, counter and toggling bool, computed from the clock."""
+"""Generated signals for demos: sine, ramp, random walk, counter and toggling bool, computed from the clock.
+
+``count`` is the exception: it grows by ``step`` on every read, so each collection cycle has its own value.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ SIGNALS = {
     "ramp": {"period": 60.0, "min": 0.0, "max": 100.0},
     "random": {"start": 50.0, "step": 1.0, "min": 0.0, "max": 100.0},
     "counter": {"step": 1.0, "every": 1.0},
+    "count": {"step": 1.0},
     "toggle": {"period": 10.0},
     "constant": {"value": 0.0},
 }
@@ -81,6 +85,9 @@ class Simulator(DriverBase):
             self._walk[tag.name] = v
         elif kind == "counter":
             v = int(now // p["every"]) * p["step"]
+        elif kind == "count":
+            v = self._walk.get(tag.name, 0.0) + p["step"]
+            self._walk[tag.name] = v
         elif kind == "toggle":
             v = int(now // p["period"]) % 2 == 0
         else:

@@ -23,6 +23,7 @@ from tagpipe.edge.sync import ConfigClient
 from tagpipe.edge.transport import MqttTransport, NatsTransport, Transport, TransportError
 
 log = logging.getLogger(__name__)
+UNCONFIRMED_GRACE_S = 30.0  # longer than it takes to notice a dropped MQTT connection (keepalive 10 s)
 
 
 @dataclass
@@ -167,13 +168,29 @@ class EdgeAgent:
         self._wake.set()
 
     async def _publish_loop(self) -> None:
-        """Drain the outbox in order; an entry leaves it only once the broker acknowledged it."""
+        """Drain the outbox in order; an entry leaves it only once the broker acknowledged it.
+
+        Over a transport whose acknowledgement does not mean "stored" (MQTT to NATS), acknowledged entries are kept
+        for ``UNCONFIRMED_GRACE_S`` and sent again after a reconnect; ingest drops the duplicates.
+        """
         backoff = Backoff(base=0.2, cap=5.0)
+        confirmed = self.transport.confirms_storage
+        connections = self.transport.connections
+        if not confirmed:
+            self.outbox.resend_unconfirmed()  # acknowledged before the last stop, perhaps never stored
         while True:
+            if not confirmed:
+                if self.transport.connections > connections > 0:
+                    n = self.outbox.resend_unconfirmed()
+                    if n:
+                        log.info("sending again %d payloads acknowledged just before the connection dropped", n)
+                connections = self.transport.connections
+                self.outbox.forget_sent(UNCONFIRMED_GRACE_S)
             entries = self.outbox.peek(200)
             if not entries:
                 self._wake.clear()
-                await self._wake.wait()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
                 continue
             for entry in entries:
                 try:
@@ -183,7 +200,10 @@ class EdgeAgent:
                     await asyncio.sleep(backoff.delay())
                     break
                 backoff.reset()
-                self.outbox.remove(entry.seq)
+                if confirmed:
+                    self.outbox.remove(entry.seq)
+                else:
+                    self.outbox.mark_sent(entry.seq)
 
     async def _expire_loop(self) -> None:
         while True:

@@ -17,7 +17,12 @@ class Entry:
 
 
 class Outbox:
-    """A SQLite queue in arrival order, bounded by age and row count (oldest dropped first, counted)."""
+    """A SQLite queue in arrival order, bounded by age and row count (oldest dropped first, counted).
+
+    A broker that acknowledges before it has stored (NATS's MQTT listener) can lose what it acknowledged when it
+    stops; for such a transport entries are only marked sent, kept for a grace period, and sent again after a
+    reconnect. Ingest de-duplicates by (tag, timestamp), so a resend never stores a value twice.
+    """
 
     def __init__(self, path: Path, *, max_rows: int = 1_000_000, retention_days: float = 7.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,7 +34,9 @@ class Outbox:
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
                          "msg_id TEXT NOT NULL, payload BLOB NOT NULL, created REAL NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
-        self.depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        if "sent_at" not in {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}:
+            self._db.execute("ALTER TABLE outbox ADD COLUMN sent_at REAL")
+        self.depth = self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
 
     @property
     def dropped(self) -> int:
@@ -47,23 +54,39 @@ class Outbox:
                          (kind, msg_id, payload, time.time()))
         self.depth += 1
         if self.depth > self.max_rows:
-            cur = self._db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
+            cur = self._db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE sent_at IS NULL "
+                                   "ORDER BY seq LIMIT ?)",
                                    (self.depth - self.max_rows,))
             self._count_dropped(cur.rowcount)
 
     def expire(self) -> int:
         """Drop what is older than the retention; returns how many."""
         cutoff = time.time() - self.retention_days * 86400
-        n = self._db.execute("DELETE FROM outbox WHERE created < ?", (cutoff,)).rowcount
+        n = self._db.execute("DELETE FROM outbox WHERE created < ? AND sent_at IS NULL", (cutoff,)).rowcount
         self._count_dropped(n)
         return n
 
     def peek(self, limit: int = 100) -> list[Entry]:
-        rows = self._db.execute("SELECT seq, kind, msg_id, payload FROM outbox ORDER BY seq LIMIT ?", (limit,))
+        rows = self._db.execute("SELECT seq, kind, msg_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq "
+                                "LIMIT ?", (limit,))
         return [Entry(*r) for r in rows]
 
     def remove(self, seq: int) -> None:
+        """The broker stored the entry: it is done."""
         self.depth -= self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount
+
+    def mark_sent(self, seq: int) -> None:
+        """The broker acknowledged the entry but may not have stored it yet: keep it for a resend."""
+        self.depth -= self._db.execute("UPDATE outbox SET sent_at = ? WHERE seq = ?", (time.time(), seq)).rowcount
+
+    def forget_sent(self, grace_s: float) -> None:
+        self._db.execute("DELETE FROM outbox WHERE sent_at < ?", (time.time() - grace_s,))
+
+    def resend_unconfirmed(self) -> int:
+        """Queue again, in their original order, the entries acknowledged within the grace period."""
+        n = self._db.execute("UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL").rowcount
+        self.depth += n
+        return n
 
     def close(self) -> None:
         self._db.close()

@@ -27,6 +27,8 @@ class TransportError(Exception):
 
 class Transport(Protocol):
     connected: bool
+    connections: int  # successful (re)connects so far
+    confirms_storage: bool  # an acknowledgement means the broker has stored the payload
 
     def on(self, kind: str, handler: Handler) -> None: ...
 
@@ -44,8 +46,11 @@ class Transport(Protocol):
 class NatsTransport:
     """Data to JetStream (acknowledged once stored, de-duplicated by Nats-Msg-Id); the rest over core NATS."""
 
+    confirms_storage = True  # a JetStream publish ack is sent once the stream has stored the message
+
     def __init__(self, url: str, subjects: Subjects, edge_id: str, *, ack_timeout: float = 5.0) -> None:
         self.url, self.subjects, self.edge_id, self.ack_timeout = url, subjects, edge_id, ack_timeout
+        self.connections = 0
         self._nc: Client | None = None
         self._handlers: dict[str, Handler] = {}
         self._task: asyncio.Task[None] | None = None
@@ -71,6 +76,7 @@ class NatsTransport:
             for kind, handler in self._handlers.items():
                 await nc.subscribe(self.subjects.device(self.edge_id, kind), cb=self._wrap(handler))
             self._nc = nc
+            self.connections += 1
             log.info("connected to NATS %s", self.url)
 
     @staticmethod
@@ -114,6 +120,8 @@ class NatsTransport:
 class MqttTransport:
     """The seed's MQTT topics with QoS 1, for sites whose broker is not NATS."""
 
+    confirms_storage = False  # NATS's MQTT listener sends PUBACK before a stream has stored the message
+
     def __init__(self, url: str, subjects: Subjects, edge_id: str, *, ack_timeout: float = 5.0) -> None:
         parsed = urlparse(url if "://" in url else f"mqtt://{url}")
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 1883
@@ -122,6 +130,7 @@ class MqttTransport:
         self._client: aiomqtt.Client | None = None
         self._handlers: dict[str, Handler] = {}
         self._task: asyncio.Task[None] | None = None
+        self.connections = 0
 
     @property
     def connected(self) -> bool:
@@ -141,6 +150,7 @@ class MqttTransport:
                     for topic in topics:
                         await client.subscribe(topic, qos=1)
                     self._client = client
+                    self.connections += 1
                     backoff.reset()
                     log.info("connected to MQTT %s:%s", self.host, self.port)
                     async for message in client.messages:
