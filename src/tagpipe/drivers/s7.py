@@ -228,15 +228,18 @@ class S7(DriverBase):
         response = await self._exchange(self._client.protocol.build_multi_read_request(specs))
         return parse_items(response.get("raw_data", b""), len(blocks))
 
+    async def _read_items(self, request: list[Block]) -> list[tuple[int, bytes]]:
+        """(return code, data) per block; a refused request fails each of its blocks with the PLC's message."""
+        try:
+            return await self._read_blocks(request)
+        except S7ProtocolError as e:
+            return [(0, str(e).encode())] * len(request)
+
     async def read(self, tags: Sequence[TagConfig]) -> dict[str, Reading]:
         out: dict[str, Reading] = {}
         retry: list[Block] = []
         for request in self._requests(tags):
-            try:
-                items = await self._read_blocks(request)
-            except S7ProtocolError as e:
-                items = [(0, str(e).encode())] * len(request)
-            for block, (rc, data) in zip(request, items, strict=True):
+            for block, (rc, data) in zip(request, await self._read_items(request), strict=True):
                 if rc == 0xFF:
                     self._decode(block, data, out)
                 elif len(block.tags) > 1:  # find which tag is wrong instead of failing all of them
@@ -244,11 +247,7 @@ class S7(DriverBase):
                 else:
                     self._fail(block, rc, data, out)
         for request in pack_requests(retry, pdu=self.pdu, max_items=self.settings.max_items):
-            try:
-                items = await self._read_blocks(request)
-            except S7ProtocolError as e:
-                items = [(0, str(e).encode())] * len(request)
-            for block, (rc, data) in zip(request, items, strict=True):
+            for block, (rc, data) in zip(request, await self._read_items(request), strict=True):
                 if rc == 0xFF:
                     self._decode(block, data, out)
                 else:

@@ -35,18 +35,20 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return problem(422, "Invalid input", str(exc), errors=[{"field": exc.field, "message": str(exc)}])
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return problem(404, "Not found", str(exc))
+    for error, (status, title) in STATUS.items():
+        app.add_exception_handler(error, _handler(status, title))
 
-    @app.exception_handler(Conflict)
-    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return problem(409, "Conflict", str(exc))
 
-    @app.exception_handler(DeviceUnreachable)
-    async def _unreachable(_: Request, exc: DeviceUnreachable) -> JSONResponse:
-        return problem(502, "Device unreachable", str(exc))
+STATUS: dict[type[Exception], tuple[int, str]] = {
+    NotFound: (404, "Not found"),
+    Conflict: (409, "Conflict"),
+    DeviceUnreachable: (502, "Device unreachable"),
+    DeviceMisconfigured: (422, "Device refused the request"),
+}
 
-    @app.exception_handler(DeviceMisconfigured)
-    async def _misconfigured(_: Request, exc: DeviceMisconfigured) -> JSONResponse:
-        return problem(422, "Device refused the request", str(exc))
+
+def _handler(status: int, title: str):  # type: ignore[no-untyped-def]
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return problem(status, title, str(exc))
+
+    return handle
