@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from tagpipe import __version__, fleet, scripts
 from tagpipe.bus import connect, ensure_stream
+from tagpipe.bus.jetstream import close
 from tagpipe.contracts import Subjects
 from tagpipe.db import make_engine, session_factory, upgrade
 from tagpipe.settings import Settings
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
             yield
         task.cancel()
         if ctx.nc is not None:
-            await ctx.nc.close()
+            await close(ctx.nc)
 
     app = FastAPI(title="tagpipe", version=__version__, lifespan=lifespan,
                   description="Industrial data platform: equipment, tags, history, fleet of edges.")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from tagpipe.bus import connect, ensure_stream
+from tagpipe.bus.jetstream import close
 from tagpipe.contracts import Subjects
 from tagpipe.db import make_engine, upgrade
 from tagpipe.settings import Settings
@@ -39,4 +40,4 @@ async def run_workers(settings: Settings, roles: list[str]) -> None:
             if "fleet" in roles:
                 tg.create_task(run_fleet(nc, engine, subjects), name="fleet")
     finally:
-        await nc.close()
+        await close(nc)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,8 @@ def test_help_explains_every_command() -> None:
     out = subprocess.run([sys.executable, "-m", "tagpipe", "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("up", "demo", "edge", "server", "worker"):
         assert command in out
-    edge = subprocess.run([sys.executable, "-m", "tagpipe", "edge", "--help"], capture_output=True, text=True).stdout
+    edge = subprocess.run([sys.executable, "-m", "tagpipe", "edge", "--help"], capture_output=True, text=True,
+                          check=True).stdout
     assert "--server" in edge and "--edge-id" in edge and "--transport" in edge
 
 
@@ -30,7 +32,7 @@ def test_stopping_the_demo_stops_every_child_including_nats_server(tmp_path: Pat
            "TAGPIPE_NATS_PORT": str(free_port()), "TAGPIPE_MQTT_PORT": str(free_port())}
     env.pop("TAGPIPE_NATS_URL", None)
     main = subprocess.Popen([sys.executable, "-m", "tagpipe", "demo"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         values = wait_until(lambda: [t for t in httpx.get(f"http://127.0.0.1:{port}/api/tags").json()
                                      if t["value"] is not None], timeout=60, what="live values from the demo press")
@@ -38,10 +40,15 @@ def test_stopping_the_demo_stops_every_child_including_nats_server(tmp_path: Pat
         children = psutil.Process(main.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "nats-server" in names and "worker" in names and "edge" in names
-        os.kill(main.pid, sig)
+        stopped_at = time.monotonic()
+        if sig == signal.SIGINT:
+            os.killpg(main.pid, sig)  # Ctrl-C in a terminal reaches the whole process group at once
+        else:
+            os.kill(main.pid, sig)  # a service manager signals the main process only
         main.wait(30)
         wait_until(lambda: not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE],
                    timeout=20, what="every child process to exit")
+        assert time.monotonic() - stopped_at < 8, "stopping took as long as the kill timeout"
     finally:
         if main.poll() is None:
             main.kill()

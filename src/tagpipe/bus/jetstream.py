@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import nats
@@ -42,6 +43,14 @@ async def ensure_stream(js: JetStreamContext, subjects: Subjects, *, max_age_day
     except NotFoundError:
         await js.add_stream(config)
     return subjects.stream_name
+
+
+async def close(nc: Client, timeout: float = 2.0) -> None:
+    """Close without hanging when the server is already gone (Ctrl-C reaches nats-server at the same moment)."""
+    try:
+        await asyncio.wait_for(nc.close(), timeout)
+    except Exception as e:  # noqa: BLE001 - closing anyway
+        log.debug("closing the NATS connection: %s", e)
 
 
 async def ack_all(msgs: list) -> None:  # type: ignore[type-arg]

@@ -97,7 +97,7 @@ class NatsTransport:
             self._task.cancel()
         if self._nc is not None:
             with contextlib.suppress(Exception):
-                await self._nc.close()
+                await asyncio.wait_for(self._nc.close(), 2.0)  # the server may be gone already
             self._nc = None
 
     async def send(self, kind: str, payload: bytes, msg_id: str) -> None:
