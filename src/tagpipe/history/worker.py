@@ -9,6 +9,8 @@ anywhere only causes a redelivery, which the store de-duplicates. Acks stay expl
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import json
 import logging
 import time
@@ -49,6 +51,22 @@ def parse_batch(msgs: list) -> Parsed:  # type: ignore[type-arg]
     return msgs, good, bad
 
 
+def _load_trim():  # type: ignore[no-untyped-def]
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _load_trim()
+
+
+def _trim() -> None:
+    """Give the memory of the batch just written back to the OS (glibc keeps freed arenas otherwise)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 async def _write_loop(store: IngestStore, queue: asyncio.Queue[Parsed]) -> None:
     while True:
         msgs, good, bad = await queue.get()
@@ -56,6 +74,8 @@ async def _write_loop(store: IngestStore, queue: asyncio.Queue[Parsed]) -> None:
             await asyncio.to_thread(store.reject, edge_id, reason, int(time.time() * 1000))
         result = await asyncio.to_thread(store.write, good)
         await ack_all(msgs)
+        del msgs, good, bad
+        _trim()
         log.debug("ingested %d messages, %d values (%d new)", result.messages, result.values, result.inserted)
 
 
@@ -92,7 +112,7 @@ class Puller:
                               reply=self.inbox)
         try:
             await asyncio.wait_for(self.done.wait(), expires + 2.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass  # a pull lost to a reconnect: the next one takes over
         await asyncio.sleep(0)  # let messages already read be appended
         msgs, self.msgs, self.want = self.msgs, [], 1  # late arrivals of this pull start the next batch
