@@ -11,7 +11,6 @@ on a free port and times ``GET /api/tags/{id}/history?start=&end=&points=1000``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import socket
 import statistics
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tagpipe.contracts import iso_timestamp
 from tagpipe.db import make_engine, upgrade
 from tagpipe.history.ingest import DataMessage
 from tagpipe.history.service import history
@@ -102,12 +102,11 @@ def http_runs(data: Path, tag: int, start: int, end: int, runs: int) -> list[flo
     server = uvicorn.Server(uvicorn.Config(create_app(settings, migrate=False), host="127.0.0.1", port=port,
                                            log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
-    iso = lambda ms: dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()  # noqa: E731
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         deadline = time.monotonic() + 30
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        params = {"start": iso(start), "end": iso(end), "points": 1000}
+        params = {"start": iso_timestamp(start), "end": iso_timestamp(end), "points": 1000}
         r = client.get(f"/api/tags/{tag}/history", params=params)
         r.raise_for_status()
         out = timed(lambda: client.get(f"/api/tags/{tag}/history", params=params).raise_for_status(), runs)

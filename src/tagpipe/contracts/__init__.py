@@ -11,10 +11,26 @@ from tagpipe.contracts.config import (
     ScriptConfig,
     TagConfig,
 )
-from tagpipe.contracts.payloads import Command, CommandResponse, Heartbeat
+from tagpipe.contracts.payloads import (
+    Command,
+    CommandResponse,
+    Heartbeat,
+    iso_timestamp,
+    parse_iso_ms,
+)
 from tagpipe.contracts.subjects import Subjects
 
 __all__ = [
-    "ByteOrder", "Command", "CommandResponse", "DataType", "DeviceConfig", "EdgeConfig",
-    "Heartbeat", "ScriptConfig", "Subjects", "TagConfig",
+    "ByteOrder",
+    "Command",
+    "CommandResponse",
+    "DataType",
+    "DeviceConfig",
+    "EdgeConfig",
+    "Heartbeat",
+    "ScriptConfig",
+    "Subjects",
+    "TagConfig",
+    "iso_timestamp",
+    "parse_iso_ms",
 ]

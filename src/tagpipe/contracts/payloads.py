@@ -6,9 +6,23 @@ Data payloads (seed 001) are plain JSON built by the edge and parsed leanly by i
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def iso_timestamp(ms: int | None = None) -> str:
+    """The payloads' timestamp form, UTC to the millisecond with a ``Z``: now, or ``ms`` since the epoch."""
+    ms = int(time.time() * 1000) if ms is None else ms
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso_ms(text: str) -> int:
+    """Milliseconds since the epoch of an ISO 8601 time; without an offset it is UTC. Raises ValueError."""
+    parsed = dt.datetime.fromisoformat(text)  # Python 3.11+ reads a trailing Z
+    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp() * 1000)
 
 
 class Heartbeat(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,7 @@ from typing import Any
 
 from tagpipe.backoff import Backoff
 from tagpipe.codec import scale_value, unscale_value
-from tagpipe.contracts import DeviceConfig, TagConfig
+from tagpipe.contracts import DeviceConfig, TagConfig, iso_timestamp
 from tagpipe.drivers import Driver, make_driver
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput, TagpipeError
 
@@ -25,10 +24,6 @@ def next_tick(start: float, interval: float, now: float) -> float:
     if now < start:
         return start
     return start + (int((now - start) / interval) + 1) * interval
-
-
-def iso_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -97,7 +92,7 @@ class DevicePoller:
 
     def _payload(self, tags: dict[str, Any], quality: dict[str, str]) -> dict[str, Any]:
         conn_id: int | str = int(self.device.id) if self.device.id.isdigit() else self.device.id
-        payload: dict[str, Any] = {"timestamp": iso_now(), "equipment_id": self.device.equipment_id,
+        payload: dict[str, Any] = {"timestamp": iso_timestamp(), "equipment_id": self.device.equipment_id,
                                    "connection_id": conn_id, "tags": tags}
         if quality:
             payload["quality"] = quality

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import time
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tagpipe import plant
+from tagpipe.contracts import iso_timestamp, parse_iso_ms
 from tagpipe.errors import InvalidInput, NotFound
 from tagpipe.history import service
 from tagpipe.web.context import run_db
@@ -54,10 +54,6 @@ class History(BaseModel):
     points: list[HistoryPoint]
 
 
-def iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def parse_time(field: str, value: str | None, default_ms: int) -> int:
     if value in (None, ""):
         return default_ms
@@ -66,10 +62,9 @@ def parse_time(field: str, value: str | None, default_ms: int) -> int:
     except ValueError:
         pass
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_iso_ms(value)
     except ValueError:
         raise InvalidInput(field, "ISO 8601 time or epoch milliseconds", value) from None
-    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp() * 1000)
 
 
 def tag_values(session: Session) -> list[TagValue]:
@@ -79,7 +74,7 @@ def tag_values(session: Session) -> list[TagValue]:
     out = []
     for t in catalog:
         lv = latest.get(t["id"])
-        extra = {"value": lv.value, "quality": lv.quality, "timestamp": iso(lv.ts), "age_s": round((now - lv.ts) / 1000, 1)} if lv else {}
+        extra = {"value": lv.value, "quality": lv.quality, "timestamp": iso_timestamp(lv.ts), "age_s": round((now - lv.ts) / 1000, 1)} if lv else {}
         out.append(TagValue(**{k: t[k] for k in TagValue.model_fields if k in t}, **extra))
     return out
 
@@ -113,8 +108,8 @@ async def tag_history(tag_id: int, start: str | None = None, end: str | None = N
     """Downsampled history: min / max / avg per bucket, from rollups when the range is long."""
     start_ms, end_ms = _range(start, end)
     source, pts = await run_db(service.history, tag_id, start_ms, end_ms, points)
-    return History(tag_id=tag_id, start=iso(start_ms), end=iso(end_ms), source=source,
-                   points=[HistoryPoint(timestamp=iso(p.ts), ts=p.ts, min=p.min, max=p.max, avg=p.avg, count=p.count)
+    return History(tag_id=tag_id, start=iso_timestamp(start_ms), end=iso_timestamp(end_ms), source=source,
+                   points=[HistoryPoint(timestamp=iso_timestamp(p.ts), ts=p.ts, min=p.min, max=p.max, avg=p.avg, count=p.count)
                            for p in pts])
 
 
@@ -134,7 +129,7 @@ async def history_csv(tags: str = Query(..., description="Comma-separated tag id
     for tag_id in ids:
         _, pts = await run_db(service.history, tag_id, start_ms, end_ms, points)
         for p in pts:
-            w.writerow([iso(p.ts), tag_id, names.get(tag_id, ""), p.avg, p.min, p.max, p.count])
+            w.writerow([iso_timestamp(p.ts), tag_id, names.get(tag_id, ""), p.avg, p.min, p.max, p.count])
     return StreamingResponse(iter([buf.getvalue()]), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="tagpipe-history.csv"'})
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tagpipe.contracts.payloads import parse_iso_ms
 from tagpipe.history.models import BAD, GOOD
 
 
@@ -38,12 +38,9 @@ def parse_timestamp(value: Any, fallback_ms: Fallback) -> int:
         return int(value if value > 1e11 else value * 1000)
     if isinstance(value, str):
         try:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parse_iso_ms(value)
         except ValueError:
             raise Rejected(f"timestamp: expected ISO 8601, got {value[:40]!r}") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.UTC)
-        return int(parsed.timestamp() * 1000)
     raise Rejected(f"timestamp: expected ISO 8601 text or epoch number, got {type(value).__name__}")
 
 

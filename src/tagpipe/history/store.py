@@ -202,7 +202,7 @@ class IngestStore:
             out.extend(session.execute(ins, rows[i:i + 5000]).tuples())
         return out
 
-    def _merge_rollups(self, session: Session, table: type[Rollup1m] | type[Rollup1h], aggs: dict) -> None:
+    def _merge_rollups(self, session: Session, table: type[Rollup1m | Rollup1h], aggs: dict) -> None:
         if not aggs:
             return
         rows = [{"tag_id": t, "bucket": b, "min": a.min, "max": a.max, "sum": a.sum, "count": a.count,

@@ -7,8 +7,9 @@ from itertools import groupby
 
 from nicegui import ui
 
+from tagpipe.contracts import iso_timestamp
 from tagpipe.history import service
-from tagpipe.history.api import iso, parse_time, tag_values
+from tagpipe.history.api import parse_time, tag_values
 from tagpipe.web.context import run_db
 from tagpipe.web.shell import fmt_age, fmt_value, page
 
@@ -145,7 +146,7 @@ async def trends(tags: str = "", range: str = "1 h") -> None:
                 _, pts = await run_db(service.history, tag_id, start, end, 1000)
                 series.append({"name": options.get(tag_id, str(tag_id)), "type": "line", "showSymbol": False,
                                "data": [[p.ts, round(p.avg, 6)] for p in pts]})
-                rows += [{"tag": options.get(tag_id), "timestamp": iso(p.ts), "avg": round(p.avg, 6),
+                rows += [{"tag": options.get(tag_id), "timestamp": iso_timestamp(p.ts), "avg": round(p.avg, 6),
                           "min": p.min, "max": p.max, "count": p.count} for p in pts]
             chart.options["series"] = series
             chart.options["xAxis"].update(min=start, max=end)
@@ -153,7 +154,7 @@ async def trends(tags: str = "", range: str = "1 h") -> None:
             table.rows = rows[-5000:]
             table.update()
             points = sum(len(s["data"]) for s in series)
-            status.text = f"{points} points from {iso(start)} to {iso(end)}"
+            status.text = f"{points} points from {iso_timestamp(start)} to {iso_timestamp(end)}"
             download.props(f'href="/api/history.csv?tags={",".join(map(str, ids))}&start={start}&end={end}"')
 
         for element in (picker, span, start_in, end_in):

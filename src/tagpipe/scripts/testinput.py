@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tagpipe import plant
+from tagpipe.contracts import iso_timestamp
 
 LatestValues = Callable[[Session, list[int]], dict[int, Any]]
 _latest: LatestValues | None = None
@@ -62,5 +62,4 @@ def sample_input(session: Session, hook_type: str, scope: str = "global", *, equ
     context = {"device_id": head.get("edge_id") or device_id or "dry-run",
                "equipment_id": head.get("equipment_id", equipment_id),
                "connection_id": head.get("connection_id", connection_id), "company_code": ""}
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return shape(hook_type, current, context, timestamp=now), context
+    return shape(hook_type, current, context, timestamp=iso_timestamp()), context
