@@ -1,18 +1,21 @@
 """Hook throughput: tag values per second through the five-hook pipeline, sandboxed and in-process.
 
-Run: ``.venv/bin/python benchmarks/hooks.py`` (pin to one core with ``taskset -c 0`` for the one-core figure).
-Prints figures; never part of the tests.
+Run: ``.venv/bin/python benchmarks/hooks.py``. The process and its sandbox worker are pinned to one core
+(``--cores`` to change). Sandboxed figures are measured two ways: one cycle in flight at a time (a single
+device), and as an edge with ``--devices`` devices polled at the same interval hands them over (cycles that
+arrive while the worker is busy share a round trip). Prints figures; never part of the tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from typing import Any
 
-from tagpipe.sandbox import SandboxPool
+from tagpipe.sandbox import SandboxPool, marker
 from tagpipe.sandbox.marker import Marker
 from tagpipe.sandbox.pipeline import FAILED, HookSpec, run_cycle, select_hooks
 from tagpipe.sandbox.runtime import Runtime
@@ -76,7 +79,7 @@ def bench_plain(cycles: int) -> float:
 
 
 def bench_restricted_in_process(cycles: int) -> float:
-    runtime = Runtime(Marker(bytearray(64)))
+    runtime = Runtime(Marker(bytearray(marker.SIZE)))
     assert not runtime.load(_scripts())["errors"]
     payloads = [_payload(i) for i in range(cycles)]
     started = time.perf_counter()
@@ -85,7 +88,8 @@ def bench_restricted_in_process(cycles: int) -> float:
     return cycles * TAGS / (time.perf_counter() - started)
 
 
-async def bench_sandboxed(cycles: int) -> tuple[float, list[float]]:
+async def bench_sandboxed(cycles: int, devices: int) -> tuple[float, float, list[float]]:
+    """(values/s one cycle at a time, values/s with ``devices`` cycles per tick, dry-run round trips in ms)."""
     async with SandboxPool(workers=1, name="bench") as pool:
         assert not await pool.load(_scripts())
         payloads = [_payload(i) for i in range(cycles)]
@@ -94,30 +98,44 @@ async def bench_sandboxed(cycles: int) -> tuple[float, list[float]]:
         started = time.perf_counter()
         for payload in payloads:
             result = await pool.run_cycle(payload, CONTEXT)
-        rate = cycles * TAGS / (time.perf_counter() - started)
+        sequential = cycles * TAGS / (time.perf_counter() - started)
         assert result.payload is not None and not result.errors, result
+
+        async def device(first: int, ticks: int) -> None:
+            for tick in range(ticks):
+                result = await pool.run_cycle(payloads[(first + tick * devices) % cycles], CONTEXT)
+                assert result.payload is not None and not result.errors, result
+
+        ticks = max(1, cycles // devices)
+        started = time.perf_counter()
+        await asyncio.gather(*(device(d, ticks) for d in range(devices)))
+        concurrent = ticks * devices * TAGS / (time.perf_counter() - started)
         dry = []
         code = SCRIPTS[0][2]
         for _ in range(200):
             t = time.perf_counter()
             await pool.dry_run(code=code, hook_type="transform", test_input={"tag_name": "a", "raw_value": 1.0})
             dry.append((time.perf_counter() - t) * 1000)
-    return rate, dry
+    return sequential, concurrent, dry
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cycles", type=int, default=5000)
+    parser.add_argument("--devices", type=int, default=100, help="devices polled at the same interval")
+    parser.add_argument("--cores", default="0", help="CPU cores to pin to, e.g. 0 or 0,1 (inherited by the worker)")
     args = parser.parse_args()
+    os.sched_setaffinity(0, {int(c) for c in args.cores.split(",")})
     plain = bench_plain(args.cycles)
     restricted = bench_restricted_in_process(args.cycles)
-    sandboxed, dry = asyncio.run(bench_sandboxed(args.cycles))
-    print(f"five hooks, {TAGS}-tag cycles, {args.cycles} cycles")
+    sequential, concurrent, dry = asyncio.run(bench_sandboxed(args.cycles, args.devices))
+    print(f"five hooks, {TAGS}-tag cycles, {args.cycles} cycles, on core(s) {args.cores}")
     print(f"  in-process, plain compiled functions (seed style): {plain:>12,.0f} tag values/s")
     print(f"  in-process, restricted functions + guards/checks:  {restricted:>12,.0f} tag values/s")
-    print(f"  sandboxed worker process (one round trip/cycle):   {sandboxed:>12,.0f} tag values/s")
-    print(f"  sandbox overhead vs plain in-process:              {plain / sandboxed:>12.2f}x")
-    print(f"  sandbox overhead vs restricted in-process:         {restricted / sandboxed:>12.2f}x")
+    print(f"  sandboxed, one cycle in flight (one device):       {sequential:>12,.0f} tag values/s"
+          f"   overhead {plain / sequential:.2f}x")  # fmt: skip
+    print(f"  sandboxed, {args.devices} devices per interval:{'':<{14 - len(str(args.devices))}}"
+          f"{concurrent:>12,.0f} tag values/s   overhead {plain / concurrent:.2f}x")  # fmt: skip
     dry.sort()
     print(f"  dry_run round trip (warm pool): p50 {statistics.median(dry):.2f} ms, "
           f"p95 {dry[int(len(dry) * 0.95)]:.2f} ms")  # fmt: skip

@@ -193,12 +193,21 @@ def test_plain_copy_of_flat_containers(value: Any, problem: str | None) -> None:
             plain_copy(value)
 
 
-def test_marker_moves_only_the_deadline() -> None:
+def test_marker_gives_each_call_its_own_budget_from_when_the_parent_sees_it() -> None:
     buf = bytearray(marker.SIZE)
     mark = marker.Marker(buf)
-    mark.mark(7, 10.0, 250.0)
-    mark.deadline[0] = 12.5
-    assert marker.read(buf) == (7, 12.5, 250.0)
+    watch = marker.Watch()
+    mark.mark(7, 10.0, 250.0, 0)
+    assert marker.read(buf) == (7, 10.0, 250.0, 0)
+    assert watch.limit(*marker.read(buf), now=9.9) == 10.0  # the first call: the marked deadline
+    mark.call[0] = 1
+    assert watch.limit(*marker.read(buf), now=10.1) == pytest.approx(10.35)  # first seen at 10.1
+    assert watch.limit(*marker.read(buf), now=10.3) == pytest.approx(10.35)  # still the same call
+    mark.call[0] = 2
+    assert watch.limit(*marker.read(buf), now=10.3) == pytest.approx(10.55)  # the next call starts afresh
+    mark.mark(7, 20.0, 250.0, 0)
+    mark.call[0] = 2  # same script and call number, but a new mark: a new call
+    assert watch.limit(*marker.read(buf), now=19.9) == pytest.approx(20.15)
     mark.leave()
     assert marker.read(buf)[0] == 0
 

@@ -95,6 +95,67 @@ async def test_a_hanging_hook_is_killed_and_reported_while_the_rest_runs(pool: S
     await assert_pool_works(pool)
 
 
+async def test_cycles_that_arrive_together_each_get_their_own_result(pool: SandboxPool) -> None:
+    """Cycles queued while the worker is busy share a round trip; a hang in one costs only that cycle its script."""
+    hangs_on_13 = ("def transform(tag_name, raw_value, context):\n    while raw_value == 13:\n        pass\n"
+                   "    return raw_value + 1000\n")  # fmt: skip
+    worker = pool._workers[0]
+    try:
+        await pool.load([CANARY, script(8, "transform", hangs_on_13, priority=1)])
+        pid = worker.pid
+        results = await asyncio.gather(*(pool.run_cycle(payload(a=i), CONTEXT) for i in range(40)))
+        assert worker.pid != pid, "the worker was killed and restarted"
+        for i, result in enumerate(results):
+            assert result.payload is not None
+            if i == 13:
+                assert result.payload["tags"] == {"a": 26}, "script 8 skipped, the canary still ran"
+                assert [(e.script_id, e.timeout) for e in result.errors] == [(8, True)]
+            else:
+                assert result.payload["tags"] == {"a": (i + 1000) * 2}, i
+                assert result.errors == []
+        assert pool.stats()[8]["timeouts"] == 1
+    finally:
+        await pool.load([CANARY])
+    await assert_pool_works(pool)
+
+
+async def test_a_per_tag_hook_has_its_budget_per_call_not_per_cycle(pool: SandboxPool) -> None:
+    """30 tags x 20 ms is 600 ms, three times the budget, and no call overruns; then one call hangs."""
+    busy = ("def transform(tag_name, raw_value, context):\n    n = 0\n    while n < raw_value:\n"
+            "        n += 1\n    return raw_value\n")  # fmt: skip
+    try:
+        assert await pool.load([script(9, "transform", busy, timeout_ms=200)]) == {}
+        spins = await pool.dry_run(code=busy, hook_type="transform", test_input={"tag_name": "a", "raw_value": 10**5})
+        per_20_ms = int(10**5 * 20 / max(spins.duration_ms, 0.1))
+        tags = {f"t{i}": per_20_ms for i in range(30)}
+        started = asyncio.get_running_loop().time()
+        result = await pool.run_cycle(payload(**tags), CONTEXT)
+        assert asyncio.get_running_loop().time() - started > 0.3
+        assert result.errors == [] and result.payload is not None and result.payload["tags"] == tags
+        result = await pool.run_cycle(payload(**{**tags, "t17": 10**12}), CONTEXT)
+        assert [(e.script_id, e.timeout) for e in result.errors] == [(9, True)]
+    finally:
+        await pool.load([CANARY])
+    await assert_pool_works(pool)
+
+
+async def test_a_caller_that_gives_up_does_not_disturb_the_others(pool: SandboxPool) -> None:
+    slow = script(7002, "filter", "def filter_data(tags, context):\n    n = 0\n    for i in range(300000):\n"
+                                  "        n += i\n    return n > 0\n", timeout_ms=5000)  # fmt: skip
+    try:
+        assert await pool.load([CANARY, slow]) == {}
+        first = asyncio.create_task(pool.run_cycle(payload(a=1), CONTEXT))
+        waiting = [asyncio.create_task(pool.run_cycle(payload(a=i), CONTEXT)) for i in range(2, 6)]
+        await asyncio.sleep(0)
+        waiting[1].cancel()  # its device was reconfigured while the cycle waited
+        done = await asyncio.gather(first, *waiting, return_exceptions=True)
+        assert isinstance(done[2], asyncio.CancelledError)
+        assert [r.payload["tags"]["a"] for i, r in enumerate(done) if i != 2] == [2, 4, 8, 10]  # type: ignore[union-attr]
+    finally:
+        await pool.load([CANARY])
+    await assert_pool_works(pool)
+
+
 async def test_the_event_loop_keeps_running_during_a_hang(pool: SandboxPool) -> None:
     ticks = 0
 

@@ -32,6 +32,15 @@ def test_payloads_round_trip_as_names_change() -> None:
     assert _over_the_wire(sender, fresh, {"tags": {"a": 3.0}}) == {"tags": {"a": 3.0}}
 
 
+def test_interleaved_devices_round_trip() -> None:
+    sender, receiver = TagMap(), TagMap()
+    press = {"timestamp": "t", "tags": {"temperature": 1.0, "pressure": 2.0}}
+    mixer = {"timestamp": "t", "tags": {"speed": 3.0, "running": True}}
+    for i in range(4):
+        for payload in (press, mixer, {"tags": {f"t{n}": float(n + i) for n in range(3)}}):
+            assert _over_the_wire(sender, receiver, payload) == payload
+
+
 MALFORMED = [
     "text",
     [{"tags": None}],

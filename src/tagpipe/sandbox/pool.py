@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Self
 from tagpipe.sandbox.hooks import HOOK_TYPES
 from tagpipe.sandbox.marker import COMPILE_ID
 from tagpipe.sandbox.process import WorkerDied, WorkerProcess
+from tagpipe.sandbox.protocol import TagMap
 from tagpipe.sandbox.results import CodeError, CycleResult, DryRunResult, SandboxError, ScriptError
 
 if TYPE_CHECKING:
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_TIMEOUT_MS = 60_000
+# A batch of cycles for one round trip stops growing at this many cycles or tag values.
+BATCH_CYCLES = 64
+BATCH_VALUES = 20_000
 
 
 def _script_dict(script: ScriptConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -28,6 +32,23 @@ def _script_dict(script: ScriptConfig | Mapping[str, Any]) -> dict[str, Any]:
     out["priority"] = 100 if out["priority"] is None else int(out["priority"])
     out["timeout_ms"] = max(1, min(int(out["timeout_ms"] or 1000), MAX_TIMEOUT_MS))
     return out
+
+
+class _Job:
+    """One caller's cycle, waiting for a worker; ``skip`` and ``failed`` grow when a script kills the worker."""
+
+    __slots__ = ("context", "failed", "future", "payload", "skip")
+
+    def __init__(self, payload: dict[str, Any], context: dict[str, Any], future: asyncio.Future[CycleResult]) -> None:
+        self.payload = payload
+        self.context = context
+        self.future = future
+        self.skip: list[int] = []
+        self.failed: list[ScriptError] = []
+
+    def size(self) -> int:
+        tags = self.payload.get("tags")
+        return len(tags) if isinstance(tags, dict) else 1
 
 
 def _new_stats() -> dict[str, Any]:
@@ -41,6 +62,8 @@ class SandboxPool:
         self.name = name
         self._workers = [WorkerProcess(f"{name}-{i}", memory_mb, cpu_seconds) for i in range(max(1, workers))]
         self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._servers: list[asyncio.Task[None]] = []
         self._scripts: list[dict[str, Any]] = []
         self._stats: dict[int, dict[str, Any]] = {}
 
@@ -48,9 +71,17 @@ class SandboxPool:
         await asyncio.gather(*(w.start() for w in self._workers))
         for w in self._workers:
             self._idle.put_nowait(w)
+        self._servers = [asyncio.create_task(self._serve_cycles(), name=f"{self.name}-cycles-{i}")
+                         for i in range(len(self._workers))]  # fmt: skip
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        servers, self._servers = self._servers, []
+        for task in servers:
+            task.cancel()
+        await asyncio.gather(*servers, return_exceptions=True)
+        while not self._jobs.empty():
+            _fail(self._jobs.get_nowait(), SandboxError("the sandbox pool was closed"))
         await asyncio.gather(*(w.stop() for w in self._workers), return_exceptions=True)
 
     # -- scripts -----------------------------------------------------------------------------
@@ -111,51 +142,85 @@ class SandboxPool:
     # -- cycles ------------------------------------------------------------------------------
 
     async def run_cycle(self, payload: Mapping[str, Any], context: Mapping[str, Any]) -> CycleResult:
-        """Run one collection cycle through the hooks in one round trip to a worker."""
-        worker = await self._idle.get()
-        try:
-            return await self._cycle(worker, dict(payload), dict(context))
-        finally:
-            self._idle.put_nowait(worker)
+        """Run one collection cycle through the hooks in a worker.
 
-    async def _cycle(self, worker: WorkerProcess, payload: dict[str, Any], context: dict[str, Any]) -> CycleResult:
-        skip: list[int] = []
-        failed: list[ScriptError] = []
-        by_id = {s["id"]: s for s in self._scripts}
-        for _ in range(len(self._scripts) + 3):
+        A cycle goes to the next free worker at once. Cycles that arrive while every worker is busy (many
+        devices polled at the same moment) go together, in one round trip: the IPC hop is paid per batch.
+        """
+        if not self._servers:
+            raise SandboxError("the sandbox pool is not running")
+        job = _Job(dict(payload), dict(context), asyncio.get_running_loop().create_future())
+        self._jobs.put_nowait(job)
+        return await job.future
+
+    async def _serve_cycles(self) -> None:
+        """One per worker: take the waiting cycles, run them on a free worker, answer their callers."""
+        while True:
+            batch = [await self._jobs.get()]
+            worker = await self._idle.get()
             try:
-                reply = await worker.request(["cycle", worker.tag_map.pack(payload), context, skip])
+                values = batch[0].size()
+                while len(batch) < BATCH_CYCLES and values < BATCH_VALUES and not self._jobs.empty():
+                    batch.append(self._jobs.get_nowait())
+                    values += batch[-1].size()
+                batch = [job for job in batch if not job.future.done()]  # callers that gave up
+                if batch:
+                    await self._run_batch(worker, batch)
+            except asyncio.CancelledError:
+                for job in batch:
+                    _fail(job, SandboxError("the sandbox pool was closed"))
+                raise
+            except Exception as e:  # noqa: BLE001 - the callers get it; this loop goes on
+                for job in batch:
+                    _fail(job, e)
+            finally:
+                self._idle.put_nowait(worker)
+
+    async def _run_batch(self, worker: WorkerProcess, batch: list[_Job]) -> None:
+        """Run ``batch`` in one round trip; a script that kills the worker is skipped in the cycle it was on."""
+        by_id = {s["id"]: s for s in self._scripts}
+        for _ in range(len(self._scripts) * len(batch) + 3):
+            pack = worker.tag_map.pack
+            try:
+                replies = await worker.request(["cycles", [[pack(j.payload), j.context, j.skip] for j in batch]])
             except WorkerDied as died:
                 await self._restart(worker)
                 script = by_id.get(died.script_id)
-                if script is None or died.script_id in skip:
+                job = batch[died.cycle] if 0 <= died.cycle < len(batch) else None
+                if script is None or job is None or died.script_id in job.skip:
                     continue
-                skip.append(died.script_id)
+                job.skip.append(died.script_id)
                 message = f"timed out after {died.budget_ms:g} ms" if died.timed_out else (
                     "the worker died running this script (memory or resource limit); restarted")
-                failed.append(ScriptError(script_id=died.script_id, hook_type=script["hook_type"],
-                                          message=message, timeout=died.timed_out))  # fmt: skip
+                job.failed.append(ScriptError(script_id=died.script_id, hook_type=script["hook_type"],
+                                              message=message, timeout=died.timed_out))  # fmt: skip
                 self._count(died.script_id, 1, 1, message, None, died.timed_out)
-                continue
-            if reply.get("x"):
+                continue  # the whole batch again: the cycles before it ran in the worker that died
+            try:
+                replies, runs = replies
+                for sid, n in runs:
+                    self._count(sid, n, 0, None, None, False)
+                results = [self._result(reply, job.failed, worker.tag_map) for job, reply in zip(batch, replies, strict=True)]
+            except (TypeError, ValueError) as e:
+                raise SandboxError("malformed cycle reply from sandbox worker") from e
+            if any(reply[3] for reply in replies):
                 await self._restart(worker)  # after a MemoryError: leaked memory must not poison other scripts
-            return self._result(reply, failed, worker)
+            for job, result in zip(batch, results):
+                if not job.future.done():
+                    job.future.set_result(result)
+            return
         raise SandboxError("sandbox worker keeps dying during a cycle")
 
-    def _result(self, reply: dict[str, Any], failed: list[ScriptError], worker: WorkerProcess) -> CycleResult:
-        for sid, runs in reply["r"]:
-            self._count(sid, runs, 0, None, None, False)
+    def _result(self, reply: list[Any], failed: list[ScriptError], tag_map: TagMap) -> CycleResult:
+        """One cycle's ``[payload, alarms, errors, restart]`` from the worker, its errors counted."""
+        packed, alarms, reported, _ = reply
         errors = list(failed)
-        for sid, hook_type, message, line, count, timeout in reply["e"]:
+        for sid, hook_type, message, line, count, timeout in reported:
             errors.append(ScriptError(script_id=sid, hook_type=hook_type, message=message, line=line,
                                       count=count, timeout=timeout))  # fmt: skip
             self._count(sid, 0, count, message, line, timeout)
-        try:
-            payload = worker.tag_map.unpack(reply["p"])
-        except ValueError as e:
-            raise SandboxError("malformed cycle reply from sandbox worker") from e
-        alarms = [a for a in reply["a"] if type(a) is dict]
-        return CycleResult(payload=payload, alarms=alarms, errors=errors)
+        return CycleResult(payload=tag_map.unpack(packed), alarms=[a for a in alarms if type(a) is dict],
+                           errors=errors)  # fmt: skip
 
     # -- editing support ---------------------------------------------------------------------
 
@@ -223,3 +288,8 @@ class SandboxPool:
         stats = self._stats.setdefault(sid, _new_stats())
         stats["last_error"] = message
         stats["last_error_line"] = line
+
+
+def _fail(job: _Job, error: BaseException) -> None:
+    if not job.future.done():
+        job.future.set_exception(error)

@@ -31,15 +31,20 @@ class TagMap:
 
     A device reports the same tag names every cycle, and a map of str keys is the slowest thing msgpack
     decodes (it hashes and interns every key): the names go as a ``bin`` blob, which the receiver decodes
-    only when it differs from the last one, and the values as a list. Each message still carries
-    everything; the memo only saves work. One instance per end of one worker's pipe.
+    only the first time it sees it, and the values as a list. Both ends remember the name lists of the last
+    ``REMEMBERED`` devices (an edge interleaves its devices' cycles). Each message still carries everything;
+    the memo only saves work. One instance per end of one worker's pipe.
     """
+
+    REMEMBERED = 256
 
     def __init__(self) -> None:
         self._sent_names: list[Any] = []
         self._sent_blob = b""
+        self._blobs: dict[tuple[Any, ...], bytes] = {}
         self._got_blob = b""
         self._got_names: list[Any] = []
+        self._names: dict[bytes, list[Any]] = {}
 
     def pack(self, payload: dict[str, Any] | None) -> Any:
         """``[payload with tags None, names blob, values]``; ``[payload, None, None]`` when tags is not a dict."""
@@ -50,8 +55,12 @@ class TagMap:
             return [payload, None, None]
         names = list(tags)
         if names != self._sent_names:
-            self._sent_blob = msgpack.packb(names, use_bin_type=True)
-            self._sent_names = names
+            key = tuple(names)
+            blob = self._blobs.get(key)
+            if blob is None:
+                blob = msgpack.packb(names, use_bin_type=True)
+                _remember(self._blobs, key, blob, self.REMEMBERED)
+            self._sent_names, self._sent_blob = names, blob
         rest = dict(payload)
         rest["tags"] = None
         return [rest, self._sent_blob, list(tags.values())]
@@ -68,9 +77,12 @@ class TagMap:
         if type(blob) is not bytes or type(values) is not list or "tags" not in payload:
             raise ValueError("malformed cycle payload")
         if blob != self._got_blob:
-            names = decode(blob)
-            if type(names) is not list:
-                raise ValueError("malformed cycle payload")
+            names = self._names.get(blob)
+            if names is None:
+                names = decode(blob)
+                if type(names) is not list:
+                    raise ValueError("malformed cycle payload")
+                _remember(self._names, blob, names, self.REMEMBERED)
             self._got_blob, self._got_names = blob, names
         if len(self._got_names) != len(values):
             raise ValueError("malformed cycle payload")
@@ -79,3 +91,9 @@ class TagMap:
         except TypeError as e:  # an unhashable name
             raise ValueError("malformed cycle payload") from e
         return payload
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value

@@ -80,8 +80,9 @@ _second = itemgetter(1)
 class _CycleCaller:
     """Calls hooks for one cycle: fresh inputs, deadline marks, result checks, errors counted per script.
 
-    The marker is written before every call and cleared once the cycle ends: the parent only kills
-    when the marked call is past its deadline, and the host code between calls takes microseconds.
+    The marker is written before every call (for a per-tag hook: the first call, then only the call
+    number) and cleared once the cycle ends: the parent only kills when the marked call is past its
+    deadline, and the host code between calls takes microseconds.
     Results are checked once per batch: a batch of floats, bools and Nones passes with one set of
     types; anything else is copied item by item, each under a fresh mark of its own.
     """
@@ -90,7 +91,7 @@ class _CycleCaller:
         self.funcs = {sid: entry.func for sid, entry in runtime.loaded.items()}
         self.files = {sid: entry.filename for sid, entry in runtime.loaded.items()}
         self.mark = runtime.marker.mark
-        self.deadline = runtime.marker.deadline
+        self.call_number = runtime.marker.call
         self.context = context
         self.runs: dict[int, int] = dict.fromkeys(self.funcs, 0)
         self.errors: dict[int, list[Any]] = {}
@@ -103,7 +104,7 @@ class _CycleCaller:
         budget_s = budget / 1000.0
         value = fresh(args[0])
         self.runs[sid] += 1
-        self.mark(sid, monotonic() + budget_s, budget)
+        self.mark(sid, monotonic() + budget_s, budget, 0)
         try:
             results = [self.funcs[sid](value, dict(self.context))]
         except BaseException as e:  # noqa: BLE001 - user code may raise anything, even BaseException
@@ -118,19 +119,21 @@ class _CycleCaller:
             items = [(name, fresh(value)) for name, value in items]
         sid = spec.script_id
         func = self.funcs[sid]
-        mark = self.mark
         budget = spec.timeout_ms
         budget_s = budget / 1000.0
         context = dict(self.context)
         self.runs[sid] += len(items)
         results: list[Any] = []
         append = results.append
-        deadline = self.deadline
-        mark(sid, monotonic() + budget_s, budget)
-        for name, value in items:
-            deadline[0] = monotonic() + budget_s  # this script stays marked; each call gets its own deadline
+        call = self.call_number
+        pending = enumerate(items, 1)
+        self.mark(sid, monotonic() + budget_s, budget, 0)
+        while True:
             try:
-                append(func(name, value, context))
+                for number, (name, value) in pending:
+                    call[0] = number  # each call its own budget, counted by the parent from when it sees this
+                    append(func(name, value, context))
+                break
             except BaseException as e:  # noqa: BLE001 - user code may raise anything, even BaseException
                 append(_Raised(describe(e), error_line(e, self.files[sid]), isinstance(e, MemoryError)))
         if not set(map(type, results)) <= _DONE:
@@ -151,7 +154,7 @@ class _CycleCaller:
                 self.record(spec, out.message, out.line)
                 results[index] = FAILED
                 continue
-            mark(sid, monotonic() + budget_s, budget)
+            mark(sid, monotonic() + budget_s, budget, 0)
             try:
                 results[index] = plain_copy(out)
             except NotPlain as e:

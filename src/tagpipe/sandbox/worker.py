@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import _strptime  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
 import datetime
+import gc
 import json
 import mmap
 import os
@@ -68,10 +69,18 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
 
 def _dispatch(runtime: Runtime, request: list[Any], tag_map: TagMap) -> Any:
     op = request[0]
-    if op == "cycle":
-        reply = runtime.cycle(tag_map.unpack(request[1]), request[2], request[3])
-        reply["p"] = tag_map.pack(reply["p"])
-        return reply
+    if op == "cycles":
+        # Per cycle [payload, alarms, errors, restart]; runs per script summed over the batch.
+        replies = []
+        runs: dict[int, int] = {}
+        index = runtime.marker.cycle
+        for i, (packed, context, skip) in enumerate(request[1]):
+            index[0] = i  # the parent reads it if this cycle kills the worker
+            reply = runtime.cycle(tag_map.unpack(packed), context, skip)
+            replies.append([tag_map.pack(reply["p"]), reply["a"], reply["e"], reply["x"]])
+            for sid, n in reply["r"]:
+                runs[sid] = runs.get(sid, 0) + n
+        return [replies, list(runs.items())]
     if op == "load":
         return runtime.load(request[1])
     if op == "dry":
@@ -119,6 +128,10 @@ def main(argv: list[str]) -> None:
     sys.stdout = sys.stderr
     sys.setrecursionlimit(1000)
     _warm_up()
+    # What is loaded now lives as long as the process: keep it out of every collection, and collect
+    # less often (a batch of cycles allocates thousands of containers; scripts get a fresh worker on MemoryError).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     _limit(memory_mb, cpu_seconds)
     serve(sys.stdin.buffer, out_fd, Runtime(marker_mod.Marker(buf)), cpu_seconds)
 
