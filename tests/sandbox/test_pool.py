@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tagpipe.contracts.config import ScriptConfig
-from tagpipe.sandbox import HOOK_TYPES, SandboxPool
+from tagpipe.sandbox import HOOK_TYPES, SandboxPool, marker
+from tests.helpers import async_wait_until
 from tests.sandbox.conftest import CANARY, CANARY_ID, CONTEXT, assert_pool_works, payload
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -153,6 +154,21 @@ async def test_a_caller_that_gives_up_does_not_disturb_the_others(pool: SandboxP
         assert [r.payload["tags"]["a"] for i, r in enumerate(done) if i != 2] == [2, 4, 8, 10]  # type: ignore[union-attr]
     finally:
         await pool.load([CANARY])
+    await assert_pool_works(pool)
+
+
+async def test_a_request_cancelled_midway_never_answers_the_next_one(pool: SandboxPool) -> None:
+    """A browser that leaves while its Test runs: the next request gets its own answer, not the stale one."""
+    slow = ("def transform(tag_name, raw_value, context):\n    n = 0\n    for i in range(2000000):\n"
+            "        n += i\n    return 'slow'\n")  # fmt: skip
+    quick = "def transform(tag_name, raw_value, context):\n    return 'quick'\n"
+    test_input = {"tag_name": "a", "raw_value": 1}
+    worker = pool._workers[0]
+    task = asyncio.create_task(pool.dry_run(code=slow, hook_type="transform", test_input=test_input, timeout_ms=5000))
+    await async_wait_until(lambda: marker.read(worker._buf)[0] == marker.DRY_RUN_ID, what="the slow test running")
+    task.cancel()
+    result = await pool.dry_run(code=quick, hook_type="transform", test_input=test_input)
+    assert result.ok and result.result == "quick", result
     await assert_pool_works(pool)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
 from tagpipe.sandbox.hooks import HOOK_TYPES
@@ -64,6 +65,7 @@ class SandboxPool:
         self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._servers: list[asyncio.Task[None]] = []
+        self._recovering: set[asyncio.Task[None]] = set()
         self._scripts: list[dict[str, Any]] = []
         self._stats: dict[int, dict[str, Any]] = {}
 
@@ -77,9 +79,9 @@ class SandboxPool:
 
     async def __aexit__(self, *exc: object) -> None:
         servers, self._servers = self._servers, []
-        for task in servers:
+        for task in [*servers, *self._recovering]:
             task.cancel()
-        await asyncio.gather(*servers, return_exceptions=True)
+        await asyncio.gather(*servers, *self._recovering, return_exceptions=True)
         while not self._jobs.empty():
             _fail(self._jobs.get_nowait(), SandboxError("the sandbox pool was closed"))
         await asyncio.gather(*(w.stop() for w in self._workers), return_exceptions=True)
@@ -128,6 +130,31 @@ class SandboxPool:
             return [s for s in remaining if s["id"] not in errors], errors
         raise SandboxError("sandbox worker keeps dying while loading scripts")
 
+    @contextlib.asynccontextmanager
+    async def _borrow(self) -> AsyncIterator[WorkerProcess]:
+        """A free worker for one request; if the caller is cancelled mid-request, a fresh one replaces it."""
+        worker = await self._idle.get()
+        try:
+            yield worker
+        except asyncio.CancelledError:
+            # Its reply may still arrive and would answer the next request: restart it, then free it.
+            task = asyncio.create_task(self._recover(worker), name=f"{worker.name}-recover")
+            self._recovering.add(task)
+            task.add_done_callback(self._recovering.discard)
+            raise
+        except BaseException:
+            self._idle.put_nowait(worker)
+            raise
+        self._idle.put_nowait(worker)
+
+    async def _recover(self, worker: WorkerProcess) -> None:
+        try:
+            await self._restart(worker)
+        except Exception:  # a dead worker is restarted again at its next request
+            logger.exception("sandbox worker %s could not be restarted", worker.name)
+        finally:
+            self._idle.put_nowait(worker)
+
     async def _restart_bare(self, worker: WorkerProcess) -> None:
         await worker.stop()
         await worker.start()
@@ -150,6 +177,10 @@ class SandboxPool:
         if not self._servers:
             raise SandboxError("the sandbox pool is not running")
         job = _Job(dict(payload), dict(context), asyncio.get_running_loop().create_future())
+        if self._jobs.empty() and not self._idle.empty():
+            async with self._borrow() as worker:  # nobody waiting: no hand-over to a serving task
+                await self._run_batch(worker, [job])
+            return job.future.result()
         self._jobs.put_nowait(job)
         return await job.future
 
@@ -234,23 +265,20 @@ class SandboxPool:
         timeout_ms = max(1.0, min(float(timeout_ms), MAX_TIMEOUT_MS))
         ctx = dict(context) if context is not None else {
             "device_id": "dry-run", "equipment_id": None, "connection_id": None, "company_code": ""}
-        worker = await self._idle.get()
-        try:
-            reply = await worker.request(["dry", code, hook_type, dict(test_input), ctx, timeout_ms])
-        except WorkerDied as died:
-            await self._restart(worker)
-            if died.timed_out and died.script_id == COMPILE_ID:
-                error = f"compiling timed out after {died.budget_ms:g} ms"
-            elif died.timed_out:
-                error = f"timed out after {timeout_ms:g} ms"
-            else:
-                error = "the worker died running this code (memory or resource limit)"
-            return DryRunResult(ok=False, error=error, duration_ms=timeout_ms if died.timed_out else 0.0)
-        else:
+        async with self._borrow() as worker:
+            try:
+                reply = await worker.request(["dry", code, hook_type, dict(test_input), ctx, timeout_ms])
+            except WorkerDied as died:
+                await self._restart(worker)
+                if died.timed_out and died.script_id == COMPILE_ID:
+                    error = f"compiling timed out after {died.budget_ms:g} ms"
+                elif died.timed_out:
+                    error = f"timed out after {timeout_ms:g} ms"
+                else:
+                    error = "the worker died running this code (memory or resource limit)"
+                return DryRunResult(ok=False, error=error, duration_ms=timeout_ms if died.timed_out else 0.0)
             if reply.get("x"):
                 await self._restart(worker)
-        finally:
-            self._idle.put_nowait(worker)
         return DryRunResult(
             ok=bool(reply["ok"]), result=reply.get("result"), prints=reply.get("prints", ""),
             duration_ms=float(reply.get("duration_ms", 0.0)), error=reply.get("error"), line=reply.get("line"),
@@ -258,14 +286,12 @@ class SandboxPool:
 
     async def validate(self, code: str, hook_type: str) -> list[CodeError]:
         """Compile errors (with line and message) and a missing hook function; nothing is run."""
-        worker = await self._idle.get()
-        try:
-            reply = await worker.request(["validate", code, hook_type])
-        except WorkerDied as died:
-            await self._restart(worker)
-            return [CodeError(message="compiling timed out" if died.timed_out else "the compiler crashed")]
-        finally:
-            self._idle.put_nowait(worker)
+        async with self._borrow() as worker:
+            try:
+                reply = await worker.request(["validate", code, hook_type])
+            except WorkerDied as died:
+                await self._restart(worker)
+                return [CodeError(message="compiling timed out" if died.timed_out else "the compiler crashed")]
         return [CodeError(message=e["message"], line=e["line"]) for e in reply]
 
     def stats(self) -> dict[int, dict[str, Any]]:
