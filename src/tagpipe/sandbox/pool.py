@@ -177,10 +177,6 @@ class SandboxPool:
         if not self._servers:
             raise SandboxError("the sandbox pool is not running")
         job = _Job(dict(payload), dict(context), asyncio.get_running_loop().create_future())
-        if self._jobs.empty() and not self._idle.empty():
-            async with self._borrow() as worker:  # nobody waiting: no hand-over to a serving task
-                await self._run_batch(worker, [job])
-            return job.future.result()
         self._jobs.put_nowait(job)
         return await job.future
 
