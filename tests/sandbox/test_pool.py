@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +283,10 @@ async def test_worker_runs_with_limits_and_a_clean_environment(pool: SandboxPool
     assert int(limits["Max open files"][0]) <= 32
     assert limits["Max cpu time"][0] != "unlimited"
     assert limits["Max file size"][0] == "0"
+    uids = next(line.split()[1:] for line in (proc / "status").read_text().splitlines() if line.startswith("Uid:"))
+    if os.geteuid() == 0:
+        assert uids == ["65534"] * 4, "a worker started by root runs as nobody"
+        assert limits["Max processes"][0] == "0"
 
 
 async def test_two_workers_share_the_load() -> None:

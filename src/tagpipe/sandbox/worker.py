@@ -36,6 +36,19 @@ def _warm_up() -> None:
     compile_hook("def f(x):\n    print(x)\n    return [i ** 2 for i in x]\n", "<warm>")
 
 
+NOBODY = 65534
+
+
+def _drop_privileges() -> None:
+    """Started by root: become ``nobody``, so an escape finds no file or process it may touch, and the
+    process limit holds (the kernel does not apply RLIMIT_NPROC to root)."""
+    if os.geteuid() != 0:
+        return
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+
+
 def _limit(memory_mb: int, cpu_seconds: int) -> None:
     """Address space, CPU time, no new files or processes, no core files."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -132,6 +145,7 @@ def main(argv: list[str]) -> None:
     # less often (a batch of cycles allocates thousands of containers; scripts get a fresh worker on MemoryError).
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    _drop_privileges()
     _limit(memory_mb, cpu_seconds)
     serve(sys.stdin.buffer, out_fd, Runtime(marker_mod.Marker(buf)), cpu_seconds)
 
