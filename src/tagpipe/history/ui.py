@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from itertools import groupby
+from typing import Any
 
 from nicegui import ui
 
@@ -117,7 +118,8 @@ async def trends(tags: str = "", range: str = "1 h") -> None:
             end_in = ui.input("End (ISO)").props("dense").classes("w-56")
             download = ui.link("Download CSV", "#").classes("self-center")
         chart = ui.echart({
-            "tooltip": {"trigger": "axis"}, "legend": {}, "animation": False,
+            "tooltip": {"trigger": "axis"}, "legend": {"top": 0, "type": "scroll"}, "animation": False,
+            "grid": {"top": 40, "bottom": 70, "left": 60, "right": 30},
             "xAxis": {"type": "time"}, "yAxis": {"type": "value", "scale": True},
             "dataZoom": [{"type": "inside"}, {"type": "slider"}], "series": [],
         }).classes("w-full h-96")
@@ -141,22 +143,37 @@ async def trends(tags: str = "", range: str = "1 h") -> None:
             except Exception as e:  # noqa: BLE001 - show the bad field to the user
                 status.text = str(e)
                 return
-            series, rows = [], []
-            for tag_id in ids:
+            series, rows, names = [], [], []
+            for index, tag_id in enumerate(ids):
                 _, pts = await run_db(service.history, tag_id, start, end, 1000)
-                series.append({"name": options.get(tag_id, str(tag_id)), "type": "line", "showSymbol": False,
-                               "data": [[p.ts, round(p.avg, 6)] for p in pts]})
-                rows += [{"tag": options.get(tag_id), "timestamp": iso_timestamp(p.ts), "avg": round(p.avg, 6),
+                name = options.get(tag_id, str(tag_id))
+                names.append(name)
+                series += _trend_series(name, PALETTE[index % len(PALETTE)], pts)
+                rows += [{"tag": name, "timestamp": iso_timestamp(p.ts), "avg": round(p.avg, 6),
                           "min": p.min, "max": p.max, "count": p.count} for p in pts]
             chart.options["series"] = series
             chart.options["xAxis"].update(min=start, max=end)
             chart.update()
             table.rows = rows[-5000:]
             table.update()
-            points = sum(len(s["data"]) for s in series)
+            points = sum(len(s["data"]) for s in series if s["name"] in names)
             status.text = f"{points} points from {iso_timestamp(start)} to {iso_timestamp(end)}"
             download.props(f'href="/api/history.csv?tags={",".join(map(str, ids))}&start={start}&end={end}"')
 
         for element in (picker, span, start_in, end_in):
             element.on_value_change(load)
         await load()
+
+
+PALETTE = ["#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc"]
+
+
+def _trend_series(name: str, color: str, pts: list[Any]) -> list[dict[str, Any]]:
+    """A tag's bucket averages as a line, with its minimum and maximum per bucket as faint lines around it."""
+    line = {"type": "line", "showSymbol": False, "color": color}
+    edge = {**line, "lineStyle": {"width": 1, "type": "dashed", "opacity": 0.5}}
+    return [
+        {**line, "name": name, "data": [[p.ts, round(p.avg, 6)] for p in pts]},
+        {**edge, "name": f"{name} (min)", "data": [[p.ts, p.min] for p in pts]},
+        {**edge, "name": f"{name} (max)", "data": [[p.ts, p.max] for p in pts]},
+    ]
