@@ -64,7 +64,7 @@ def _copy(value: Any, depth: int, path: set[int], budget: list[int]) -> Any:
         flat = set(map(type, value.values())) <= _FLAT
         if flat and set(map(type, value)) <= _STR_ONLY:
             # Only str keys and float/bool/None values (the usual tag map): check and copy in bulk.
-            budget[1] -= sum(map(len, value))
+            budget[1] -= len("".join(value))  # the keys' characters, in one C call
             if budget[1] < 0:
                 raise NotPlain(f"result holds more than {MAX_CHARS} characters")
             return dict(value)

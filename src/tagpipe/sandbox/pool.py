@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
@@ -40,7 +41,7 @@ class _Job:
 
     __slots__ = ("context", "failed", "future", "payload", "skip")
 
-    def __init__(self, payload: dict[str, Any], context: dict[str, Any], future: asyncio.Future[CycleResult]) -> None:
+    def __init__(self, payload: Mapping[str, Any], context: dict[str, Any], future: asyncio.Future[CycleResult]) -> None:
         self.payload = payload
         self.context = context
         self.future = future
@@ -63,7 +64,8 @@ class SandboxPool:
         self.name = name
         self._workers = [WorkerProcess(f"{name}-{i}", memory_mb, cpu_seconds) for i in range(max(1, workers))]
         self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
-        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._jobs: deque[_Job] = deque()
+        self._jobs_waiting = asyncio.Event()
         self._servers: list[asyncio.Task[None]] = []
         self._recovering: set[asyncio.Task[None]] = set()
         self._scripts: list[dict[str, Any]] = []
@@ -82,8 +84,8 @@ class SandboxPool:
         for task in [*servers, *self._recovering]:
             task.cancel()
         await asyncio.gather(*servers, *self._recovering, return_exceptions=True)
-        while not self._jobs.empty():
-            _fail(self._jobs.get_nowait(), SandboxError("the sandbox pool was closed"))
+        while self._jobs:
+            _fail(self._jobs.popleft(), SandboxError("the sandbox pool was closed"))
         await asyncio.gather(*(w.stop() for w in self._workers), return_exceptions=True)
 
     # -- scripts -----------------------------------------------------------------------------
@@ -176,21 +178,27 @@ class SandboxPool:
         """
         if not self._servers:
             raise SandboxError("the sandbox pool is not running")
-        job = _Job(dict(payload), dict(context), asyncio.get_running_loop().create_future())
-        self._jobs.put_nowait(job)
+        job = _Job(payload, context if type(context) is dict else dict(context), asyncio.get_running_loop().create_future())
+        self._jobs.append(job)
+        self._jobs_waiting.set()
         return await job.future
 
     async def _serve_cycles(self) -> None:
         """One per worker: take the waiting cycles, run them on a free worker, answer their callers."""
+        jobs = self._jobs
         while True:
-            batch = [await self._jobs.get()]
+            while not jobs:
+                self._jobs_waiting.clear()
+                await self._jobs_waiting.wait()
             worker = await self._idle.get()
+            batch: list[_Job] = []
             try:
-                values = batch[0].size()
-                while len(batch) < BATCH_CYCLES and values < BATCH_VALUES and not self._jobs.empty():
-                    batch.append(self._jobs.get_nowait())
-                    values += batch[-1].size()
-                batch = [job for job in batch if not job.future.done()]  # callers that gave up
+                values = 0
+                while jobs and len(batch) < BATCH_CYCLES and values < BATCH_VALUES:
+                    job = jobs.popleft()
+                    if not job.future.done():  # else its caller gave up
+                        batch.append(job)
+                        values += job.size()
                 if batch:
                     await self._run_batch(worker, batch)
             except asyncio.CancelledError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 import msgpack
@@ -46,13 +47,13 @@ class TagMap:
         self._got_names: list[Any] = []
         self._names: dict[bytes, list[Any]] = {}
 
-    def pack(self, payload: dict[str, Any] | None) -> Any:
+    def pack(self, payload: Mapping[str, Any] | None) -> Any:
         """``[payload with tags None, names blob, values]``; ``[payload, None, None]`` when tags is not a dict."""
         if payload is None:
             return None
         tags = payload.get("tags")
         if type(tags) is not dict:
-            return [payload, None, None]
+            return [dict(payload), None, None]
         names = list(tags)
         if names != self._sent_names:
             key = tuple(names)

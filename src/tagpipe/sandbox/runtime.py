@@ -88,8 +88,8 @@ class _CycleCaller:
     """
 
     def __init__(self, runtime: Runtime, context: dict[str, Any]) -> None:
-        self.funcs = {sid: entry.func for sid, entry in runtime.loaded.items()}
-        self.files = {sid: entry.filename for sid, entry in runtime.loaded.items()}
+        self.funcs = runtime.funcs
+        self.files = runtime.files
         self.mark = runtime.marker.mark
         self.call_number = runtime.marker.call
         self.context = context
@@ -183,6 +183,8 @@ class Runtime:
         self.marker = marker
         self.loaded: dict[int, _Loaded] = {}
         self.specs: list[HookSpec] = []
+        self.funcs: dict[int, Any] = {}
+        self.files: dict[int, str] = {}
         self._selected: dict[tuple[Any, ...], dict[str, list[HookSpec]]] = {}
 
     def _select(self, context: dict[str, Any], skip: frozenset[int]) -> dict[str, list[HookSpec]]:
@@ -238,6 +240,8 @@ class Runtime:
                 continue
             self.loaded[spec.script_id] = _Loaded(spec, func, _filename(spec.script_id))
         self.specs = [entry.spec for entry in self.loaded.values()]
+        self.funcs = {sid: entry.func for sid, entry in self.loaded.items()}
+        self.files = {sid: entry.filename for sid, entry in self.loaded.items()}
         self._selected.clear()
         return {"errors": errors}
 
