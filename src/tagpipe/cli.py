@@ -41,11 +41,12 @@ def _settings(data_dir: Path | None, http_port: int | None, nats_port: int | Non
 def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignore[no-untyped-def]
     """Embedded NATS (unless TAGPIPE_NATS_URL), the worker process and the web server, until Ctrl-C."""
     from tagpipe.bus import EmbeddedNats
-    from tagpipe.db import upgrade
-    from tagpipe.processes import children, settings_env
+    from tagpipe.processes import children, run_to_end, settings_env
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.db_url)
+    # Migrate in a short-lived child: this long-running process and the worker then never load Alembic (~10 MB each).
+    if run_to_end(["tagpipe", "migrate"], settings_env(settings)) != 0:
+        raise typer.Exit(1)
     nats = None
     if settings.nats_url is None:
         nats = EmbeddedNats(settings.data_dir / "nats", host=settings.host, port=settings.nats_port,
@@ -53,7 +54,7 @@ def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignor
     try:
         with children() as kids:
             env = settings_env(settings)
-            kids.start(["tagpipe", "worker", "--role", "ingest,fleet"], env=env)
+            kids.start(["tagpipe", "worker", "--role", "ingest,fleet", "--no-migrate"], env=env)  # migrated above
             if before_serve:
                 before_serve(kids, env)
             from tagpipe.server import create_app
@@ -147,14 +148,25 @@ def server(data_dir: DataDir = None, http_port: HttpPort = None, verbose: Verbos
 
 
 @app.command()
+def migrate(data_dir: DataDir = None, verbose: Verbose = False) -> None:
+    """Upgrade the database (TAGPIPE_DATABASE_URL, or SQLite in the data directory) to this version's schema."""
+    from tagpipe.db import upgrade
+
+    _logging(verbose)
+    upgrade(_settings(data_dir, None, None, None).db_url)
+
+
+@app.command()
 def worker(role: Annotated[str, typer.Option(help="Comma-separated roles: ingest, fleet.")] = "ingest,fleet",
-           data_dir: DataDir = None, verbose: Verbose = False) -> None:
+           data_dir: DataDir = None,
+           migrate: Annotated[bool, typer.Option(help="Upgrade the database schema before starting.")] = True,
+           verbose: Verbose = False) -> None:
     """Run worker roles (JetStream consumers); run N copies on N machines to scale out."""
     from tagpipe.workers import run_workers
 
     _logging(verbose)
     settings = _settings(data_dir, None, None, None)
-    _run_until_signal(run_workers(settings, [r.strip() for r in role.split(",") if r.strip()]))
+    _run_until_signal(run_workers(settings, [r.strip() for r in role.split(",") if r.strip()], migrate=migrate))
 
 
 def _run_until_signal(coro) -> None:  # type: ignore[no-untyped-def]

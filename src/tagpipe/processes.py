@@ -22,6 +22,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def run_to_end(args: list[str], env: dict[str, str]) -> int:
+    """Run ``python -m ARGS`` in the foreground and return its exit code (it reports its own errors)."""
+    return subprocess.run([sys.executable, "-m", *args], env=env, stdin=subprocess.DEVNULL, check=False).returncode
+
+
 class Children:
     """Processes started by the supervisor; ``stop_all`` ends each by PID (SIGTERM, then SIGKILL)."""
 

@@ -15,11 +15,12 @@ log = logging.getLogger(__name__)
 ROLES = ("ingest", "fleet")
 
 
-async def run_workers(settings: Settings, roles: list[str]) -> None:
+async def run_workers(settings: Settings, roles: list[str], *, migrate: bool = True) -> None:
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown worker role(s) {sorted(unknown)}; expected some of {', '.join(ROLES)}")
-    upgrade(settings.db_url)
+    if migrate:  # `tagpipe up` migrates before it starts this process, which then never loads Alembic
+        upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
     subjects = Subjects(settings.prefix)
     nc = None

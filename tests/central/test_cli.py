@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,11 +19,23 @@ from tests.helpers import free_port, wait_until
 
 def test_help_explains_every_command() -> None:
     out = subprocess.run([sys.executable, "-m", "tagpipe", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("up", "demo", "edge", "server", "worker"):
+    for command in ("up", "demo", "edge", "server", "worker", "migrate"):
         assert command in out
     edge = subprocess.run([sys.executable, "-m", "tagpipe", "edge", "--help"], capture_output=True, text=True,
                           check=True).stdout
     assert "--server" in edge and "--edge-id" in edge and "--transport" in edge
+
+
+def test_migrate_creates_the_schema_in_a_new_data_directory(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("TAGPIPE_DATABASE_URL", "TAGPIPE_DATA_DIR")}
+    subprocess.run([sys.executable, "-m", "tagpipe", "migrate", "--data-dir", str(tmp_path / "data")], env=env,
+                   capture_output=True, check=True)
+    con = sqlite3.connect(tmp_path / "data" / "tagpipe.db")
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
+    assert {"samples", "tags", "alembic_version"} <= tables
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
