@@ -61,6 +61,14 @@ def test_a_batch_overlapping_a_stored_one_adds_only_the_new_samples(engine: Engi
     assert rows(engine, 'SELECT "count", "sum", "max", "last" FROM rollup_1m') == [(15, float(sum(range(15))), 14.0, 14.0)]
 
 
+def test_a_redelivered_batch_with_a_new_tag_stores_the_tag_and_its_sample_once(engine: Engine, store: IngestStore) -> None:
+    store.write([msg(T0, x=1.0)])
+    assert store.write([msg(T0, x=1.0), msg(T0 + 1000, x=2.0, y=3.0)]).inserted == 2
+    assert rows(engine, "SELECT t.name, COUNT(*) FROM samples s JOIN tags t ON t.id = s.tag_id "
+                        "GROUP BY t.name ORDER BY t.name") == [("x", 2), ("y", 1)]
+    assert rows(engine, "SELECT SUM(count) FROM rollup_1m") == [(3,)]
+
+
 def test_rollups_equal_a_group_by_over_the_raw_rows(engine: Engine, store: IngestStore) -> None:
     values = [((i * 37) % 101) / 3.0 - 10 for i in range(3 * 3600)]
     for start in range(0, len(values), 777):  # batches that cut minutes and hours anywhere, written out of order
