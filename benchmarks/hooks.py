@@ -11,8 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from tagpipe.sandbox import SandboxPool, marker
@@ -123,6 +129,36 @@ async def bench_dry_run(pool: SandboxPool, runs: int = 200) -> list[float]:
     return sorted(took)
 
 
+def api_dry_run(runs: int = 200) -> list[float]:
+    """``POST /api/fleet/scripts/dry-run`` against a ``tagpipe up`` started on free ports in a scratch directory."""
+    import httpx
+    from ingest import free_port, wait_port
+
+    data = Path(tempfile.mkdtemp(prefix="tagpipe-hooks-bench-"))
+    http = free_port()
+    cli = Path(sys.executable).parent / "tagpipe"
+    up = subprocess.Popen([str(cli), "up", "--data-dir", str(data), "--http-port", str(http), "--nats-port",
+                           str(free_port()), "--mqtt-port", str(free_port())], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        wait_port(http)
+        body = {"code": SCRIPTS[0][2], "hook_type": "transform", "test_input": {"tag_name": "a", "raw_value": 1.0}}
+        took = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{http}", timeout=30) as client:
+            for i in range(runs + 20):
+                t = time.perf_counter()
+                reply = client.post("/api/fleet/scripts/dry-run", json=body)
+                if i >= 20:  # the first ones warm the server up
+                    took.append((time.perf_counter() - t) * 1000)
+                reply.raise_for_status()
+                assert reply.json()["result"] == 2.1, reply.text
+        return sorted(took)
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 async def run(cycles: int, devices: int, rounds: int) -> dict[str, float | list[float]]:
     """Every measure ``rounds`` times, interleaved; the best of each (noise only ever slows a run down)."""
     payloads = [_payload(i) for i in range(cycles)]
@@ -146,6 +182,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=5000)
     parser.add_argument("--devices", type=int, default=100, help="devices polled at the same interval")
     parser.add_argument("--rounds", type=int, default=3, help="measure everything this often, keep the best")
+    parser.add_argument("--api", action="store_true", help="also time dry-runs through the API of a tagpipe up")
     parser.add_argument("--cores", default="0", help="CPU cores to pin to, e.g. 0 or 0,1 (inherited by the worker)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(c) for c in args.cores.split(",")})
@@ -160,6 +197,10 @@ def main() -> None:
     label = f"sandboxed, {args.devices} devices per interval:"
     print(f"  {label:<50} {devices:>12,.0f} tag values/s   overhead {plain / devices:.2f}x")
     print(f"  dry_run round trip (warm pool): p50 {statistics.median(dry):.2f} ms, p95 {dry[int(len(dry) * 0.95)]:.2f} ms")
+    if args.api:
+        api = api_dry_run()
+        print(f"  POST /api/fleet/scripts/dry-run (tagpipe up): p50 {statistics.median(api):.2f} ms, "
+              f"p95 {api[int(len(api) * 0.95)]:.2f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":
