@@ -17,6 +17,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -315,6 +316,7 @@ def main() -> None:
     ap.add_argument("--client", choices=("raw", "paho"), default="raw",
                     help="raw: minimal MQTT 3.1.1 publisher on a socket (cheap); paho: paho-mqtt")
     ap.add_argument("--mqtt-only", action="store_true", help="measure nats-server's MQTT listener with nothing consuming")
+    ap.add_argument("--keep", action="store_true", help="keep the data directory (and up.log) after the run")
     args = ap.parse_args()
     tags, edges = WORKLOADS[args.workload]
     edges = args.edges or edges
@@ -327,7 +329,7 @@ def main() -> None:
     cli = Path(sys.executable).parent / "tagpipe"
     up = subprocess.Popen([str(cli), "up", "--data-dir", str(data), "--http-port", str(http), "--nats-port",
                            str(nats_port), "--mqtt-port", str(mqtt_port)], stdout=subprocess.DEVNULL,
-                          stderr=open(data / "up.log", "wb"), start_new_session=True)
+                          stderr=(data / "up.log").open("wb"), start_new_session=True)
     try:
         wait_port(mqtt_port)
         wait_port(http)
@@ -361,6 +363,8 @@ def main() -> None:
         _, alive = psutil.wait_procs(kids, timeout=10)
         for p in alive:  # a child still busy with a write: end it by PID
             p.kill()
+        if not args.keep:
+            shutil.rmtree(data, ignore_errors=True)  # a 60 s run leaves ~400 MB
     lat = sampler.latencies
     span = args.seconds
     print(f"\nworkload {args.workload}: {tags} tag values/message, {edges} edges, QoS {args.qos}, "
