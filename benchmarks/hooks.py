@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tagpipe import gctune
 from tagpipe.sandbox import SandboxPool, marker
 from tagpipe.sandbox.marker import Marker
 from tagpipe.sandbox.pipeline import FAILED, HookSpec, run_cycle, select_hooks
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--cores", default="0", help="CPU cores to pin to, e.g. 0 or 0,1 (inherited by the worker)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(c) for c in args.cores.split(",")})
+    gctune.settle()  # as `tagpipe edge` does once started
     got = asyncio.run(run(args.cycles, args.devices, args.rounds))
     plain, one, devices, dry = got["plain"], got["one"], got["devices"], got["dry"]
     assert isinstance(plain, float) and isinstance(one, float) and isinstance(devices, float)

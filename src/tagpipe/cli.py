@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from tagpipe import gctune
 from tagpipe.settings import Settings
 
 app = typer.Typer(help="tagpipe: PLCs -> edge agent -> NATS -> central store -> live dashboard.",
@@ -134,7 +135,9 @@ def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http
     s = EdgeSettings(server=server, edge_id=edge_id, transport=transport, nats_url=nats_url, mqtt_url=mqtt_url,
                      prefix=prefix, data_dir=data_dir or Path(f"tagpipe-edge-{edge_id}"), heartbeat_s=heartbeat,
                      config_poll_s=config_poll, company_code=company_code)
-    _run_until_signal(EdgeAgent(s).run())
+    agent = EdgeAgent(s)
+    gctune.settle()
+    _run_until_signal(agent.run())
 
 
 @app.command()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import _strptime  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
 import datetime
-import gc
 import json
 import mmap
 import os
@@ -18,6 +17,7 @@ import sys
 import time
 from typing import Any, BinaryIO
 
+from tagpipe import gctune
 from tagpipe.sandbox import marker as marker_mod
 from tagpipe.sandbox.policy import compile_hook
 from tagpipe.sandbox.protocol import HEADER, MAX_MESSAGE_BYTES, TagMap, decode, encode
@@ -141,10 +141,7 @@ def main(argv: list[str]) -> None:
     sys.stdout = sys.stderr
     sys.setrecursionlimit(1000)
     _warm_up()
-    # What is loaded now lives as long as the process: keep it out of every collection, and collect
-    # less often (a batch of cycles allocates thousands of containers; scripts get a fresh worker on MemoryError).
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    gctune.settle()
     _drop_privileges()
     _limit(memory_mb, cpu_seconds)
     serve(sys.stdin.buffer, out_fd, Runtime(marker_mod.Marker(buf)), cpu_seconds)
