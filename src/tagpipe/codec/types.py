@@ -133,4 +133,4 @@ def unscale_value(value: object, scale: float, offset: float, data_type: DataTyp
     raw = (value - offset) / scale
     if data_type in (DataType.FLOAT32, DataType.FLOAT64):
         return raw
-    return int(round(raw))
+    return round(raw)

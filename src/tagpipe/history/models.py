@@ -12,7 +12,8 @@ GOOD, BAD = 0, 1
 
 class Sample(Base):
     __tablename__ = "samples"
-    __table_args__ = {"sqlite_with_rowid": False}  # clustered by (tag, time): one B-tree per insert, not two
+    # Clustered by (tag, time): one B-tree per insert, not two.
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - read by SQLAlchemy, never mutated
 
     tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Milliseconds since the epoch, UTC.")

@@ -35,10 +35,10 @@ _BIG = 2**63  # ints beyond this take the general path (REAL affinity stores the
 
 _BATCH, _AGG = "temp.tagpipe_ingest_batch", "temp.tagpipe_ingest_agg"
 _SQLITE_SETUP = (
-    "CREATE TEMP TABLE IF NOT EXISTS tagpipe_ingest_batch "
-    "(tag_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL, text TEXT, quality INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TEMP TABLE IF NOT EXISTS tagpipe_ingest_agg (tag_id INTEGER, bucket INTEGER, \"min\" REAL, "
-    "\"max\" REAL, \"sum\" REAL, \"count\" INTEGER, \"last\" REAL, last_ts INTEGER)",
+    ("CREATE TEMP TABLE IF NOT EXISTS tagpipe_ingest_batch "
+     "(tag_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL, text TEXT, quality INTEGER NOT NULL DEFAULT 0)"),
+    ("CREATE TEMP TABLE IF NOT EXISTS tagpipe_ingest_agg (tag_id INTEGER, bucket INTEGER, \"min\" REAL, "
+     "\"max\" REAL, \"sum\" REAL, \"count\" INTEGER, \"last\" REAL, last_ts INTEGER)"),
     f"DELETE FROM {_BATCH}",
     f"DELETE FROM {_AGG}",
 )

@@ -105,7 +105,7 @@ async def run_press(sim: ModbusSim, period_s: float = 1.0) -> None:
         running = int(t // 20) % 4 != 3
         if running:
             parts += 1
-        await sim.set_value("40001", int(round((180 + 15 * math.sin(t / 30) + (t * 7 % 3)) * 10)), DataType.UINT16)
+        await sim.set_value("40001", round((180 + 15 * math.sin(t / 30) + (t * 7 % 3)) * 10), DataType.UINT16)
         await sim.set_value("40002", round(110 + 8 * math.sin(t / 11) + (t * 13 % 1.5), 3), DataType.FLOAT32)
         await sim.set_value("00001", running)
         await sim.set_value("40010", parts, DataType.UINT32)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Any
+from typing import Any, Self
 
 from snap7.datatypes import S7WordLen
 from snap7.server import Server
@@ -115,7 +115,7 @@ class S7Sim:
         if server is not None:
             server.stop()
 
-    async def __aenter__(self) -> S7Sim:
+    async def __aenter__(self) -> Self:
         self.start()
         return self
 

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import struct
+from typing import Self
 
 from tagpipe.codec.xgt_address import (
     MAX_BYTES,
@@ -75,7 +76,7 @@ class XgtSim:
         if server is not None:
             await server.wait_closed()
 
-    async def __aenter__(self) -> XgtSim:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
