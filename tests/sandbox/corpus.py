@@ -102,6 +102,17 @@ ATTEMPTS: list[Attempt] = [
             code=_t("import math\ntry:\n    math.nope\nexcept AttributeError as e:\n    return e.obj.sys")),
     Attempt(name="cve_2025_22153_try_star", stage="save",
             code=_t("try:\n    raise ValueError(1)\nexcept* ValueError as eg:\n    return eg.exceptions\nreturn 1")),
+    # CVE-2026-55830: a positional-only parameter named like a guard shadowed it for a nested function's body.
+    Attempt(name="cve_2026_55830_posonly_shadows_getattr", stage="save",
+            code=_t("def peek(_getattr_, /):\n    return raw_value.__class__\nreturn peek(getattr)")),
+    Attempt(name="cve_2026_55830_posonly_shadows_write", stage="save",
+            code="import json\n" + _t("def poison(_write_, /):\n    json.dumps = len\n"
+                                      "poison(lambda o: o)\nreturn json.dumps([1])")),
+    # CVE-2026-76825: string.Formatter field resolution walks attributes in C, past the attribute guard.
+    Attempt(name="cve_2026_76825_formatter_get_field", stage="save",
+            code=_t("import string\nreturn string.Formatter().get_field('0.__class__', [raw_value], {})")),
+    Attempt(name="cve_2026_76825_vformat_via_str", stage="run",
+            code=_t("f = getattr(str, 'format_map')\nreturn f('{x.__class__}', {'x': raw_value})")),
     # -- writes outside the script's own objects --
     Attempt(name="write_module_attr", stage="run", code=_t("import math\nmath.pi = 3\nreturn math.pi")),
     Attempt(name="write_class_attr", stage="run", code="class A:\n    pass\n" + _t("A.x = 1\nreturn A.x")),

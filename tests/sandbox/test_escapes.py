@@ -15,6 +15,8 @@ async def test_corpus_is_big_enough() -> None:
     assert len(ATTEMPTS) >= 40
     assert len({a.name for a in ATTEMPTS}) == len(ATTEMPTS)
     assert len(BENIGN) >= 10
+    named = {"2023_37271", "2023_41039", "2024_47532", "2025_22153", "2026_55830", "2026_76825"}
+    assert {cve for cve in named if not any(cve in a.name for a in ATTEMPTS)} == set(), "every known CVE has an attempt"
 
 
 @pytest.mark.parametrize("attempt", ATTEMPTS, ids=lambda a: a.name)
