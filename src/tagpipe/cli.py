@@ -178,8 +178,16 @@ def _run_until_signal(coro) -> None:  # type: ignore[no-untyped-def]
     async def main() -> None:
         task = asyncio.ensure_future(coro)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            # Again every half second until it ends: a library may swallow one cancellation (asyncio.wait_for
+            # in Python 3.11 does when its future completes at the same moment), which would leave a loop running.
+            if not task.done():
+                task.cancel()
+                loop.call_later(0.5, stop)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

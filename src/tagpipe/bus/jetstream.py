@@ -48,7 +48,8 @@ async def ensure_stream(js: JetStreamContext, subjects: Subjects, *, max_age_day
 async def close(nc: Client, timeout: float = 2.0) -> None:
     """Close without hanging when the server is already gone (Ctrl-C reaches nats-server at the same moment)."""
     try:
-        await asyncio.wait_for(nc.close(), timeout)
+        async with asyncio.timeout(timeout):
+            await nc.close()
     except Exception as e:  # noqa: BLE001 - closing anyway
         log.debug("closing the NATS connection: %s", e)
 

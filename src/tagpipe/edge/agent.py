@@ -115,8 +115,9 @@ class EdgeAgent:
             except Exception as e:  # noqa: BLE001 - keep collecting with the config we have
                 log.warning("config sync from %s failed: %s", self.settings.server, e)
                 wait = backoff.delay()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._sync_now.wait(), wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):  # unlike wait_for in 3.11, never swallows a cancellation
+                    await self._sync_now.wait()
             self._sync_now.clear()
 
     async def apply(self, config: EdgeConfig) -> None:
@@ -189,8 +190,9 @@ class EdgeAgent:
             entries = self.outbox.peek(200)
             if not entries:
                 self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
                 continue
             for entry in entries:
                 try:

@@ -9,6 +9,7 @@ anywhere only causes a redelivery, which the store de-duplicates. Acks stay expl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -110,10 +111,9 @@ class Puller:
         self.done.clear()
         await self.nc.publish(self.subject, json.dumps({"batch": batch, "expires": int(expires * 1e9)}).encode(),
                               reply=self.inbox)
-        try:
-            await asyncio.wait_for(self.done.wait(), expires + 2.0)
-        except TimeoutError:
-            pass  # a pull lost to a reconnect: the next one takes over
+        with contextlib.suppress(TimeoutError):  # a pull lost to a reconnect: the next one takes over
+            async with asyncio.timeout(expires + 2.0):  # unlike wait_for in 3.11, never swallows a cancellation
+                await self.done.wait()
         await asyncio.sleep(0)  # let messages already read be appended
         msgs, self.msgs, self.want = self.msgs, [], 1  # late arrivals of this pull start the next batch
         return msgs
