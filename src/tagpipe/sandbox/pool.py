@@ -178,7 +178,8 @@ class SandboxPool:
         """
         if not self._servers:
             raise SandboxError("the sandbox pool is not running")
-        job = _Job(payload, context if type(context) is dict else dict(context), asyncio.get_running_loop().create_future())
+        context = context if type(context) is dict else dict(context)
+        job = _Job(payload, context, asyncio.get_running_loop().create_future())
         self._jobs.append(job)
         self._jobs_waiting.set()
         return await job.future
@@ -235,7 +236,8 @@ class SandboxPool:
                 replies, runs = replies
                 for sid, n in runs:
                     self._count(sid, n, 0, None, None, False)
-                results = [self._result(reply, job.failed, worker.tag_map) for job, reply in zip(batch, replies, strict=True)]
+                results = [self._result(reply, job.failed, worker.tag_map)
+                           for job, reply in zip(batch, replies, strict=True)]  # fmt: skip
             except (TypeError, ValueError) as e:
                 raise SandboxError("malformed cycle reply from sandbox worker") from e
             if any(reply[3] for reply in replies):
