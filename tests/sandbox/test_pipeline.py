@@ -233,3 +233,33 @@ def test_runtime_selects_hooks_per_context_and_forgets_them_on_load() -> None:
     assert run({"equipment_id": None, "device_id": None}) == 1
     runtime.load([{"id": 4, "hook_type": "transform", "code": add.format(n=1000)}])
     assert run({"equipment_id": 7, "device_id": 5}) == 1000
+
+
+@pytest.mark.parametrize("source", ["transform", "derived_tags", "collected"])
+def test_a_list_among_the_tags_is_copied_for_each_hook(source: str) -> None:
+    """Once a tag holds a list, one script's filter mutating it is never seen by another script's filter."""
+    from tagpipe.sandbox.runtime import Runtime
+
+    makers = {
+        "transform": ("transform", "def transform(tag_name, raw_value, context):\n"
+                                   "    return [raw_value] if tag_name == 'x' else raw_value\n"),
+        "derived_tags": ("derived_tags", "def derived_tags(tags, context):\n    return {'x': [tags['a']]}\n"),
+    }
+    scripts = [
+        {"id": 2, "hook_type": "filter", "priority": 1,
+         "code": "def filter_data(tags, context):\n    tags['x'].append(99)\n    tags['a'] = 0\n    return True\n"},
+        {"id": 3, "hook_type": "filter", "priority": 2,
+         "code": "def filter_data(tags, context):\n    return len(tags['x']) == 1 and tags['a'] == 1\n"},
+        {"id": 4, "hook_type": "alarm",
+         "code": "def alarm(tag_name, value, context):\n    return {'tag': tag_name} if value == [1] else None\n"},
+    ]
+    if source in makers:
+        kind, code = makers[source]
+        scripts.append({"id": 1, "hook_type": kind, "code": code})
+    runtime = Runtime(marker.Marker(bytearray(marker.SIZE)))
+    assert runtime.load(scripts)["errors"] == {}
+    tags = {"a": 1, "x": [1] if source == "collected" else 1}
+    out = runtime.cycle({"tags": tags}, {}, [])
+    assert out["e"] == [] and out["p"] is not None, "script 3 saw script 2's changes"
+    assert out["p"]["tags"] == {"a": 1, "x": [1]}
+    assert [a["tag"] for a in out["a"]] == ["x"]

@@ -101,7 +101,11 @@ def select_hooks(
 def run_cycle(
     payload: Mapping[str, Any], hooks: Mapping[str, Sequence[HookSpec]], caller: Caller
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """Run transform, derived_tags, filter, alarm and pre_send; return (payload or None if filtered, alarms)."""
+    """Run transform, derived_tags, filter, alarm and pre_send; return (payload or None if filtered, alarms).
+
+    ``tags`` changes only by transform results and derived_tags results: the sandbox caller relies on it to
+    know whether the tags it hands to hooks can hold a list or dict (``runtime._CycleCaller.flat``).
+    """
     tags: dict[str, Any] = dict(payload.get("tags") or {})
     call = caller.call
 

@@ -74,6 +74,8 @@ class _Raised:
 
 # Results that need neither a copy nor a range check: the common case, recognised for a whole batch at once.
 _DONE = frozenset({float, bool, type(None)})
+_SCALAR_OR_FAILED = frozenset({*_SCALAR, type(FAILED)})
+_GET_TAGS = frozenset({"derived_tags", "filter"})  # whole-cycle hooks whose argument is the cycle's tags
 _second = itemgetter(1)
 
 
@@ -85,9 +87,14 @@ class _CycleCaller:
     deadline, and the host code between calls takes microseconds.
     Results are checked once per batch: a batch of floats, bools and Nones passes with one set of
     types; anything else is copied item by item, each under a fresh mark of its own.
+
+    ``flat`` says the cycle's tags hold only scalars, so the hooks that get them (transform, derived_tags,
+    filter, alarm) need a shallow copy and no scan. It starts from one scan of the collected values; the tags
+    change only by transform results and derived_tags results (``pipeline.run_cycle``), and a list or dict
+    among those clears it.
     """
 
-    def __init__(self, runtime: Runtime, context: dict[str, Any]) -> None:
+    def __init__(self, runtime: Runtime, context: dict[str, Any], flat: bool) -> None:
         self.funcs = runtime.funcs
         self.files = runtime.files
         self.mark = runtime.marker.mark
@@ -96,13 +103,14 @@ class _CycleCaller:
         self.runs: dict[int, int] = dict.fromkeys(self.funcs, 0)
         self.errors: dict[int, list[Any]] = {}
         self.restart = False
+        self.flat = flat
 
     def call(self, spec: HookSpec, *args: Any) -> Any:
         """Call a whole-cycle hook (derived_tags, filter, pre_send) with a fresh copy of its input."""
         sid = spec.script_id
         budget = spec.timeout_ms
         budget_s = budget / 1000.0
-        value = fresh(args[0])
+        value = dict(args[0]) if self.flat and spec.hook_type in _GET_TAGS else fresh(args[0])
         self.runs[sid] += 1
         self.mark(sid, monotonic() + budget_s, budget, 0)
         try:
@@ -111,11 +119,14 @@ class _CycleCaller:
             results = [_Raised(describe(e), error_line(e, self.files[sid]), isinstance(e, MemoryError))]
         if type(results[0]) not in _DONE:
             self._check(spec, results, budget_s)
+            out = results[0]
+            if spec.hook_type == "derived_tags" and type(out) is dict and not set(map(type, out.values())) <= _SCALAR:
+                self.flat = False  # they join the tags
         return results[0]
 
     def call_each(self, spec: HookSpec, items: list[tuple[Any, Any]]) -> list[Any]:
         """Call a hook once per (name, value); each call gets its own copy of a list or dict value."""
-        if not set(map(type, map(_second, items))) <= _SCALAR:
+        if not self.flat and not set(map(type, map(_second, items))) <= _SCALAR:
             items = [(name, fresh(value)) for name, value in items]
         sid = spec.script_id
         func = self.funcs[sid]
@@ -138,6 +149,8 @@ class _CycleCaller:
                 append(_Raised(describe(e), error_line(e, self.files[sid]), isinstance(e, MemoryError)))
         if not set(map(type, results)) <= _DONE:
             self._check(spec, results, budget_s)
+            if spec.hook_type == "transform" and not set(map(type, results)) <= _SCALAR_OR_FAILED:
+                self.flat = False  # they replace tag values
         return results
 
     def _check(self, spec: HookSpec, results: list[Any], budget_s: float) -> None:
@@ -248,7 +261,9 @@ class Runtime:
     def cycle(self, payload: dict[str, Any], context: dict[str, Any], skip: list[int]) -> dict[str, Any]:
         """Run one collection cycle through every applicable hook."""
         hooks = self._select(context, frozenset(skip))
-        caller = _CycleCaller(self, {k: v for k, v in context.items() if type(v) in _SCALAR})
+        tags = payload.get("tags")
+        flat = type(tags) is dict and set(map(type, tags.values())) <= _SCALAR
+        caller = _CycleCaller(self, {k: v for k, v in context.items() if type(v) in _SCALAR}, flat)
         try:
             result, alarms = run_cycle(payload, hooks, caller)
         finally:
