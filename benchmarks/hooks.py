@@ -11,14 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from tagpipe import gctune
@@ -133,31 +127,20 @@ async def bench_dry_run(pool: SandboxPool, runs: int = 200) -> list[float]:
 def api_dry_run(runs: int = 200) -> list[float]:
     """``POST /api/fleet/scripts/dry-run`` against a ``tagpipe up`` started on free ports in a scratch directory."""
     import httpx
-    from ingest import free_port, wait_port
+    from ingest import tagpipe_up
 
-    data = Path(tempfile.mkdtemp(prefix="tagpipe-hooks-bench-"))
-    http = free_port()
-    cli = Path(sys.executable).parent / "tagpipe"
-    up = subprocess.Popen([str(cli), "up", "--data-dir", str(data), "--http-port", str(http), "--nats-port",
-                           str(free_port()), "--mqtt-port", str(free_port())], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    try:
-        wait_port(http)
-        body = {"code": SCRIPTS[0][2], "hook_type": "transform", "test_input": {"tag_name": "a", "raw_value": 1.0}}
-        took = []
-        with httpx.Client(base_url=f"http://127.0.0.1:{http}", timeout=30) as client:
-            for i in range(runs + 20):
-                t = time.perf_counter()
-                reply = client.post("/api/fleet/scripts/dry-run", json=body)
-                if i >= 20:  # the first ones warm the server up
-                    took.append((time.perf_counter() - t) * 1000)
-                reply.raise_for_status()
-                assert reply.json()["result"] == 2.1, reply.text
-        return sorted(took)
-    finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        up.wait(30)
-        shutil.rmtree(data, ignore_errors=True)
+    body = {"code": SCRIPTS[0][2], "hook_type": "transform", "test_input": {"tag_name": "a", "raw_value": 1.0}}
+    took = []
+    with tagpipe_up("tagpipe-hooks-bench-") as central, \
+            httpx.Client(base_url=f"http://127.0.0.1:{central.http_port}", timeout=30) as client:
+        for i in range(runs + 20):
+            t = time.perf_counter()
+            reply = client.post("/api/fleet/scripts/dry-run", json=body)
+            if i >= 20:  # the first ones warm the server up
+                took.append((time.perf_counter() - t) * 1000)
+            reply.raise_for_status()
+            assert reply.json()["result"] == 2.1, reply.text
+    return sorted(took)
 
 
 async def run(cycles: int, devices: int, rounds: int) -> dict[str, float | list[float]]:

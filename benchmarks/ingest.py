@@ -14,6 +14,7 @@ whether every acknowledged message was stored. Stops ``tagpipe up`` by PID. Prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -27,7 +28,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
@@ -230,6 +233,41 @@ class Monitor(threading.Thread):
                     pass
 
 
+class Central(NamedTuple):
+    up: subprocess.Popen
+    data: Path
+    http_port: int
+    mqtt_port: int
+
+
+@contextlib.contextmanager
+def tagpipe_up(prefix: str, keep: bool = False) -> Iterator[Central]:
+    """``tagpipe up`` on free ports in a scratch data directory, once it listens. Afterwards stopped by PID, and the
+    directory removed unless ``keep`` (a 60 s ingest run leaves ~400 MB)."""
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    http, nats_port, mqtt_port = free_port(), free_port(), free_port()
+    cli = Path(sys.executable).parent / "tagpipe"
+    up = subprocess.Popen([str(cli), "up", "--data-dir", str(data), "--http-port", str(http), "--nats-port",
+                           str(nats_port), "--mqtt-port", str(mqtt_port)], stdout=subprocess.DEVNULL,
+                          stderr=(data / "up.log").open("wb"), start_new_session=True)
+    try:
+        wait_port(mqtt_port)
+        wait_port(http)
+        yield Central(up, data, http, mqtt_port)
+    finally:
+        kids = [p for p in psutil.Process(up.pid).children(recursive=True)]
+        os.killpg(up.pid, signal.SIGTERM)  # its own session: the supervisor and the children it started
+        try:
+            up.wait(20)
+        except subprocess.TimeoutExpired:
+            up.kill()
+        _, alive = psutil.wait_procs(kids, timeout=10)
+        for p in alive:  # a child still busy with a write: end it by PID
+            p.kill()
+        if not keep:
+            shutil.rmtree(data, ignore_errors=True)
+
+
 def central_processes(up: subprocess.Popen) -> dict[str, psutil.Process]:
     root = psutil.Process(up.pid)
     found = {"server": root}
@@ -324,15 +362,7 @@ def main() -> None:
     if args.mqtt_only:
         return mqtt_only(args)
 
-    data = Path(tempfile.mkdtemp(prefix="tagpipe-bench-"))
-    http, nats_port, mqtt_port = free_port(), free_port(), free_port()
-    cli = Path(sys.executable).parent / "tagpipe"
-    up = subprocess.Popen([str(cli), "up", "--data-dir", str(data), "--http-port", str(http), "--nats-port",
-                           str(nats_port), "--mqtt-port", str(mqtt_port)], stdout=subprocess.DEVNULL,
-                          stderr=(data / "up.log").open("wb"), start_new_session=True)
-    try:
-        wait_port(mqtt_port)
-        wait_port(http)
+    with tagpipe_up("tagpipe-bench-", keep=args.keep) as (up, data, _, mqtt_port):
         procs = central_processes(up)
         db = data / "tagpipe.db"
         sampler = Sampler(db, list(range(0, edges, max(1, edges // 10))))
@@ -353,18 +383,6 @@ def main() -> None:
         sampler.stop.set()
         monitor.stop.set()
         monitor.join()
-    finally:
-        kids = [p for p in psutil.Process(up.pid).children(recursive=True)]
-        os.killpg(up.pid, signal.SIGTERM)  # its own session: the supervisor and the children it started
-        try:
-            up.wait(20)
-        except subprocess.TimeoutExpired:
-            up.kill()
-        _, alive = psutil.wait_procs(kids, timeout=10)
-        for p in alive:  # a child still busy with a write: end it by PID
-            p.kill()
-        if not args.keep:
-            shutil.rmtree(data, ignore_errors=True)  # a 60 s run leaves ~400 MB
     lat = sampler.latencies
     span = args.seconds
     print(f"\nworkload {args.workload}: {tags} tag values/message, {edges} edges, QoS {args.qos}, "
