@@ -1,3 +1,3 @@
-from tagpipe.cli import app
+from tagpipe.cli import main
 
-app()
+main()

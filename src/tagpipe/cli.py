@@ -55,7 +55,10 @@ def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignor
     try:
         with children() as kids:
             env = settings_env(settings)
-            kids.start(["tagpipe", "worker", "--role", "ingest,fleet", "--no-migrate"], env=env)  # migrated above
+            from tagpipe.workers import known_roles
+
+            # Every role of every feature, migrated above.
+            kids.start(["tagpipe", "worker", "--role", ",".join(known_roles()), "--no-migrate"], env=env)
             if before_serve:
                 before_serve(kids, env)
             from tagpipe.server import create_app
@@ -160,16 +163,18 @@ def migrate(data_dir: DataDir = None, verbose: Verbose = False) -> None:
 
 
 @app.command()
-def worker(role: Annotated[str, typer.Option(help="Comma-separated roles: ingest, fleet.")] = "ingest,fleet",
+def worker(role: Annotated[str, typer.Option(help="Comma-separated roles (default: every role of every feature: "
+                                                   "ingest, fleet, ...).")] = "",
            data_dir: DataDir = None,
            migrate: Annotated[bool, typer.Option(help="Upgrade the database schema before starting.")] = True,
            verbose: Verbose = False) -> None:
     """Run worker roles (JetStream consumers); run N copies on N machines to scale out."""
-    from tagpipe.workers import run_workers
+    from tagpipe.workers import known_roles, run_workers
 
     _logging(verbose)
     settings = _settings(data_dir, None, None, None)
-    _run_until_signal(run_workers(settings, [r.strip() for r in role.split(",") if r.strip()], migrate=migrate))
+    roles = [r.strip() for r in role.split(",") if r.strip()] or known_roles()
+    _run_until_signal(run_workers(settings, roles, migrate=migrate))
 
 
 def _run_until_signal(coro) -> None:  # type: ignore[no-untyped-def]
@@ -194,5 +199,22 @@ def _run_until_signal(coro) -> None:  # type: ignore[no-untyped-def]
     asyncio.run(main())
 
 
-if __name__ == "__main__":
+# Commands no feature is needed for: the edge agent on a gateway imports no central code at all.
+CORE = frozenset({"up", "demo", "edge", "server", "migrate", "worker"})
+
+
+def main() -> None:
+    """The ``tagpipe`` entry point: the core commands plus every feature's command group (``tagpipe NAME ...``)."""
+    import sys
+
+    if len(sys.argv) < 2 or sys.argv[1] not in CORE:
+        from tagpipe.features import FEATURES
+
+        for feature in FEATURES:
+            if feature.cli:
+                app.add_typer(feature.cli(), name=feature.name)
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,9 @@
     ├── NotFound                        HTTP 404
     ├── Conflict                        HTTP 409
     ├── DeviceUnreachable               the PLC did not answer: mark its tags bad, back off, retry
-    └── DeviceMisconfigured             the PLC answered that our request is wrong: report it, retry slowly
+    ├── DeviceMisconfigured             the PLC answered that our request is wrong: report it, retry slowly
+    ├── CommandFailed(command_id)       an edge answered that a command failed; HTTP 502
+    └── CommandTimeout(command_id)      an edge did not answer a command in time (it may still act); HTTP 504
 
 Drivers wrap their library's exceptions into these; nothing above a driver sees pymodbus or asyncua errors.
 """
@@ -41,3 +43,19 @@ class DeviceUnreachable(TagpipeError):
 
 class DeviceMisconfigured(TagpipeError):
     """The device answered that the request is wrong (unknown address, wrong type, access denied)."""
+
+
+class CommandFailed(TagpipeError):
+    """An edge answered that it could not carry out a command (the PLC refused a write, say)."""
+
+    def __init__(self, detail: str, command_id: str) -> None:
+        super().__init__(detail)
+        self.command_id = command_id
+
+
+class CommandTimeout(TagpipeError):
+    """An edge did not answer a command in time; it may still carry it out."""
+
+    def __init__(self, detail: str, command_id: str) -> None:
+        super().__init__(detail)
+        self.command_id = command_id

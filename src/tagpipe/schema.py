@@ -1,9 +1,12 @@
-"""Every feature's tables in one metadata, for Alembic: a composition root like server.py."""
+"""Every feature's tables in one metadata, for Alembic: loops over the FEATURES table."""
+
+import importlib
 
 from tagpipe.db.base import Base
-from tagpipe.fleet import models as _fleet  # noqa: F401
-from tagpipe.history import models as _history  # noqa: F401
-from tagpipe.plant import models as _plant  # noqa: F401
-from tagpipe.scripts import models as _scripts  # noqa: F401
+from tagpipe.features import FEATURES
+
+for _feature in FEATURES:
+    for _module in _feature.models:
+        importlib.import_module(_module)
 
 metadata = Base.metadata

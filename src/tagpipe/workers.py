@@ -1,4 +1,5 @@
-"""Composition root of the worker process: runs the requested roles (ingest, fleet) against NATS and the database."""
+"""Composition root of the worker process: runs the requested roles of the FEATURES table against NATS and the
+database, each as a named task with the process's services object."""
 
 from __future__ import annotations
 
@@ -7,38 +8,37 @@ import logging
 
 from tagpipe.bus import connect, ensure_stream
 from tagpipe.bus.jetstream import close
-from tagpipe.contracts import Subjects
-from tagpipe.db import make_engine, upgrade
+from tagpipe.db import upgrade
+from tagpipe.feature import roles_of
+from tagpipe.features import FEATURES
+from tagpipe.services import build_services
 from tagpipe.settings import Settings
 
 log = logging.getLogger(__name__)
-ROLES = ("ingest", "fleet")
+
+
+def known_roles() -> list[str]:
+    return list(roles_of(FEATURES))
 
 
 async def run_workers(settings: Settings, roles: list[str], *, migrate: bool = True) -> None:
-    unknown = set(roles) - set(ROLES)
+    available = roles_of(FEATURES)
+    unknown = set(roles) - set(available)
     if unknown:
-        raise ValueError(f"unknown worker role(s) {sorted(unknown)}; expected some of {', '.join(ROLES)}")
+        raise ValueError(f"unknown worker role(s) {sorted(unknown)}; expected some of {', '.join(available)}")
     if migrate:  # `tagpipe up` migrates before it starts this process, which then never loads Alembic
         upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
-    subjects = Subjects(settings.prefix)
-    nc = None
-    while nc is None:
+    services = build_services(settings, FEATURES)
+    while services.nc is None:
         try:
-            nc = await connect(settings.bus_url, f"tagpipe-worker-{'-'.join(roles)}")
+            services.nc = await connect(settings.bus_url, f"tagpipe-worker-{'-'.join(roles)}")
         except Exception as e:  # noqa: BLE001
             log.info("waiting for NATS at %s: %s", settings.bus_url, e)
             await asyncio.sleep(0.5)
-    await ensure_stream(nc.jetstream(), subjects, max_age_days=settings.stream_max_age_days)
-    from tagpipe.fleet.worker import run_fleet
-    from tagpipe.history.worker import run_ingest
-
+    await ensure_stream(services.nc.jetstream(), services.subjects, max_age_days=settings.stream_max_age_days)
     try:
         async with asyncio.TaskGroup() as tg:
-            if "ingest" in roles:
-                tg.create_task(run_ingest(nc, engine, subjects), name="ingest")
-            if "fleet" in roles:
-                tg.create_task(run_fleet(nc, engine, subjects), name="fleet")
+            for role in roles:
+                tg.create_task(available[role]()(services), name=role)
     finally:
-        await close(nc)
+        await close(services.nc)

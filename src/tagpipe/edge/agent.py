@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from tagpipe.edge.sync import ConfigClient
 from tagpipe.edge.transport import MqttTransport, NatsTransport, Transport, TransportError
 
 log = logging.getLogger(__name__)
-UNCONFIRMED_GRACE_S = 30.0  # longer than it takes to notice a dropped MQTT connection (keepalive 10 s)
+UNCONFIRMED_GRACE_S = 30.0
+ANSWERS_KEPT = 1000  # longer than it takes to notice a dropped MQTT connection (keepalive 10 s)
 
 
 @dataclass
@@ -66,6 +68,7 @@ class EdgeAgent:
         self.hooks: Any = None  # the sandbox pool, when scripts are configured
         self._wake = asyncio.Event()
         self._sync_now = asyncio.Event()
+        self._answered: OrderedDict[str, CommandResponse] = OrderedDict()  # recent command ids: executed once
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -239,11 +242,16 @@ class EdgeAgent:
         except ValidationError as e:
             log.warning("malformed command: %s", e)
             return
-        try:
-            result = await self._execute(cmd)
-            response = CommandResponse(id=cmd.id, ok=True, result=result)
-        except Exception as e:  # noqa: BLE001 - every failure becomes an answer
-            response = CommandResponse(id=cmd.id, ok=False, error=str(e))
+        response = self._answered.get(cmd.id)
+        if response is None:  # a command id is its idempotency key: a repeat gets the first answer, never a rerun
+            try:
+                result = await self._execute(cmd)
+                response = CommandResponse(id=cmd.id, ok=True, result=result)
+            except Exception as e:  # noqa: BLE001 - every failure becomes an answer
+                response = CommandResponse(id=cmd.id, ok=False, error=str(e))
+            self._answered[cmd.id] = response
+            while len(self._answered) > ANSWERS_KEPT:
+                self._answered.popitem(last=False)
         await self.transport.notify("responses", response.model_dump_json().encode())
 
     async def _execute(self, cmd: Command) -> Any:

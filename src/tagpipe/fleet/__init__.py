@@ -1,6 +1,62 @@
-"""Fleet: edges, heartbeats, online/offline, commands, metric history and the edge config endpoint."""
+"""Fleet: edges, heartbeats, online/offline, commands (request/reply), metric history and the edge config endpoint.
 
-from tagpipe.fleet.commands import WriteFailed, send_command, write_tag
-from tagpipe.fleet.service import edge_config, set_scripts_provider
+Other features reach it through the ``edge_states`` and ``commands`` ports.
+"""
 
-__all__ = ["WriteFailed", "edge_config", "send_command", "set_scripts_provider", "write_tag"]
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tagpipe.feature import Feature, Nav, Page, Role
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from tagpipe.services import Services
+
+
+def _routers() -> Sequence[APIRouter]:
+    from tagpipe.fleet.api import router
+
+    return [router]
+
+
+def _pages() -> Sequence[Page]:
+    from tagpipe.fleet.ui import PAGES
+
+    return PAGES
+
+
+def _fleet() -> Role:
+    from tagpipe.fleet.worker import run_fleet
+
+    async def fleet(services: Services) -> None:
+        assert services.nc is not None, "worker roles start once the bus is connected"
+        await run_fleet(services.nc, services.engine, services.subjects)
+
+    return fleet
+
+
+def _provides(services: Services) -> Mapping[str, Any]:
+    from tagpipe.fleet.commands import Commander
+    from tagpipe.fleet.service import edge_states
+
+    return {"edge_states": edge_states, "commands": Commander(services)}
+
+
+FEATURE = Feature(
+    name="fleet",
+    models=("tagpipe.fleet.models",),
+    routers=_routers,
+    pages=_pages,
+    nav=(Nav(label="Fleet", path="/fleet", order=30),),
+    roles={"fleet": _fleet},
+    permissions={
+        "fleet.read": "See edges, their status, metrics and commands; read an edge's config.",
+        "fleet.command": "Send commands to edges.",
+    },
+    provides=_provides,
+)
+
+__all__ = ["FEATURE"]

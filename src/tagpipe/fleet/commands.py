@@ -1,4 +1,9 @@
-"""Commands to edges, and writing a tag's value to its PLC: validated here, sent to the tag's edge as a ``write`` command, answered back.
+"""Commands to edges as request/reply, and writing a tag's value to its PLC through its edge.
+
+A command has an id that doubles as its idempotency key: sending an id again returns the stored command (and
+resends it while it is unanswered), and an edge executes an id once, answering a repeat with its first answer. The
+server waits for the answer on the edge's ``responses`` subject (one subscription per process, answers matched to
+waiters by id), never by polling the database; the fleet worker records every answer from the stream.
 
 Outcomes and their HTTP statuses (``POST /api/tags/{id}/write``):
 
@@ -13,75 +18,30 @@ Outcomes and their HTTP statuses (``POST /api/tags/{id}/write``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import time
-from dataclasses import dataclass
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tagpipe import plant
-from tagpipe.errors import Conflict, NotFound, TagpipeError
+from tagpipe.contracts import CommandResponse
+from tagpipe.errors import CommandFailed, CommandTimeout, Conflict, NotFound
 from tagpipe.fleet import service
 from tagpipe.fleet.models import Command, Edge
-from tagpipe.web.context import current, run_db
+from tagpipe.fleet.schemas import CommandOut
+from tagpipe.ports import Written
 
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
+
+    from tagpipe.services import Services
+
+log = logging.getLogger(__name__)
 WAIT_S = 5.0
-
-
-class CommandOut(BaseModel):
-    id: str
-    edge_id: str
-    command: str
-    status: str
-    result: Any = None
-    error: str | None = None
-
-
-class WriteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    value: bool | int | float | str = Field(..., description="In engineering units (scale and offset are undone).",
-                                            examples=[42.5])
-
-
-class WriteOut(BaseModel):
-    tag_id: int
-    ok: bool
-    value: Any = Field(None, description="The value read back from the PLC after the write.")
-    command_id: str
-
-
-class WriteFailed(TagpipeError):
-    """The edge did not write: it answered with an error (502) or not at all (504)."""
-
-    def __init__(self, status: int, title: str, detail: str, command_id: str) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.command_id = status, title, detail, command_id
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Written:
-    tag_id: int
-    value: Any
-    command_id: str
-
-
-async def send_command(edge_id: str, command: str, params: dict[str, Any], wait_s: float = 0.0) -> CommandOut:
-    """Publish a command to an edge; with ``wait_s`` wait for its response."""
-    ctx = current()
-    cmd = await run_db(service.new_command, edge_id, command, params)
-    if ctx.nc is not None and ctx.nc.is_connected:
-        body = json.dumps({"id": cmd.id, "command": command, "params": params}).encode()
-        await ctx.nc.publish(ctx.subjects.device(edge_id, "commands"), body)
-        await ctx.nc.flush()
-    deadline = time.monotonic() + wait_s
-    while True:
-        out = await run_db(load_command, cmd.id)
-        if out.status != "sent" or time.monotonic() >= deadline:
-            return out
-        await asyncio.sleep(0.05)
 
 
 def load_command(session: Session, command_id: str) -> CommandOut:
@@ -96,19 +56,74 @@ def _edge_status(session: Session, edge_id: str) -> str | None:
     return edge.status if edge else None
 
 
-async def write_tag(tag_id: int, value: object, wait_s: float = WAIT_S) -> Written:
-    """Validate, send the write to the tag's edge, wait for its answer; raises InvalidInput, Conflict or WriteFailed."""
-    target = await run_db(plant.write_target, tag_id, value)
-    status = await run_db(_edge_status, target.edge_id)
-    if status != "online":
-        state = "has never connected" if status is None else "is offline"
-        raise Conflict(f"edge {target.edge_id!r} {state}; the write to {target.tag} was not sent")
-    out = await send_command(target.edge_id, "write",
-                             {"device_id": target.device_id, "tag": target.tag, "value": value}, wait_s)
-    if out.status == "ok":
-        result = out.result if isinstance(out.result, dict) else {}
-        return Written(tag_id=target.tag_id, value=result.get("value"), command_id=out.id)
-    if out.status == "error":
-        raise WriteFailed(502, "Write failed", f"edge {target.edge_id} could not write {target.tag}: {out.error}", out.id)
-    raise WriteFailed(504, "No answer from the edge", f"edge {target.edge_id} did not answer within {wait_s:g} s; the "
-                      f"write may still happen (GET /api/fleet/commands/{out.id})", out.id)
+class Commander:
+    """Sends commands and waits for their answers; one per server process, bound to its services."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._waiting: dict[str, asyncio.Future[CommandResponse]] = {}
+        self._sub: Subscription | None = None
+        self._sub_nc: object = None
+
+    async def _listen(self) -> None:
+        """Subscribe to every edge's answers once per bus connection (the connection is replaced on restart)."""
+        nc = self.services.nc
+        if nc is None or (self._sub is not None and self._sub_nc is nc):
+            return
+        self._sub = await nc.subscribe(self.services.subjects.all("responses"), cb=self._on_response)
+        self._sub_nc = nc
+
+    async def _on_response(self, msg: Msg) -> None:
+        try:
+            response = CommandResponse.model_validate_json(msg.data)
+        except ValidationError:
+            return  # the fleet worker dead-letters it from the stream
+        future = self._waiting.get(response.id)
+        if future is not None and not future.done():
+            future.set_result(response)
+
+    async def send(self, edge_id: str, command: str, params: dict[str, Any], wait_s: float = 0.0,
+                   command_id: str | None = None) -> CommandOut:
+        """Record and publish a command; with ``wait_s``, wait that long for the edge's answer."""
+        cmd = await self.services.run_db(service.new_command, edge_id, command, params, command_id)
+        if cmd.status != "sent":
+            return cmd  # answered before: the key was used already
+        nc = self.services.nc
+        if nc is None or not nc.is_connected:
+            return cmd
+        await self._listen()
+        future: asyncio.Future[CommandResponse] = asyncio.get_running_loop().create_future()
+        self._waiting[cmd.id] = future
+        try:
+            body = json.dumps({"id": cmd.id, "command": command, "params": params}).encode()
+            await nc.publish(self.services.subjects.device(edge_id, "commands"), body)
+            await nc.flush()
+            if wait_s <= 0:
+                return cmd
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    answer = await future
+                    return cmd.model_copy(update={"status": "ok" if answer.ok else "error",
+                                                  "result": answer.result, "error": answer.error})
+            return cmd
+        finally:
+            self._waiting.pop(cmd.id, None)
+
+    async def write_tag(self, tag_id: int, value: object, wait_s: float = WAIT_S) -> Written:
+        """Validate, send the write to the tag's edge and wait for its answer.
+
+        Raises InvalidInput, NotFound, Conflict (edge offline), CommandFailed (502) or CommandTimeout (504)."""
+        target = await self.services.run_db(plant.write_target, tag_id, value)
+        status = await self.services.run_db(_edge_status, target.edge_id)
+        if status != "online":
+            state = "has never connected" if status is None else "is offline"
+            raise Conflict(f"edge {target.edge_id!r} {state}; the write to {target.tag} was not sent")
+        out = await self.send(target.edge_id, "write",
+                              {"device_id": target.device_id, "tag": target.tag, "value": value}, wait_s)
+        if out.status == "ok":
+            result = out.result if isinstance(out.result, dict) else {}
+            return Written(tag_id=target.tag_id, value=result.get("value"), command_id=out.id)
+        if out.status == "error":
+            raise CommandFailed(f"edge {target.edge_id} could not write {target.tag}: {out.error}", out.id)
+        raise CommandTimeout(f"edge {target.edge_id} did not answer within {wait_s:g} s; the write may still happen "
+                             f"(GET /api/fleet/commands/{out.id})", out.id)

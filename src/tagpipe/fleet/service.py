@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tagpipe import plant
 from tagpipe.contracts import EdgeConfig, Heartbeat
 from tagpipe.db.base import now_ms, utcnow
-from tagpipe.errors import NotFound
+from tagpipe.errors import Conflict, NotFound
+from tagpipe.feature import EdgeConfigPart
 from tagpipe.fleet.models import Command, Edge, EdgeMetric
+from tagpipe.fleet.schemas import CommandOut
+from tagpipe.ports import EdgeState
 
 METRIC_RETENTION_DAYS = 30
-ScriptsProvider = Any  # Callable[[Session, str], list[ScriptConfig]]
-_scripts_provider: ScriptsProvider | None = None
-
-
-def set_scripts_provider(provider: ScriptsProvider) -> None:
-    """The scripts feature registers how to list an edge's scripts (composition root wires it)."""
-    global _scripts_provider
-    _scripts_provider = provider
 
 
 def record_heartbeat(session: Session, edge_id: str, hb: Heartbeat, *, at: dt.datetime | None = None) -> Edge:
@@ -62,7 +59,8 @@ def mark_offline(session: Session, *, now: dt.datetime | None = None) -> list[st
 def list_edges(session: Session) -> list[Edge]:
     known = {e.id: e for e in session.scalars(select(Edge).order_by(Edge.id))}
     for edge_id in plant.edges_in_use(session):
-        known.setdefault(edge_id, Edge(id=edge_id, name=edge_id, status="offline", heartbeat_interval_s=30.0))
+        known.setdefault(edge_id, Edge(id=edge_id, name=edge_id, status="offline", heartbeat_interval_s=30.0,
+                                       devices={}, scripts={}))
     return sorted(known.values(), key=lambda e: e.id)
 
 
@@ -78,20 +76,43 @@ def metric_history(session: Session, edge_id: str, since_ms: int) -> list[EdgeMe
                                 .order_by(EdgeMetric.ts)))
 
 
-def edge_config(session: Session, edge_id: str) -> EdgeConfig:
-    """The seed's EdgeConfig for one edge; its version is a hash of its content (the strong ETag)."""
+def edge_states(session: Session) -> dict[str, EdgeState]:
+    """Each edge's status and its heartbeat's per-script counters (the edge-states port)."""
+    return {e.id: EdgeState(status=e.status, scripts=e.scripts or {}) for e in list_edges(session)}
+
+
+def edge_config(session: Session, edge_id: str, parts: Iterable[EdgeConfigPart]) -> EdgeConfig:
+    """The seed's EdgeConfig for one edge, its fields contributed by the features (plant's devices, scripts' hooks);
+    its version is a hash of its content (the strong ETag)."""
     edge = session.get(Edge, edge_id)
-    scripts = _scripts_provider(session, edge_id) if _scripts_provider else []
-    config = EdgeConfig(edge_id=edge_id, edge_name=edge.name if edge else edge_id,
-                        devices=plant.devices_for_edge(session, edge_id), scripts=scripts)
+    fields: dict[str, Any] = {}
+    for part in parts:
+        fields.update(part(session, edge_id))
+    config = EdgeConfig(edge_id=edge_id, edge_name=edge.name if edge else edge_id, **fields)
     return config.with_content_version()
 
 
-def new_command(session: Session, edge_id: str, command: str, params: dict[str, Any]) -> Command:
-    cmd = Command(id=uuid.uuid4().hex, edge_id=edge_id, command=command, params=params, status="sent")
+def new_command(session: Session, edge_id: str, command: str, params: dict[str, Any],
+                command_id: str | None = None) -> CommandOut:
+    """Record a command; an id given again is the same command (an idempotency key), returned as stored."""
+    if command_id is not None:
+        existing = session.get(Command, command_id)
+        if existing is not None:
+            return _same(existing, edge_id, command)
+    cmd = Command(id=command_id or uuid.uuid4().hex, edge_id=edge_id, command=command, params=params, status="sent")
     session.add(cmd)
-    session.commit()
-    return cmd
+    try:
+        session.commit()
+    except IntegrityError:  # the same key sent twice at once: the first one stored wins
+        session.rollback()
+        return _same(session.get(Command, cmd.id), edge_id, command)
+    return CommandOut.model_validate(cmd, from_attributes=True)
+
+
+def _same(cmd: Command | None, edge_id: str, command: str) -> CommandOut:
+    if cmd is None or cmd.edge_id != edge_id or cmd.command != command:
+        raise Conflict("command id: already used for another edge or command")
+    return CommandOut.model_validate(cmd, from_attributes=True)
 
 
 def record_response(session: Session, command_id: str, ok: bool, result: Any, error: str | None) -> None:

@@ -7,8 +7,9 @@ import time
 from nicegui import ui
 
 from tagpipe import plant
+from tagpipe.feature import Page
 from tagpipe.fleet import service
-from tagpipe.web.context import run_db
+from tagpipe.services import Services
 from tagpipe.web.shell import fmt_value, page
 
 COLUMNS = [{"name": c, "label": label, "field": c, "align": "left"} for c, label in [
@@ -56,10 +57,9 @@ def device_rows(session, edge_id: str, devices: dict | None) -> list[dict]:  # t
     return rows
 
 
-@ui.page("/fleet")
-async def fleet() -> None:
-    with page("Fleet"):
-        table = ui.table(columns=COLUMNS, rows=await run_db(_rows), row_key="id").classes("w-full").props("flat")
+async def fleet(services: Services) -> None:
+    with page(services, "Fleet"):
+        table = ui.table(columns=COLUMNS, rows=await services.run_db(_rows), row_key="id").classes("w-full").props("flat")
         table.add_slot("body-cell-id", '<q-td :props="props"><a :href="\'/fleet/\' + props.value">{{ props.value }}</a></q-td>')
         table.add_slot("body-cell-status", '<q-td :props="props"><q-badge :color="props.value == \'online\' ? \'green\' : \'grey\'">'
                                            '{{ props.value }}</q-badge></q-td>')
@@ -67,15 +67,14 @@ async def fleet() -> None:
                                             '{{ props.value }}</q-td>')
 
         async def refresh() -> None:
-            table.rows = await run_db(_rows)
+            table.rows = await services.run_db(_rows)
             table.update()
 
         ui.timer(2.0, refresh)
 
 
-@ui.page("/fleet/{edge_id}")
-async def edge_detail(edge_id: str) -> None:
-    with page("Fleet"):
+async def edge_detail(services: Services, edge_id: str) -> None:
+    with page(services, "Fleet"):
         ui.link("← all edges", "/fleet")
         header = ui.label(edge_id).classes("text-xl")
         facts = ui.label("").classes("text-sm text-gray-600")
@@ -93,19 +92,22 @@ async def edge_detail(edge_id: str) -> None:
 
         async def refresh() -> None:
             try:
-                edge = await run_db(service.get_edge, edge_id)
+                edge = await services.run_db(service.get_edge, edge_id)
             except Exception:  # noqa: BLE001 - an edge that never sent a heartbeat
                 facts.text = "This edge has not sent a heartbeat yet."
                 return
             header.text = f"{edge.id} — {edge.status}"
             facts.text = (f"last heartbeat {edge.last_heartbeat}Z · ip {edge.ip_address} · agent {edge.agent_version} · "
                           f"config {edge.config_version} · outbox {edge.outbox_depth} (dropped {edge.outbox_dropped})")
-            devices.rows = await run_db(device_rows, edge_id, edge.devices)
+            devices.rows = await services.run_db(device_rows, edge_id, edge.devices)
             devices.update()
-            metrics = await run_db(service.metric_history, edge_id, int((time.time() - 86400) * 1000))
+            metrics = await services.run_db(service.metric_history, edge_id, int((time.time() - 86400) * 1000))
             for key, chart in charts.items():
                 chart.options["series"][0]["data"] = [[m.ts, getattr(m, key)] for m in metrics]
                 chart.update()
 
         await refresh()
         ui.timer(5.0, refresh)
+
+
+PAGES = [Page(path="/fleet", handler=fleet), Page(path="/fleet/{edge_id}", handler=edge_detail)]

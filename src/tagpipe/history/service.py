@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,14 +12,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.history.models import BAD, IngestReject, Latest
 from tagpipe.history.rollup import choose_source
-
-
-@dataclass(frozen=True, slots=True)
-class LatestValue:
-    tag_id: int
-    ts: int
-    value: Any
-    quality: str
+from tagpipe.ports import LatestValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +24,7 @@ class Point:
     count: int
 
 
-def latest_values(session: Session, tag_ids: list[int] | None = None) -> dict[int, LatestValue]:
+def latest_values(session: Session, tag_ids: Sequence[int] | None = None) -> dict[int, LatestValue]:
     q = select(Latest)
     if tag_ids is not None:
         q = q.where(Latest.tag_id.in_(tag_ids))

@@ -8,10 +8,13 @@ from typing import Any
 
 from nicegui import ui
 
+from tagpipe import plant
 from tagpipe.contracts import iso_timestamp
+from tagpipe.errors import TagpipeError
+from tagpipe.feature import Page
 from tagpipe.history import service
-from tagpipe.history.api import parse_time, tag_values
-from tagpipe.web.context import run_db
+from tagpipe.history.api import parse_time
+from tagpipe.services import Services
 from tagpipe.web.shell import fmt_age, fmt_value, page
 
 RANGES = {"1 h": 3600, "1 d": 86400, "3 d": 3 * 86400, "7 d": 7 * 86400, "custom": None}
@@ -39,10 +42,8 @@ def parse_input(text: str, data_type: str) -> object:
     return text.strip()
 
 
-async def write_dialog(row: dict) -> None:
+async def write_dialog(services: Services, row: dict) -> None:
     """Ask for a value and write it to the tag's PLC through its edge; show the value read back or the reason."""
-    from tagpipe.errors import TagpipeError
-    from tagpipe.fleet import write_tag
 
     with ui.dialog() as dialog, ui.card().classes("min-w-[24rem]"):
         ui.label(f"Write {row['name']}").classes("text-lg")
@@ -57,7 +58,7 @@ async def write_dialog(row: dict) -> None:
             answer.text = "Writing…"
             value = (entry.value == "true") if row["data_type"] == "BOOL" else parse_input(entry.value or "", row["data_type"])
             try:
-                done = await write_tag(row["id"], value)
+                done = await services.ports.commands.write_tag(row["id"], value)
             except TagpipeError as e:
                 answer.text = str(e)
                 answer.classes(replace="text-sm text-negative")
@@ -71,14 +72,13 @@ async def write_dialog(row: dict) -> None:
     dialog.open()
 
 
-@ui.page("/")
-async def dashboard() -> None:
-    with page("Dashboard"):
+async def dashboard(services: Services) -> None:
+    with page(services, "Dashboard"):
         container = ui.column().classes("w-full gap-4")
         tables: dict[str, ui.table] = {}
 
         async def refresh() -> None:
-            values = await run_db(tag_values)
+            values = await services.run_db(plant.tag_values, services.ports.latest_values)
             if not values and not tables:
                 container.clear()
                 with container:
@@ -96,7 +96,7 @@ async def dashboard() -> None:
                         tables[equipment] = ui.table(columns=COLUMNS, rows=rows, row_key="id").classes("w-full")
                         tables[equipment].props(f'data-equipment="{equipment}" dense flat')
                         tables[equipment].add_slot("body-cell-write", WRITE_CELL)
-                        tables[equipment].on("write", lambda e: write_dialog(e.args))
+                        tables[equipment].on("write", lambda e: write_dialog(services, e.args))
                 else:
                     tables[equipment].rows = rows
                     tables[equipment].update()
@@ -105,10 +105,9 @@ async def dashboard() -> None:
         ui.timer(1.0, refresh)
 
 
-@ui.page("/trends")
-async def trends(tags: str = "", range: str = "1 h") -> None:
-    with page("Trends"):
-        catalog = await run_db(tag_values)
+async def trends(services: Services, tags: str = "", range: str = "1 h") -> None:
+    with page(services, "Trends"):
+        catalog = await services.run_db(plant.tag_values, services.ports.latest_values)
         options = {t.id: f"{t.equipment} / {t.name}" + (f" [{t.unit}]" if t.unit else "") for t in catalog}
         chosen = [int(x) for x in tags.split(",") if x.strip().isdigit() and int(x) in options]
         with ui.row().classes("items-end gap-4 w-full"):
@@ -145,7 +144,7 @@ async def trends(tags: str = "", range: str = "1 h") -> None:
                 return
             series, rows, names = [], [], []
             for index, tag_id in enumerate(ids):
-                _, pts = await run_db(service.history, tag_id, start, end, 1000)
+                _, pts = await services.run_db(service.history, tag_id, start, end, 1000)
                 name = options.get(tag_id, str(tag_id))
                 names.append(name)
                 series += _trend_series(name, PALETTE[index % len(PALETTE)], pts)
@@ -177,3 +176,6 @@ def _trend_series(name: str, color: str, pts: list[Any]) -> list[dict[str, Any]]
         {**edge, "name": f"{name} (min)", "data": [[p.ts, p.min] for p in pts]},
         {**edge, "name": f"{name} (max)", "data": [[p.ts, p.max] for p in pts]},
     ]
+
+
+PAGES = [Page(path="/", handler=dashboard), Page(path="/trends", handler=trends)]

@@ -1,8 +1,14 @@
-"""Plant: equipment, connections and tags (CRUD, validation against the protocol drivers).
+"""Plant: equipment, connections and tags (CRUD, validation against the protocol drivers), and ``/api/tags``.
 
-Other features may call only the functions exported here.
+The lowest feature: every other feature may call the functions exported here, and nothing else of plant.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tagpipe.feature import EdgeConfigPart, Feature, Nav, Page
 from tagpipe.plant.service import (
     devices_for_edge,
     discover_tags,
@@ -11,7 +17,44 @@ from tagpipe.plant.service import (
     tag_catalog,
     tag_key_map,
 )
+from tagpipe.plant.values import TagValue, tag_values
 from tagpipe.plant.writes import write_target
 
-__all__ = ["devices_for_edge", "discover_tags", "edges_in_use", "equipment_tree", "tag_catalog", "tag_key_map",
-           "write_target"]
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+def _routers() -> Sequence[APIRouter]:
+    from tagpipe.plant.api import router
+
+    return [router]
+
+
+def _pages() -> Sequence[Page]:
+    from tagpipe.plant.ui import PAGES
+
+    return PAGES
+
+
+def _edge_config() -> EdgeConfigPart:
+    from tagpipe.plant.service import edge_config_part
+
+    return edge_config_part
+
+
+FEATURE = Feature(
+    name="plant",
+    models=("tagpipe.plant.models",),
+    routers=_routers,
+    pages=_pages,
+    nav=(Nav(label="Configuration", path="/config", order=50),),
+    permissions={
+        "plant.read": "See equipment, connections and tags with their latest values.",
+        "plant.configure": "Create, change and delete equipment, connections and tags; test connections; browse OPC UA.",
+        "tags.write": "Write a value to a tag marked writable.",
+    },
+    edge_config=_edge_config,
+)
+
+__all__ = ["FEATURE", "TagValue", "devices_for_edge", "discover_tags", "edges_in_use", "equipment_tree", "tag_catalog",
+           "tag_key_map", "tag_values", "write_target"]

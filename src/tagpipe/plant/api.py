@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from tagpipe import drivers
+from tagpipe.errors import NotFound
 from tagpipe.plant import probe, service
 from tagpipe.plant.schemas import (
     BrowseIn,
@@ -18,7 +19,8 @@ from tagpipe.plant.schemas import (
     TagIn,
     TagOut,
 )
-from tagpipe.web.context import current, run_db
+from tagpipe.plant.values import TagValue, WriteIn, WriteOut, tag_values
+from tagpipe.web.deps import ServicesDep
 
 router = APIRouter(prefix="/api", tags=["plant"])
 
@@ -35,35 +37,35 @@ async def protocols() -> dict[str, dict]:
 
 
 @router.get("/equipment", response_model=list[EquipmentOut])
-async def list_equipment() -> list[EquipmentOut]:
-    return [_out(EquipmentOut, e) for e in await run_db(service.list_equipment)]
+async def list_equipment(services: ServicesDep) -> list[EquipmentOut]:
+    return [_out(EquipmentOut, e) for e in await services.run_db(service.list_equipment)]
 
 
 @router.post("/equipment", response_model=EquipmentOut, status_code=201)
-async def create_equipment(body: EquipmentIn) -> EquipmentOut:
-    return _out(EquipmentOut, await run_db(service.create_equipment, body))
+async def create_equipment(body: EquipmentIn, services: ServicesDep) -> EquipmentOut:
+    return _out(EquipmentOut, await services.run_db(service.create_equipment, body))
 
 
 @router.put("/equipment/{equipment_id}", response_model=EquipmentOut)
-async def update_equipment(equipment_id: int, body: EquipmentIn) -> EquipmentOut:
-    return _out(EquipmentOut, await run_db(service.update_equipment, equipment_id, body))
+async def update_equipment(equipment_id: int, body: EquipmentIn, services: ServicesDep) -> EquipmentOut:
+    return _out(EquipmentOut, await services.run_db(service.update_equipment, equipment_id, body))
 
 
 @router.delete("/equipment/{equipment_id}", status_code=204)
-async def delete_equipment(equipment_id: int) -> Response:
-    await current().config_changed(await run_db(service.delete_equipment, equipment_id))
+async def delete_equipment(equipment_id: int, services: ServicesDep) -> Response:
+    await services.config_changed(await services.run_db(service.delete_equipment, equipment_id))
     return Response(status_code=204)
 
 
 @router.get("/connections", response_model=list[ConnectionOut])
-async def list_connections(equipment_id: int | None = None) -> list[ConnectionOut]:
-    return [_out(ConnectionOut, c) for c in await run_db(service.list_connections, equipment_id)]
+async def list_connections(services: ServicesDep, equipment_id: int | None = None) -> list[ConnectionOut]:
+    return [_out(ConnectionOut, c) for c in await services.run_db(service.list_connections, equipment_id)]
 
 
 @router.post("/connections", response_model=ConnectionOut, status_code=201)
-async def create_connection(body: ConnectionIn) -> ConnectionOut:
-    conn = await run_db(service.create_connection, body)
-    await current().config_changed([conn.edge_id])
+async def create_connection(body: ConnectionIn, services: ServicesDep) -> ConnectionOut:
+    conn = await services.run_db(service.create_connection, body)
+    await services.config_changed([conn.edge_id])
     return _out(ConnectionOut, conn)
 
 
@@ -79,9 +81,9 @@ async def test_connection(body: ConnectionTestIn) -> ConnectionTestOut:
 
 
 @router.post("/connections/{connection_id}/test", response_model=ConnectionTestOut)
-async def test_saved_connection(connection_id: int) -> ConnectionTestOut:
+async def test_saved_connection(connection_id: int, services: ServicesDep) -> ConnectionTestOut:
     """*Test connection* for a stored connection with its stored tags (from the server, like POST /connections/test)."""
-    return await probe.try_connection(await run_db(service.connection_test_body, connection_id))
+    return await probe.try_connection(await services.run_db(service.connection_test_body, connection_id))
 
 
 @router.post("/opcua/browse", response_model=list[BrowseNode])
@@ -91,38 +93,63 @@ async def opcua_browse(body: BrowseIn) -> list[BrowseNode]:
 
 
 @router.put("/connections/{connection_id}", response_model=ConnectionOut)
-async def update_connection(connection_id: int, body: ConnectionIn) -> ConnectionOut:
-    conn, edges = await run_db(service.update_connection, connection_id, body)
-    await current().config_changed(edges)
+async def update_connection(connection_id: int, body: ConnectionIn, services: ServicesDep) -> ConnectionOut:
+    conn, edges = await services.run_db(service.update_connection, connection_id, body)
+    await services.config_changed(edges)
     return _out(ConnectionOut, conn)
 
 
 @router.delete("/connections/{connection_id}", status_code=204)
-async def delete_connection(connection_id: int) -> Response:
-    await current().config_changed(await run_db(service.delete_connection, connection_id))
+async def delete_connection(connection_id: int, services: ServicesDep) -> Response:
+    await services.config_changed(await services.run_db(service.delete_connection, connection_id))
     return Response(status_code=204)
 
 
+@router.get("/tags", response_model=list[TagValue])
+async def list_tags(services: ServicesDep) -> list[TagValue]:
+    """Every tag with its latest value, quality and timestamp."""
+    return await services.run_db(tag_values, services.ports.latest_values)
+
+
+@router.get("/tags/{tag_id}", response_model=TagValue)
+async def get_tag(tag_id: int, services: ServicesDep) -> TagValue:
+    found = await services.run_db(tag_values, services.ports.latest_values, tag_id)
+    if not found:
+        raise NotFound(f"tag {tag_id} does not exist")
+    return found[0]
+
+
+@router.post("/tags/{tag_id}/write", response_model=WriteOut,
+             responses={409: {"description": "The tag's edge is offline; nothing was sent."},
+                        422: {"description": "Not writable (field writable) or the value does not fit (field value)."},
+                        502: {"description": "The edge answered that the PLC write failed."},
+                        504: {"description": "The edge did not answer in time; the write may still happen."}})
+async def write_tag(tag_id: int, body: WriteIn, services: ServicesDep) -> WriteOut:
+    """Write a value (engineering units) to a writable tag through its edge; answers the value read back."""
+    done = await services.ports.commands.write_tag(tag_id, body.value)
+    return WriteOut(tag_id=done.tag_id, ok=True, value=done.value, command_id=done.command_id)
+
+
 @router.post("/tags", response_model=TagOut, status_code=201)
-async def create_tag(body: TagIn) -> TagOut:
-    tag, edges = await run_db(service.create_tag, body)
-    await current().config_changed(edges)
+async def create_tag(body: TagIn, services: ServicesDep) -> TagOut:
+    tag, edges = await services.run_db(service.create_tag, body)
+    await services.config_changed(edges)
     return _out(TagOut, tag)
 
 
 @router.get("/tags/{tag_id}/config", response_model=TagOut)
-async def get_tag_config(tag_id: int) -> TagOut:
-    return _out(TagOut, await run_db(service.get_tag, tag_id))
+async def get_tag_config(tag_id: int, services: ServicesDep) -> TagOut:
+    return _out(TagOut, await services.run_db(service.get_tag, tag_id))
 
 
 @router.put("/tags/{tag_id}", response_model=TagOut)
-async def update_tag(tag_id: int, body: TagIn) -> TagOut:
-    tag, edges = await run_db(service.update_tag, tag_id, body)
-    await current().config_changed(edges)
+async def update_tag(tag_id: int, body: TagIn, services: ServicesDep) -> TagOut:
+    tag, edges = await services.run_db(service.update_tag, tag_id, body)
+    await services.config_changed(edges)
     return _out(TagOut, tag)
 
 
 @router.delete("/tags/{tag_id}", status_code=204)
-async def delete_tag(tag_id: int) -> Response:
-    await current().config_changed(await run_db(service.delete_tag, tag_id))
+async def delete_tag(tag_id: int, services: ServicesDep) -> Response:
+    await services.config_changed(await services.run_db(service.delete_tag, tag_id))
     return Response(status_code=204)

@@ -218,3 +218,8 @@ def equipment_tree(session: Session) -> list[dict]:
     return [{"id": e.id, "name": e.name,
              "connections": [{"id": c.id, "name": c.name, "edge_id": c.edge_id} for c in e.connections]}
             for e in list_equipment(session)]
+
+
+def edge_config_part(session: Session, edge_id: str) -> dict[str, list[DeviceConfig]]:
+    """The ``devices`` of an edge's config (this feature's part of the EdgeConfig)."""
+    return {"devices": devices_for_edge(session, edge_id)}

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from tagpipe import drivers
 from tagpipe.contracts.config import ByteOrder, DataType
 from tagpipe.errors import Conflict, InvalidInput, NotFound
+from tagpipe.feature import Page
 from tagpipe.plant import probe, service
 from tagpipe.plant.schemas import (
     BrowseNode,
@@ -20,7 +21,7 @@ from tagpipe.plant.schemas import (
     TagIn,
     TagSpec,
 )
-from tagpipe.web.context import current, run_db
+from tagpipe.services import Services
 from tagpipe.web.shell import fmt_value, page
 
 TEST_NOTE = "Test connection runs on the server: it proves the PLC answers the server, not the edge that will poll it."
@@ -30,7 +31,8 @@ RESULT_COLUMNS = [{"name": c, "label": c.title(), "field": c, "align": "left"} f
 class Form:
     """Inputs keyed by field name; a failed save puts each message next to its field and saves nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, services: Services) -> None:
+        self.services = services
         self.inputs: dict[str, Any] = {}
         self.message = ui.label("").classes("text-negative text-sm")
 
@@ -72,7 +74,7 @@ class Form:
         except (ValidationError, InvalidInput, Conflict, NotFound) as e:
             self.show(e)
             return False
-        await current().config_changed(edges or [])
+        await self.services.config_changed(edges or [])
         return True
 
 
@@ -139,7 +141,7 @@ def show_test_result(result: ConnectionTestOut, summary: ui.label, table: ui.tab
     table.update()
 
 
-async def test_dialog(host: ui.element, connection_id: int, name: str) -> None:
+async def test_dialog(services: Services, host: ui.element, connection_id: int, name: str) -> None:
     """Test a stored connection with its stored tags and show the answer in a dialog."""
     with host, ui.dialog() as dialog, ui.card().classes("min-w-[40rem]"):
         ui.label(f"Test connection · {name}").classes("text-lg")
@@ -148,11 +150,11 @@ async def test_dialog(host: ui.element, connection_id: int, name: str) -> None:
         table = ui.table(columns=RESULT_COLUMNS, rows=[]).classes("w-full").props("dense flat")
         ui.button("Close", on_click=dialog.close).props("flat")
     dialog.open()
-    result = await probe.try_connection(await run_db(service.connection_test_body, connection_id))
+    result = await probe.try_connection(await services.run_db(service.connection_test_body, connection_id))
     show_test_result(result, summary, table)
 
 
-async def browse_dialog(host: ui.element, connection_id: int, name: str, settings: dict[str, Any],  # type: ignore[no-untyped-def]
+async def browse_dialog(services: Services, host: ui.element, connection_id: int, name: str, settings: dict[str, Any],  # type: ignore[no-untyped-def]
                         on_added) -> None:
     """Browse an OPC UA server from the server: open objects, tick variables, add them as tags of the connection.
 
@@ -216,9 +218,9 @@ async def browse_dialog(host: ui.element, connection_id: int, name: str, setting
         for node in chosen:
             spec = probe.tag_spec_from_node(node)
             try:
-                _, edges = await run_db(service.create_tag, TagIn(**spec.model_dump(), connection_id=connection_id))
+                _, edges = await services.run_db(service.create_tag, TagIn(**spec.model_dump(), connection_id=connection_id))
                 added.append(spec.name)
-                await current().config_changed(edges)
+                await services.config_changed(edges)
             except (InvalidInput, Conflict, ValidationError) as e:
                 failed.append(f"{spec.name}: {e}")
         status.text = f"Added {len(added)} tags" + (f"; not added: {'; '.join(failed)}" if failed else "")
@@ -230,16 +232,15 @@ async def browse_dialog(host: ui.element, connection_id: int, name: str, setting
     await load()
 
 
-@ui.page("/config")
-async def configuration() -> None:
-    with page("Configuration"):
+async def configuration(services: Services) -> None:
+    with page(services, "Configuration"):
         listing = ui.column().classes("w-full")
         dialogs = ui.element("div")  # dialogs outlive a re-render of the listing
 
         async def render() -> None:
-            equipment = await run_db(service.list_equipment)
-            conns = await run_db(service.list_connections)
-            tags = await run_db(service.list_tags)
+            equipment = await services.run_db(service.list_equipment)
+            conns = await services.run_db(service.list_connections)
+            tags = await services.run_db(service.list_tags)
             listing.clear()
             with listing:
                 for eq in equipment:
@@ -250,11 +251,11 @@ async def configuration() -> None:
                                 ui.label(f"{c.name} · {c.protocol} · edge {c.edge_id} · every {c.interval_ms} ms · "
                                          f"{c.settings}").classes("text-sm")
                                 ui.button("Test connection", icon="network_check",
-                                          on_click=lambda _, c=c: test_dialog(dialogs, c.id, c.name)).props(
+                                          on_click=lambda _, c=c: test_dialog(services, dialogs, c.id, c.name)).props(
                                     f'flat dense size=sm data-test="{c.id}"')
                                 if drivers.ALIASES.get(c.protocol, c.protocol) == "opcua":
                                     ui.button("Browse", icon="account_tree",
-                                              on_click=lambda _, c=c: browse_dialog(dialogs, c.id, c.name, dict(c.settings),
+                                              on_click=lambda _, c=c: browse_dialog(services, dialogs, c.id, c.name, dict(c.settings),
                                                                                     render)).props(
                                         f'flat dense size=sm data-browse="{c.id}"')
                             rows = [{"id": t.id, "name": t.name, "address": t.address, "data_type": t.data_type,
@@ -271,13 +272,13 @@ async def configuration() -> None:
             conn_select.update()
 
         with ui.expansion("Add equipment", icon="factory").classes("w-full"):
-            eq_form = Form()
+            eq_form = Form(services)
             eq_form.add("name", ui.input("Name"))
             eq_form.add("description", ui.input("Description"))
 
             async def add_equipment() -> None:
                 async def act() -> list[str]:
-                    await run_db(service.create_equipment, EquipmentIn(**eq_form.values()))
+                    await services.run_db(service.create_equipment, EquipmentIn(**eq_form.values()))
                     return []
                 if await eq_form.submit(act):
                     ui.notify("Equipment added")
@@ -286,7 +287,7 @@ async def configuration() -> None:
             ui.button("Add equipment", on_click=add_equipment)
 
         with ui.expansion("Add connection", icon="cable").classes("w-full"):
-            c_form = Form()
+            c_form = Form(services)
             with ui.row().classes("gap-4 items-start"):
                 eq_select = c_form.add("equipment_id", ui.select({}, label="Equipment").classes("w-48"))
                 c_form.add("name", ui.input("Name"))
@@ -329,7 +330,7 @@ async def configuration() -> None:
                 async def act() -> list[str]:
                     body = ConnectionIn(equipment_id=v["equipment_id"] or 0, name=v["name"], edge_id=v["edge_id"],
                                         protocol=v["protocol"], interval_ms=int(v["interval_ms"] or 0), settings=settings)
-                    conn = await run_db(service.create_connection, body)
+                    conn = await services.run_db(service.create_connection, body)
                     return [conn.edge_id]
                 if await c_form.submit(act):
                     ui.notify("Connection added")
@@ -340,7 +341,7 @@ async def configuration() -> None:
                 ui.button("Add connection", on_click=add_connection)
 
         with ui.expansion("Add tag", icon="sell").classes("w-full"):
-            t_form = Form()
+            t_form = Form(services)
             with ui.row().classes("gap-4 items-start"):
                 conn_select = t_form.add("connection_id", ui.select({}, label="Connection").classes("w-56"))
                 t_form.add("name", ui.input("Name"))
@@ -359,7 +360,7 @@ async def configuration() -> None:
                 async def act() -> set[str]:
                     body = TagIn(**{**v, "connection_id": v["connection_id"] or 0, "scale": _number(v["scale"]),
                                     "offset": _number(v["offset"])})
-                    _, edges = await run_db(service.create_tag, body)
+                    _, edges = await services.run_db(service.create_tag, body)
                     return edges
                 if await t_form.submit(act):
                     ui.notify("Tag added; the edge applies it within a second")
@@ -368,3 +369,6 @@ async def configuration() -> None:
             ui.button("Add tag", on_click=add_tag)
 
         await render()
+
+
+PAGES = [Page(path="/config", handler=configuration)]

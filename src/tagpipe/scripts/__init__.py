@@ -1,11 +1,59 @@
 """Scripts: user hook scripts (storage, versions, rollback, diff, dry run) and each edge's ``scripts[]``.
 
-Imports infrastructure (db, web, contracts, sandbox) and plant's public functions; other features call only
-what is exported here.
+Imports infrastructure (db, web, contracts, sandbox), plant's public functions and the ports; contributes the
+``scripts`` of every edge's config.
 """
 
-from tagpipe.scripts.dryrun import dry_run_pool
-from tagpipe.scripts.service import scripts_for_edge, set_edge_stats_provider
-from tagpipe.scripts.testinput import set_latest_values_provider
+from __future__ import annotations
 
-__all__ = ["dry_run_pool", "scripts_for_edge", "set_edge_stats_provider", "set_latest_values_provider"]
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
+
+from tagpipe.feature import EdgeConfigPart, Feature, Nav, Page
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from tagpipe.services import Services
+
+
+def _routers() -> Sequence[APIRouter]:
+    from tagpipe.scripts.api import router
+
+    return [router]
+
+
+def _pages() -> Sequence[Page]:
+    from tagpipe.scripts.ui import PAGES
+
+    return PAGES
+
+
+def _edge_config() -> EdgeConfigPart:
+    from tagpipe.scripts.service import edge_config_part
+
+    return edge_config_part
+
+
+def _lifespan(services: Services) -> AbstractAsyncContextManager[None]:
+    from tagpipe.scripts.dryrun import dry_run_pool
+
+    return dry_run_pool(services)
+
+
+FEATURE = Feature(
+    name="scripts",
+    models=("tagpipe.scripts.models",),
+    routers=_routers,
+    pages=_pages,
+    nav=(Nav(label="Scripts", path="/scripts", order=40),),
+    permissions={
+        "scripts.read": "See hook scripts, their versions, diffs and per-edge statistics.",
+        "scripts.edit": "Create, change, test, roll back and delete hook scripts.",
+    },
+    edge_config=_edge_config,
+    lifespan=_lifespan,
+)
+
+__all__ = ["FEATURE"]

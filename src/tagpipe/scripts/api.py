@@ -22,7 +22,7 @@ from tagpipe.scripts.schemas import (
     ScriptUpdate,
     VersionOut,
 )
-from tagpipe.web.context import current, run_db
+from tagpipe.web.deps import ServicesDep
 from tagpipe.web.problem import problem
 
 router = APIRouter(prefix="/api/fleet/scripts", tags=["scripts"])
@@ -45,78 +45,79 @@ async def hook_types() -> list[HookTypeOut]:
 
 
 @router.get("", response_model=list[ScriptOut])
-async def list_scripts(hook_type: HookTypeName | None = None, scope: ScopeName | None = None,
+async def list_scripts(services: ServicesDep, hook_type: HookTypeName | None = None, scope: ScopeName | None = None,
                        enabled: bool | None = None, equipment_id: int | None = None,
                        connection_id: int | None = None) -> list[ScriptOut]:
-    found = await run_db(service.list_scripts, hook_type=hook_type, scope=scope, enabled=enabled,
+    found = await services.run_db(service.list_scripts, hook_type=hook_type, scope=scope, enabled=enabled,
                          equipment_id=equipment_id, connection_id=connection_id)
     return [_out(s) for s in found]
 
 
 @router.post("/dry-run", response_model=DryRunOut)
-async def dry_run(body: DryRunIn) -> DryRunOut:
+async def dry_run(body: DryRunIn, services: ServicesDep) -> DryRunOut:
     """Run unsaved code once in the server's sandbox: result, prints, duration_ms, or the error with its line."""
-    return await dryrun.dry_run(body)
+    return await dryrun.dry_run(dryrun.pool(services), body)
 
 
 @router.get("/{script_id}", response_model=ScriptOut)
-async def get_script(script_id: int) -> ScriptOut:
-    return _out(await run_db(service.get_script, script_id))
+async def get_script(script_id: int, services: ServicesDep) -> ScriptOut:
+    return _out(await services.run_db(service.get_script, script_id))
 
 
 @router.post("", response_model=ScriptOut, status_code=201)
-async def create_script(body: ScriptIn) -> ScriptOut | JSONResponse:
+async def create_script(body: ScriptIn, services: ServicesDep) -> ScriptOut | JSONResponse:
     """Validate the code (compile errors and a missing hook function are refused), store version 1, notify edges."""
     try:
-        await dryrun.check_code(body.code, body.hook_type)
+        await dryrun.check_code(dryrun.pool(services), body.code, body.hook_type)
     except dryrun.CodeRejected as e:
         return rejected(e)
-    script, edges = await run_db(service.create_script, body)
-    await current().config_changed(edges)
+    script, edges = await services.run_db(service.create_script, body)
+    await services.config_changed(edges)
     return _out(script)
 
 
 @router.put("/{script_id}", response_model=ScriptOut)
-async def update_script(script_id: int, body: ScriptUpdate) -> ScriptOut | JSONResponse:
+async def update_script(script_id: int, body: ScriptUpdate, services: ServicesDep) -> ScriptOut | JSONResponse:
     """Change a script; a change of code or placement is a new version, and the affected edges reload it."""
-    existing = _out(await run_db(service.get_script, script_id))
+    existing = _out(await services.run_db(service.get_script, script_id))
     try:
-        await dryrun.check_code(body.code or existing.code, body.hook_type or existing.hook_type)
+        await dryrun.check_code(dryrun.pool(services), body.code or existing.code, body.hook_type or existing.hook_type)
     except dryrun.CodeRejected as e:
         return rejected(e)
-    script, edges = await run_db(service.update_script, script_id, body)
-    await current().config_changed(edges)
+    script, edges = await services.run_db(service.update_script, script_id, body)
+    await services.config_changed(edges)
     return _out(script)
 
 
 @router.delete("/{script_id}", status_code=204)
-async def delete_script(script_id: int) -> Response:
-    await current().config_changed(await run_db(service.delete_script, script_id))
+async def delete_script(script_id: int, services: ServicesDep) -> Response:
+    await services.config_changed(await services.run_db(service.delete_script, script_id))
     return Response(status_code=204)
 
 
 @router.get("/{script_id}/versions", response_model=list[VersionOut])
-async def versions(script_id: int) -> list[VersionOut]:
+async def versions(script_id: int, services: ServicesDep) -> list[VersionOut]:
     """Every saved version, oldest first."""
-    return [VersionOut.model_validate(v, from_attributes=True) for v in await run_db(service.versions, script_id)]
+    return [VersionOut.model_validate(v, from_attributes=True) for v in await services.run_db(service.versions, script_id)]
 
 
 @router.get("/{script_id}/diff", response_model=DiffOut)
-async def diff(script_id: int, from_: int = Query(..., alias="from"), to: int = Query(...)) -> DiffOut:
+async def diff(script_id: int, services: ServicesDep, from_: int = Query(..., alias="from"),
+               to: int = Query(...)) -> DiffOut:
     """Unified diff of the code between two versions."""
-    text = await run_db(service.diff, script_id, from_, to)
+    text = await services.run_db(service.diff, script_id, from_, to)
     return DiffOut(script_id=script_id, from_version=from_, to_version=to, diff=text)
 
 
 @router.post("/{script_id}/rollback/{version}", response_model=ScriptOut)
-async def rollback(script_id: int, version: int) -> ScriptOut:
+async def rollback(script_id: int, version: int, services: ServicesDep) -> ScriptOut:
     """Make an old version current again; it is stored as a new version."""
-    script, edges = await run_db(service.rollback, script_id, version)
-    await current().config_changed(edges)
+    script, edges = await services.run_db(service.rollback, script_id, version)
+    await services.config_changed(edges)
     return _out(script)
 
 
 @router.get("/{script_id}/stats", response_model=list[ScriptStats])
-async def stats(script_id: int) -> list[ScriptStats]:
+async def stats(script_id: int, services: ServicesDep) -> list[ScriptStats]:
     """Per edge: runs, errors, timeouts and the last error with its line, from the edges' heartbeats."""
-    return await run_db(service.stats, script_id)
+    return await services.run_db(service.stats, services.ports.edge_states, script_id)

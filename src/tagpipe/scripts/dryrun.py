@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import cast
 
 from tagpipe.errors import InvalidInput
 from tagpipe.sandbox import CodeError, SandboxPool
 from tagpipe.scripts.schemas import DryRunIn, DryRunOut
+from tagpipe.services import Services
 
 POOL_KEY = "scripts.dry_run_pool"
-_pools: dict[str, SandboxPool] = {}
 
 
 class CodeRejected(InvalidInput):
@@ -27,33 +28,34 @@ def describe(error: CodeError) -> str:
 
 
 @contextlib.asynccontextmanager
-async def dry_run_pool(workers: int = 2) -> AsyncIterator[SandboxPool]:
-    """Start the pool for the server's lifetime; two workers keep saving responsive while a test hangs."""
-    async with SandboxPool(workers=workers, name="dry-run") as pool:
-        _pools[POOL_KEY] = pool
+async def dry_run_pool(services: Services, workers: int = 2) -> AsyncIterator[None]:
+    """The server's pool for its lifetime (the feature's lifespan); two workers keep saving responsive while a test
+    hangs."""
+    async with SandboxPool(workers=workers, name="dry-run") as sandbox:
+        services.state[POOL_KEY] = sandbox
         try:
-            yield pool
+            yield
         finally:
-            _pools.pop(POOL_KEY, None)
+            services.state.pop(POOL_KEY, None)
 
 
-def pool() -> SandboxPool:
-    found = _pools.get(POOL_KEY)
+def pool(services: Services) -> SandboxPool:
+    found = services.state.get(POOL_KEY)
     if found is None:
         raise RuntimeError("the dry-run sandbox pool is started in the server lifespan")
-    return found
+    return cast(SandboxPool, found)
 
 
-async def check_code(code: str, hook_type: str) -> None:
+async def check_code(sandbox: SandboxPool, code: str, hook_type: str) -> None:
     """Refuse code that does not compile or lacks its hook function, with line and message."""
-    errors = await pool().validate(code, hook_type)
+    errors = await sandbox.validate(code, hook_type)
     if errors:
         raise CodeRejected(errors)
 
 
-async def dry_run(body: DryRunIn) -> DryRunOut:
+async def dry_run(sandbox: SandboxPool, body: DryRunIn) -> DryRunOut:
     """Run unsaved code once against the test input: result, prints, duration, or the error with its line."""
-    r = await pool().dry_run(code=body.code, hook_type=body.hook_type, test_input=body.test_input,
+    r = await sandbox.dry_run(code=body.code, hook_type=body.hook_type, test_input=body.test_input,
                              context=body.context, timeout_ms=body.timeout_ms)
     return DryRunOut(ok=r.ok, result=r.result, prints=r.prints, duration_ms=round(r.duration_ms, 3),
                      error=r.error, line=r.line)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -13,21 +12,12 @@ from tagpipe import plant
 from tagpipe.contracts.config import ScriptConfig
 from tagpipe.db.base import utcnow
 from tagpipe.errors import InvalidInput, NotFound
+from tagpipe.ports import EdgeStates
 from tagpipe.scripts.models import Script, ScriptVersion
 from tagpipe.scripts.schemas import ScriptIn, ScriptStats, ScriptUpdate
 from tagpipe.scripts.scope import EVERY_EDGE, edges_of, expand
 
 PLACEMENT = ("hook_type", "scope", "equipment_id", "connection_id", "device_id", "priority", "timeout_ms")
-EdgeStats = Callable[[Session], dict[str, tuple[str, dict[str, Any]]]]
-_edge_stats: EdgeStats | None = None
-
-
-def set_edge_stats_provider(provider: EdgeStats) -> None:
-    """The composition root tells how to read each edge's status and heartbeat ``scripts`` stats."""
-    global _edge_stats
-    _edge_stats = provider
-
-
 def _target(script: Script | ScriptIn) -> dict[str, Any]:
     return {"equipment_id": script.equipment_id, "connection_id": script.connection_id, "device_id": script.device_id}
 
@@ -167,10 +157,14 @@ def scripts_for_edge(session: Session, edge_id: str) -> list[ScriptConfig]:
     return sorted(out, key=lambda c: (c.hook_type, c.priority, c.id))
 
 
-def stats(session: Session, script_id: int) -> list[ScriptStats]:
+def stats(session: Session, edge_states: EdgeStates, script_id: int) -> list[ScriptStats]:
     """How often the script ran on each edge that reports it, with errors, timeouts and the last error."""
     get_script(session, script_id)
-    edges = _edge_stats(session) if _edge_stats else {}
-    return [ScriptStats(edge_id=edge_id, edge_status=status, **{k: v for k, v in per[str(script_id)].items()
-                                                                if k in ScriptStats.model_fields})
-            for edge_id, (status, per) in sorted(edges.items()) if str(script_id) in (per or {})]
+    return [ScriptStats(edge_id=edge_id, edge_status=state.status,
+                        **{k: v for k, v in state.scripts[str(script_id)].items() if k in ScriptStats.model_fields})
+            for edge_id, state in sorted(edge_states(session).items()) if str(script_id) in state.scripts]
+
+
+def edge_config_part(session: Session, edge_id: str) -> dict[str, Any]:
+    """The ``scripts`` of an edge's config (this feature's part of the EdgeConfig)."""
+    return {"scripts": scripts_for_edge(session, edge_id)}

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tagpipe import plant
 from tagpipe.contracts import iso_timestamp
-
-LatestValues = Callable[[Session, list[int]], dict[int, Any]]
-_latest: LatestValues | None = None
+from tagpipe.ports import LatestValues
 
 EXAMPLE_TAGS: dict[str, Any] = {"temperature_raw": 650, "voltage": 220.0, "current": 5.0, "running": 1,
                                 "temperature": 85.0}
-
-
-def set_latest_values_provider(provider: LatestValues) -> None:
-    """The composition root tells how to read the latest value of tags by id."""
-    global _latest
-    _latest = provider
 
 
 def shape(hook_type: str, tags: Mapping[str, Any], context: Mapping[str, Any], *, timestamp: str) -> dict[str, Any]:
@@ -52,12 +44,13 @@ def _pick(catalog: list[dict], scope: str, equipment_id: int | None, connection_
     return [t for t in chosen if t["connection_id"] == first] if first is not None else chosen[:20]
 
 
-def sample_input(session: Session, hook_type: str, scope: str = "global", *, equipment_id: int | None = None,
+def sample_input(session: Session, latest_values: LatestValues, hook_type: str, scope: str = "global", *,
+                 equipment_id: int | None = None,
                  connection_id: int | None = None, device_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(test_input, context) from the latest values of the target's tags, or example values when there are none."""
     tags = _pick(plant.tag_catalog(session), scope, equipment_id, connection_id, device_id)
-    values = _latest(session, [t["id"] for t in tags]) if _latest else {}
-    current = {t["name"]: values[t["id"]] for t in tags if t["id"] in values}
+    values = latest_values(session, [t["id"] for t in tags])
+    current = {t["name"]: values[t["id"]].value for t in tags if t["id"] in values}
     head = tags[0] if tags else {}
     context = {"device_id": head.get("edge_id") or device_id or "dry-run",
                "equipment_id": head.get("equipment_id", equipment_id),

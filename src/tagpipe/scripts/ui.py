@@ -9,10 +9,11 @@ from nicegui import ui
 
 from tagpipe import plant
 from tagpipe.errors import InvalidInput
+from tagpipe.feature import Page
 from tagpipe.sandbox import HOOK_TYPES
 from tagpipe.scripts import dryrun, service, testinput
 from tagpipe.scripts.schemas import DryRunIn, ScriptIn, ScriptOut, ScriptUpdate
-from tagpipe.web.context import current, run_db
+from tagpipe.services import Services
 from tagpipe.web.shell import page
 
 SCOPES = {"global": "Global (every edge)", "equipment": "Equipment", "connection": "Connection", "device": "Device (edge)"}
@@ -36,16 +37,15 @@ def _targets(tree: list[dict]) -> tuple[dict[int, str], dict[int, str]]:
     return equipment, connections
 
 
-@ui.page("/scripts")
-async def scripts_page() -> None:
+async def scripts_page(services: Services) -> None:
     ui.add_css(CSS)
-    tree = await run_db(plant.equipment_tree)
+    tree = await services.run_db(plant.equipment_tree)
     equipment, connections = _targets(tree)
     state: dict[str, Any] = {"id": None, "context": None}
-    with page("Scripts"), ui.row().classes("w-full gap-6 no-wrap items-start"):
+    with page(services, "Scripts"), ui.row().classes("w-full gap-6 no-wrap items-start"):
         with ui.column().classes("w-1/3 gap-2"):
             ui.button("New", icon="add", on_click=lambda: new(hook.value or "transform")).props("data-testid=new")
-            table = ui.table(columns=LIST_COLUMNS, rows=await run_db(_rows), row_key="id").classes("w-full")
+            table = ui.table(columns=LIST_COLUMNS, rows=await services.run_db(_rows), row_key="id").classes("w-full")
             table.props("dense flat")
         with ui.column().classes("w-2/3 gap-2"):
             title = ui.label("New script").classes("text-lg font-medium")
@@ -83,9 +83,9 @@ async def scripts_page() -> None:
         device.set_visibility(scope.value == "device")
 
     async def prefill() -> None:
-        sample, state["context"] = await run_db(testinput.sample_input, hook.value, scope.value,
-                                                equipment_id=eq.value, connection_id=conn.value,
-                                                device_id=device.value or None)
+        sample, state["context"] = await services.run_db(
+            testinput.sample_input, services.ports.latest_values, hook.value, scope.value, equipment_id=eq.value,
+            connection_id=conn.value, device_id=device.value or None)
         test_json.value = json.dumps(sample, indent=2, default=str)
         signature.text = HOOK_TYPES[hook.value].signature
 
@@ -119,7 +119,7 @@ async def scripts_page() -> None:
         await prefill()
 
     async def open_script(script_id: int) -> None:
-        s = ScriptOut.model_validate(await run_db(service.get_script, script_id), from_attributes=True)
+        s = ScriptOut.model_validate(await services.run_db(service.get_script, script_id), from_attributes=True)
         state["id"] = s.id
         title.text = f"#{s.id} {s.name} — v{s.version}"
         name.value, enabled.value, priority.value, timeout.value = s.name, s.enabled, s.priority, s.timeout_ms
@@ -140,7 +140,7 @@ async def scripts_page() -> None:
         except (ValueError, TypeError) as e:
             outcome.text = f"test input is not valid: {e}"
             return
-        r = await dryrun.dry_run(body)
+        r = await dryrun.dry_run(dryrun.pool(services), body)
         if r.ok:
             outcome.text = f"✔ result: {json.dumps(r.result, default=str)}   ({r.duration_ms:.2f} ms)"
             mark(None, "")
@@ -156,11 +156,11 @@ async def scripts_page() -> None:
 
     async def save() -> None:
         try:
-            await dryrun.check_code(editor.value, hook.value)
+            await dryrun.check_code(dryrun.pool(services), editor.value, hook.value)
             if state["id"] is None:
-                script, edges = await run_db(service.create_script, ScriptIn(**placement()))
+                script, edges = await services.run_db(service.create_script, ScriptIn(**placement()))
             else:
-                script, edges = await run_db(service.update_script, state["id"], ScriptUpdate(**placement()))
+                script, edges = await services.run_db(service.update_script, state["id"], ScriptUpdate(**placement()))
         except dryrun.CodeRejected as e:
             mark(e.errors[0].line, e.errors[0].message)
             ui.notify(f"Not saved: {dryrun.describe(e.errors[0])}", type="negative")
@@ -168,34 +168,34 @@ async def scripts_page() -> None:
         except (InvalidInput, ValueError) as e:
             ui.notify(f"Not saved: {e}", type="negative")
             return
-        await current().config_changed(edges)
+        await services.config_changed(edges)
         ui.notify(f"Saved as version {script.version}; {len(edges)} edge(s) notified", type="positive")
         await refresh_list()
         await open_script(script.id)
 
     async def toggle() -> None:
         if state["id"] is not None:
-            _, edges = await run_db(service.update_script, state["id"], ScriptUpdate(enabled=not enabled.value))
-            await current().config_changed(edges)
+            _, edges = await services.run_db(service.update_script, state["id"], ScriptUpdate(enabled=not enabled.value))
+            await services.config_changed(edges)
             await refresh_list()
             await open_script(state["id"])
 
     async def delete() -> None:
         if state["id"] is not None:
-            await current().config_changed(await run_db(service.delete_script, state["id"]))
+            await services.config_changed(await services.run_db(service.delete_script, state["id"]))
             ui.notify("Deleted")
             await refresh_list()
             await new(hook.value)
 
     async def rollback(version: int) -> None:
-        script, edges = await run_db(service.rollback, state["id"], version)
-        await current().config_changed(edges)
+        script, edges = await services.run_db(service.rollback, state["id"], version)
+        await services.config_changed(edges)
         ui.notify(f"Rolled back to v{version} as v{script.version}", type="positive")
         await refresh_list()
         await open_script(script.id)
 
     async def show_history() -> None:
-        versions = await run_db(service.versions, state["id"])
+        versions = await services.run_db(service.versions, state["id"])
         numbers = [v.version for v in versions]
         history.clear()
         with history:
@@ -210,18 +210,21 @@ async def scripts_page() -> None:
             diff_view = ui.code("", language="diff").classes("w-full")
 
         async def show_diff(x: int, y: int) -> None:
-            diff_view.content = await run_db(service.diff, state["id"], x, y) or "(no difference)"
+            diff_view.content = await services.run_db(service.diff, state["id"], x, y) or "(no difference)"
 
         await show_diff(numbers[max(0, len(numbers) - 2)], numbers[-1])
 
     async def show_stats() -> None:
         if state["id"] is not None:
-            stats.rows = [s.model_dump() for s in await run_db(service.stats, state["id"])]
+            stats.rows = [s.model_dump() for s in await services.run_db(service.stats, services.ports.edge_states, state["id"])]
 
     async def refresh_list() -> None:
-        table.rows = await run_db(_rows)
+        table.rows = await services.run_db(_rows)
 
     table.on("rowClick", lambda e: open_script(e.args[1]["id"]))
     ui.timer(3.0, show_stats)
     show_scope()
     await prefill()
+
+
+PAGES = [Page(path="/scripts", handler=scripts_page)]

@@ -8,7 +8,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from tagpipe.errors import Conflict, DeviceMisconfigured, DeviceUnreachable, InvalidInput, NotFound
+from tagpipe.errors import (
+    CommandFailed,
+    CommandTimeout,
+    Conflict,
+    DeviceMisconfigured,
+    DeviceUnreachable,
+    InvalidInput,
+    NotFound,
+)
 
 log = logging.getLogger(__name__)
 MEDIA = "application/problem+json"
@@ -44,11 +52,14 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     Conflict: (409, "Conflict"),
     DeviceUnreachable: (502, "Device unreachable"),
     DeviceMisconfigured: (422, "Device refused the request"),
+    CommandFailed: (502, "The edge could not carry out the command"),
+    CommandTimeout: (504, "No answer from the edge"),
 }
 
 
 def _handler(status: int, title: str):  # type: ignore[no-untyped-def]
     async def handle(_: Request, exc: Exception) -> JSONResponse:
-        return problem(status, title, str(exc))
+        command_id = getattr(exc, "command_id", None)
+        return problem(status, title, str(exc), **({"command_id": command_id} if command_id else {}))
 
     return handle

@@ -1,4 +1,4 @@
-"""The page shell every UI page uses: header with navigation, content column."""
+"""The page shell every UI page uses: header with the features' navigation, content column."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from collections.abc import Iterator
 
 from nicegui import ui
 
-NAV = [("Dashboard", "/"), ("Trends", "/trends"), ("Fleet", "/fleet"), ("Scripts", "/scripts"), ("Configuration", "/config")]
+from tagpipe.feature import navigation
+from tagpipe.services import Services
 
 
 @contextlib.contextmanager
-def page(title: str) -> Iterator[None]:
+def page(services: Services, title: str) -> Iterator[None]:
     ui.page_title(f"{title} · tagpipe")
     with ui.header().classes("items-center bg-slate-800 px-4 py-2 gap-6"):
         ui.label("tagpipe").classes("text-lg font-bold text-white")
-        for name, href in NAV:
-            ui.link(name, href).classes("text-white no-underline" + (" font-bold underline" if name == title else ""))
+        for nav in navigation(services.features):
+            ui.link(nav.label, nav.path).classes("text-white no-underline"
+                                                 + (" font-bold underline" if nav.label == title else ""))
         ui.space()
         ui.link("API", "/docs").classes("text-slate-300")
     with ui.column().classes("w-full p-4 gap-4"):

@@ -1,0 +1,72 @@
+"""What a feature declares: its tables, routes, pages and navigation, worker roles, permissions, CLI commands,
+and what it provides to other features. The composition roots loop over the ``FEATURES`` table of these.
+
+Everything heavy is named by a loader function, so a process imports only what it runs (the worker never imports
+NiceGUI, the edge agent imports no feature at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import typer
+    from fastapi import APIRouter
+    from sqlalchemy.orm import Session
+
+    from tagpipe.services import Services
+
+Role = Callable[["Services"], Awaitable[None]]
+PageHandler = Callable[..., Awaitable[None]]  # (services, **query parameters)
+EdgeConfigPart = Callable[["Session", str], dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """A NiceGUI page: its path and its handler, which gets the services object as first argument."""
+
+    path: str
+    handler: PageHandler
+
+
+@dataclass(frozen=True, kw_only=True)
+class Nav:
+    """An entry of the page header; entries are ordered by ``order``, then by the FEATURES table."""
+
+    label: str
+    path: str
+    order: int = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feature:
+    name: str
+    models: tuple[str, ...] = ()
+    routers: Callable[[], Sequence[APIRouter]] | None = None
+    pages: Callable[[], Sequence[Page]] | None = None
+    nav: tuple[Nav, ...] = ()
+    roles: Mapping[str, Callable[[], Role]] = field(default_factory=dict)
+    permissions: Mapping[str, str] = field(default_factory=dict)
+    cli: Callable[[], typer.Typer] | None = None
+    provides: Callable[[Services], Mapping[str, Any]] | None = None
+    edge_config: Callable[[], EdgeConfigPart] | None = None
+    lifespan: Callable[[Services], AbstractAsyncContextManager[None]] | None = None
+
+
+def roles_of(features: Sequence[Feature]) -> dict[str, Callable[[], Role]]:
+    """Every worker role of every feature; two features declaring one role name is a programming error."""
+    out: dict[str, Callable[[], Role]] = {}
+    for f in features:
+        for name, loader in f.roles.items():
+            if name in out:
+                raise ValueError(f"worker role {name!r} is declared twice (feature {f.name})")
+            out[name] = loader
+    return out
+
+
+def navigation(features: Sequence[Feature]) -> list[Nav]:
+    ordered = [(nav.order, i, nav) for i, f in enumerate(features) for nav in f.nav]
+    return [nav for _, _, nav in sorted(ordered, key=lambda t: (t[0], t[1]))]

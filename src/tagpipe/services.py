@@ -1,0 +1,76 @@
+"""The services object: what every feature's routes, pages and worker roles receive instead of globals.
+
+Built once per process by a composition root (``server.py``, ``workers.py``) from the settings and the FEATURES
+table. Routes get it through the FastAPI dependency in ``web.deps``, pages as their first argument, worker roles as
+their only argument. Central infrastructure: features import it, it imports no feature.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tagpipe.contracts import Subjects
+from tagpipe.settings import Settings
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from tagpipe.feature import Feature
+    from tagpipe.ports import Ports
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(kw_only=True, eq=False)
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    subjects: Subjects
+    features: tuple[Feature, ...] = ()
+    nc: Client | None = None
+    ports: Ports = field(init=False)
+    state: dict[str, Any] = field(default_factory=dict)  # per-process resources a feature's lifespan starts
+
+    @property
+    def bus_connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def run_db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(session, *args)`` in a worker thread with its own session, off the event loop."""
+        from starlette.concurrency import run_in_threadpool
+
+        def call() -> T:
+            with self.sessions() as session:
+                return fn(session, *args, **kwargs)
+
+        return await run_in_threadpool(call)
+
+    async def config_changed(self, edges: Iterable[str], version: str | None = None) -> None:
+        """Tell running edges to fetch their config now instead of at the next 30 s poll."""
+        if self.nc is None or not self.nc.is_connected:
+            return
+        for edge_id in sorted(set(edges)):
+            payload = json.dumps({"edge_id": edge_id, "version": version}).encode()
+            await self.nc.publish(self.subjects.device(edge_id, "config-changed"), payload)
+        await self.nc.flush()
+
+
+def build_services(settings: Settings, features: tuple[Feature, ...]) -> Services:
+    """A services object for this process: engine, sessions, subjects and the ports the features provide."""
+    from tagpipe.db import make_engine, session_factory
+    from tagpipe.ports import build_ports
+
+    engine = make_engine(settings.db_url)
+    services = Services(settings=settings, engine=engine, sessions=session_factory(engine),
+                        subjects=Subjects(settings.prefix), features=features)
+    services.ports = build_ports(services, features)
+    return services
