@@ -8,15 +8,18 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 
 from tagpipe import __version__
 from tagpipe.bus import connect, ensure_stream
+from tagpipe.bus.events import ensure_events_stream
 from tagpipe.bus.jetstream import close
 from tagpipe.db import upgrade
 from tagpipe.features import FEATURES
 from tagpipe.services import Services, build_services
 from tagpipe.settings import Settings
 from tagpipe.web import problem
+from tagpipe.web.metrics import prometheus_text
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,10 @@ async def _connect_bus(services: Services) -> None:
     while services.nc is None:
         try:
             nc = await connect(services.settings.bus_url, "tagpipe-server")
-            await ensure_stream(nc.jetstream(), services.subjects, max_age_days=services.settings.stream_max_age_days)
+            settings = services.settings
+            await ensure_stream(nc.jetstream(), services.subjects, max_age_days=settings.stream_max_age_days)
+            await ensure_events_stream(nc.jetstream(), services.subjects, max_age_hours=settings.events_max_age_hours,
+                                       max_bytes=settings.events_max_mb << 20)
             services.nc = nc
         except Exception as e:  # noqa: BLE001 - keep trying until the bus is there
             log.debug("waiting for NATS at %s: %s", services.settings.bus_url, e)
@@ -62,6 +68,11 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
     @app.get("/api/health", tags=["system"])
     async def health() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "bus": services.bus_connected}
+
+    @app.get("/api/metrics", tags=["system"], response_class=PlainTextResponse)
+    async def metrics() -> str:
+        """This server process's counters in the Prometheus text format."""
+        return prometheus_text(services)
 
     if ui:
         from tagpipe.web import pages

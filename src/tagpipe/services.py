@@ -7,16 +7,20 @@ their only argument. Central infrastructure: features import it, it imports no f
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from tagpipe.bus import events
 from tagpipe.contracts import Subjects
+from tagpipe.contracts.events import ConfigChanged
 from tagpipe.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,6 +43,7 @@ class Services:
     nc: Client | None = None
     ports: Ports = field(init=False)
     state: dict[str, Any] = field(default_factory=dict)  # per-process resources a feature's lifespan starts
+    db_queries: int = 0  # statements this process sent to the database (GET /api/metrics)
 
     @property
     def bus_connected(self) -> bool:
@@ -54,13 +59,21 @@ class Services:
 
         return await run_in_threadpool(call)
 
-    async def config_changed(self, edges: Iterable[str], version: str | None = None) -> None:
-        """Tell running edges to fetch their config now instead of at the next 30 s poll."""
+    async def config_changed(self, edges: Iterable[str], feature: str = "plant", version: str | None = None) -> None:
+        """Tell running edges to fetch their config now instead of at the next 30 s poll, and every central process
+        (their caches) with a ConfigChanged event."""
         if self.nc is None or not self.nc.is_connected:
             return
-        for edge_id in sorted(set(edges)):
+        edges = sorted(set(edges))
+        for edge_id in edges:
             payload = json.dumps({"edge_id": edge_id, "version": version}).encode()
             await self.nc.publish(self.subjects.device(edge_id, "config-changed"), payload)
+        event_id = uuid.uuid4().hex
+        event = ConfigChanged(id=event_id, feature=feature, edges=edges, at=dt.datetime.now(dt.UTC))
+        try:
+            await events.publish(self.nc.jetstream(), self.subjects, event, feature, event_id)
+        except Exception as e:  # noqa: BLE001 - the change is stored; caches also refresh on their own timer
+            log.warning("could not publish the config-changed event: %s", e)
         await self.nc.flush()
 
 
@@ -73,4 +86,9 @@ def build_services(settings: Settings, features: tuple[Feature, ...]) -> Service
     services = Services(settings=settings, engine=engine, sessions=session_factory(engine),
                         subjects=Subjects(settings.prefix), features=features)
     services.ports = build_ports(services, features)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_: object) -> None:
+        services.db_queries += 1
+
     return services

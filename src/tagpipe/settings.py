@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     prefix: str = Field("tagpipe", description="Topic prefix: {prefix}/devices/{edge_id}/data (the seed used 'vexplor').")
     heartbeat_interval_s: float = Field(30.0, description="Expected edge heartbeat interval; 3 missed beats mark an edge offline.")
     stream_max_age_days: float = Field(7.0, description="How long the device stream keeps messages for redelivery.")
+    events_max_age_hours: float = Field(24.0, description="How long the events stream keeps events (features' "
+                                                          "durable consumers must catch up within it).")
+    events_max_mb: int = Field(1024, description="Size limit of the events stream; the oldest events go first.")
+    event_partitions: int = Field(16, ge=1, le=1024, description="Stored-value events are split by tag id into this "
+                                                                 "many partitions, so N copies of a role share them.")
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from tagpipe.bus import connect, ensure_stream
+from tagpipe.bus.events import ensure_events_stream
 from tagpipe.bus.jetstream import close
 from tagpipe.db import upgrade
 from tagpipe.feature import roles_of
@@ -36,6 +37,8 @@ async def run_workers(settings: Settings, roles: list[str], *, migrate: bool = T
             log.info("waiting for NATS at %s: %s", settings.bus_url, e)
             await asyncio.sleep(0.5)
     await ensure_stream(services.nc.jetstream(), services.subjects, max_age_days=settings.stream_max_age_days)
+    await ensure_events_stream(services.nc.jetstream(), services.subjects, max_age_hours=settings.events_max_age_hours,
+                               max_bytes=settings.events_max_mb << 20)
     try:
         async with asyncio.TaskGroup() as tg:
             for role in roles:

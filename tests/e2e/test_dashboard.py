@@ -56,3 +56,32 @@ async def test_dashboard_shows_live_values_and_trends_draw_a_chart(central, brow
         await expect(page.locator("tbody tr").first).to_contain_text("temperature")
         await page.screenshot(path=str(central.data_dir / "trends.png"))
         await asyncio.sleep(0)
+
+
+def db_queries(central) -> int:  # type: ignore[no-untyped-def]
+    text = central.get("/api/metrics").text
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("tagpipe_db_queries_total")))
+
+
+async def test_open_dashboard_tabs_cost_no_database_queries(central, browser: Browser) -> None:
+    """Five tabs stay live from the server's one event subscription; none of them polls the database."""
+    ids = central.plant("simulator", {}, [{"name": "cycle", "address": "count", "data_type": "INT64"}],
+                        interval_ms=250)
+    central.edge("edge-1").start()
+    await async_wait_until(lambda: (central.tag_values()["cycle"]["value"] or 0) > 1, timeout=20)
+    pages = [await browser.new_page() for _ in range(5)]
+    for page in pages:
+        await page.goto(central.url + "/")
+        await expect(page.locator("tr", has_text="cycle")).to_be_visible(timeout=15_000)
+
+    async def shown(page) -> int:  # type: ignore[no-untyped-def]
+        return int((await page.locator("tr", has_text="cycle").locator("td").nth(1).inner_text()).strip())
+
+    before_values = [await shown(p) for p in pages]
+    before = await asyncio.to_thread(db_queries, central)
+    await asyncio.sleep(4)  # a window of steady state, measured, not waited on for readiness
+    spent = await asyncio.to_thread(db_queries, central) - before
+    after_values = [await shown(p) for p in pages]
+    assert all(a > b for a, b in zip(after_values, before_values, strict=True)), "every tab kept updating"
+    assert spent <= 2, f"{spent} queries in 4 s with 5 tabs open (each tab used to read twice a second)"
+    assert ids["tags"]["cycle"]

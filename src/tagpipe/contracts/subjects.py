@@ -23,6 +23,18 @@ class Subjects:
     def stream_name(self) -> str:
         return f"{self.prefix.upper().replace('.', '_').replace('-', '_')}_DEVICES"
 
+    def event(self, kind: str, key: str | int) -> str:
+        """``{prefix}.events.{kind}.{key}``: one event kind (``contracts.events``) for one key (partition, edge, ...)."""
+        return f"{self.prefix}.events.{kind}.{key}"
+
+    def events(self, kind: str = ">") -> str:
+        """Every event of ``kind`` (``{prefix}.events.{kind}.>``), or every event at all."""
+        return f"{self.prefix}.events.>" if kind == ">" else f"{self.prefix}.events.{kind}.>"
+
+    @property
+    def events_stream_name(self) -> str:
+        return f"{self.prefix.upper().replace('.', '_').replace('-', '_')}_EVENTS"
+
     def topic(self, edge_id: str, kind: str) -> str:
         return self.device(edge_id, kind).replace(".", "/")
 

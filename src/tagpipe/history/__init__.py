@@ -6,6 +6,7 @@ Other features reach it through the ``latest_values`` port and the events it pub
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from tagpipe.feature import Feature, Nav, Page, Role
@@ -33,7 +34,8 @@ def _ingest() -> Role:
 
     async def ingest(services: Services) -> None:
         assert services.nc is not None, "worker roles start once the bus is connected"
-        await run_ingest(services.nc, services.engine, services.subjects)
+        await run_ingest(services.nc, services.engine, services.subjects,
+                         partitions=services.settings.event_partitions)
 
     return ingest
 
@@ -42,6 +44,12 @@ def _provides(_: Services) -> Mapping[str, Any]:
     from tagpipe.history.service import latest_values
 
     return {"latest_values": latest_values}
+
+
+def _lifespan(services: Services) -> AbstractAsyncContextManager[None]:
+    from tagpipe.history.live import live_feed
+
+    return live_feed(services)
 
 
 FEATURE = Feature(
@@ -53,6 +61,7 @@ FEATURE = Feature(
     roles={"ingest": _ingest},
     permissions={"history.read": "See trends, history and CSV exports of every tag; see ingest rejects."},
     provides=_provides,
+    lifespan=_lifespan,
 )
 
 __all__ = ["FEATURE"]

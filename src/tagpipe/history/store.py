@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, case, select
@@ -82,6 +82,15 @@ class WriteResult:
     messages: int
     values: int
     inserted: int
+    # What the batch stored, for the StoredValues events: good numbers as a flat [tag id, ts, value, ...] list, every
+    # other value as (tag id, ts, exact value or None, quality).
+    numbers: list[Any] = field(default_factory=list)
+    others: list[tuple[int, int, Any, int]] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[int, int, Any, int]]:
+        """Every stored value as (tag id, ts, value, quality)."""
+        n = self.numbers
+        return [(n[i], n[i + 1], n[i + 2], GOOD) for i in range(0, len(n), 3)] + self.others
 
 
 def _exact(raw: Any, quality: int) -> str:
@@ -124,11 +133,13 @@ class IngestStore:
         return key[2] in self._ids.get((key[0], key[1]), {})
 
     @staticmethod
-    def _rows(messages: Sequence[DataMessage], ids: dict) -> tuple[list, list[Row], dict[int, tuple[int, Any, int]]]:
-        """Good finite numbers as a flat [tag id, ts, value, ...] list, other rows as tuples, and per tag the
-        newest (ts, raw value, quality) of the batch."""
+    def _rows(messages: Sequence[DataMessage], ids: dict) -> tuple[list, list[Row], dict[int, tuple[int, Any, int]],
+                                                                   list[tuple[int, int, Any, int]]]:
+        """Good finite numbers as a flat [tag id, ts, value, ...] list, other rows as tuples, per tag the newest
+        (ts, raw value, quality) of the batch, and the other rows' exact values for the events."""
         flat: list = []
         rows: list[Row] = []
+        others: list[tuple[int, int, Any, int]] = []
         latest: dict[int, tuple[int, Any, int]] = {}
         extend, newest = flat.extend, latest.get
         for m in messages:
@@ -142,10 +153,11 @@ class IngestStore:
                 else:
                     value, text, quality, _ = encode_value(raw, qualities.get(name))
                     rows.append((tag_id, ts, value, text, quality))
+                    others.append((tag_id, ts, None if quality == BAD else raw, quality))
                 prev = newest(tag_id)
                 if prev is None or ts >= prev[0]:
                     latest[tag_id] = (ts, raw, quality)
-        return flat, rows, latest
+        return flat, rows, latest, others
 
     def write(self, messages: Sequence[DataMessage]) -> WriteResult:
         if not messages:
@@ -159,14 +171,14 @@ class IngestStore:
     def _write(self, messages: Sequence[DataMessage], *, redelivered: bool) -> WriteResult:
         with Session(self.engine) as session, session.begin():
             ids = self._resolve(session, messages)
-            flat, rows, newest = self._rows(messages, ids)
+            flat, rows, newest, others = self._rows(messages, ids)
             latest = [(t, ts, _exact(raw, q), q) for t, (ts, raw, q) in newest.items()]
             if self.dialect == "sqlite":
                 inserted = self._write_sqlite(session, flat, rows, latest, redelivered)
             else:
                 rows.extend((flat[i], flat[i + 1], flat[i + 2], None, GOOD) for i in range(0, len(flat), 3))
                 inserted = self._write_generic(session, rows, latest)
-        return WriteResult(len(messages), len(rows) + len(flat) // 3, inserted)
+        return WriteResult(len(messages), len(rows) + len(flat) // 3, inserted, flat, others)
 
     def _write_sqlite(self, session: Session, flat: list, rows: list[Row], latest: list[tuple],
                       redelivered: bool) -> int:

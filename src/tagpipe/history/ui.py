@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from itertools import groupby
 from typing import Any
 
 from nicegui import ui
@@ -14,6 +13,7 @@ from tagpipe.errors import TagpipeError
 from tagpipe.feature import Page
 from tagpipe.history import service
 from tagpipe.history.api import parse_time
+from tagpipe.history.live import feed_of
 from tagpipe.services import Services
 from tagpipe.web.shell import fmt_age, fmt_value, page
 
@@ -73,35 +73,40 @@ async def write_dialog(services: Services, row: dict) -> None:
 
 
 async def dashboard(services: Services) -> None:
+    feed = feed_of(services)
     with page(services, "Dashboard"):
         container = ui.column().classes("w-full gap-4")
         tables: dict[str, ui.table] = {}
+        shown: list[object] = [None]
 
-        async def refresh() -> None:
-            values = await services.run_db(plant.tag_values, services.ports.latest_values)
-            if not values and not tables:
+        def refresh() -> None:
+            snap = feed.snapshot(lambda value, age: (fmt_value(value), fmt_age(age)))
+            if snap.version == shown[0]:
+                return
+            shown[0] = snap.version
+            if not snap.equipment and not tables:
                 container.clear()
                 with container:
-                    ui.label("No tags yet: add equipment, a connection and tags under Configuration.").classes("text-gray-500")
+                    ui.label("No tags yet: add equipment, a connection and tags under Configuration.").classes(
+                        "text-gray-500")
                 return
-            for equipment, items in groupby(sorted(values, key=lambda t: (t.equipment, t.id)), key=lambda t: t.equipment):
-                rows = [{"id": t.id, "name": t.name, "value": fmt_value(t.value), "unit": t.unit,
-                         "quality": t.quality or "—", "age": fmt_age(t.age_s), "writable": t.writable,
-                         "data_type": t.data_type} for t in items]
+            for equipment, rows in snap.equipment.items():
                 if equipment not in tables:
                     if not tables:
                         container.clear()
                     with container, ui.card().classes("w-full"):
                         ui.label(equipment).classes("text-lg font-medium")
-                        tables[equipment] = ui.table(columns=COLUMNS, rows=rows, row_key="id").classes("w-full")
-                        tables[equipment].props(f'data-equipment="{equipment}" dense flat')
-                        tables[equipment].add_slot("body-cell-write", WRITE_CELL)
-                        tables[equipment].on("write", lambda e: write_dialog(services, e.args))
+                        table = ui.table(columns=COLUMNS, rows=rows, row_key="id").classes("w-full")
+                        table.props("dense flat")
+                        table.props["data-equipment"] = equipment  # set, never parsed: names may hold any text
+                        table.add_slot("body-cell-write", WRITE_CELL)
+                        table.on("write", lambda e: write_dialog(services, e.args))
+                        tables[equipment] = table
                 else:
                     tables[equipment].rows = rows
                     tables[equipment].update()
 
-        await refresh()
+        refresh()
         ui.timer(1.0, refresh)
 
 

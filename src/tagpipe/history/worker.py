@@ -15,16 +15,21 @@ import ctypes.util
 import json
 import logging
 import time
+from typing import Any
 
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from sqlalchemy import Engine
 
+from tagpipe.backoff import Backoff
+from tagpipe.bus import events
 from tagpipe.bus.jetstream import ack_all
 from tagpipe.contracts.subjects import Subjects
 from tagpipe.history.ingest import DataMessage, Rejected, parse_data
-from tagpipe.history.store import IngestStore
+from tagpipe.history.models import GOOD
+from tagpipe.history.store import IngestStore, WriteResult
 
 log = logging.getLogger(__name__)
 Parsed = tuple[list, list[DataMessage], list[tuple[str, str]]]  # (nats messages, parsed, (edge id, reason) rejects)
@@ -68,12 +73,48 @@ def _trim() -> None:
         _MALLOC_TRIM(0)
 
 
-async def _write_loop(store: IngestStore, queue: asyncio.Queue[Parsed]) -> None:
+def _events(result: WriteResult, partitions: int) -> dict[int, bytes]:
+    """The batch's stored values as one encoded StoredValues event per partition (tag id mod partitions)."""
+    parts: dict[int, list[tuple[int, int, Any, int]]] = {}
+    n = result.numbers
+    for i in range(0, len(n), 3):
+        parts.setdefault(n[i] % partitions, []).append((n[i], n[i + 1], n[i + 2], GOOD))
+    for row in result.others:
+        parts.setdefault(row[0] % partitions, []).append(row)
+    return {p: events.compact(rows, p) for p, rows in parts.items()}
+
+
+async def _publish_events(js: JetStreamContext, subjects: Subjects, encoded: dict[int, bytes], batch_id: str) -> None:
+    """Publish after the commit and before the ack: if it fails, the batch is redelivered (its rows are stored
+    already, so only the events are sent again); the Nats-Msg-Id keeps a repeat from being stored twice."""
+    backoff = Backoff(base=0.2, cap=5.0)
+    while True:
+        try:
+            await asyncio.gather(*(js.publish(subjects.event("values", p), data, timeout=5.0,
+                                              headers={"Nats-Msg-Id": f"{batch_id}-{p}"})
+                                   for p, data in encoded.items()))
+            return
+        except Exception as e:  # noqa: BLE001 - the bus is restarting; keep the batch unacknowledged until it is back
+            log.info("publishing stored-value events failed (%s); retrying", e)
+            await asyncio.sleep(backoff.delay())
+
+
+def _batch_id(msgs: list) -> str:  # type: ignore[type-arg]
+    try:
+        return f"values-{msgs[0].metadata.sequence.stream}-{msgs[-1].metadata.sequence.stream}-{len(msgs)}"
+    except Exception:  # noqa: BLE001 - not JetStream messages
+        return f"values-{time.time_ns()}"
+
+
+async def _write_loop(store: IngestStore, queue: asyncio.Queue[Parsed], js: JetStreamContext, subjects: Subjects,
+                      partitions: int) -> None:
     while True:
         msgs, good, bad = await queue.get()
         for edge_id, reason in bad:
             await asyncio.to_thread(store.reject, edge_id, reason, int(time.time() * 1000))
         result = await asyncio.to_thread(store.write, good)
+        if result.values:
+            await _publish_events(js, subjects, _events(result, partitions), _batch_id(msgs))
         await ack_all(msgs)
         del msgs, good, bad
         _trim()
@@ -136,7 +177,8 @@ async def _fetch_loop(puller: Puller, queue: asyncio.Queue[Parsed], batch: int, 
             await queue.put(parsed)
 
 
-async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, batch: int = 5000, durable: str = "ingest") -> None:
+async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, batch: int = 5000, durable: str = "ingest",
+                     partitions: int = 16) -> None:
     """Fetch, write, then ack: a crash between write and ack only causes a redelivery that changes nothing."""
     js = nc.jetstream()
     store = IngestStore(engine)
@@ -151,5 +193,5 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, batch: i
     log.info("ingest worker consuming %s", subjects.all("data"))
     queue: asyncio.Queue[Parsed] = asyncio.Queue(maxsize=1)  # one batch parsed ahead while one is written
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(_write_loop(store, queue), name="ingest-write")
+        tg.create_task(_write_loop(store, queue, js, subjects, partitions), name="ingest-write")
         tg.create_task(_fetch_loop(puller, queue, batch), name="ingest-fetch")

@@ -43,12 +43,16 @@ async def list_equipment(services: ServicesDep) -> list[EquipmentOut]:
 
 @router.post("/equipment", response_model=EquipmentOut, status_code=201)
 async def create_equipment(body: EquipmentIn, services: ServicesDep) -> EquipmentOut:
-    return _out(EquipmentOut, await services.run_db(service.create_equipment, body))
+    eq = await services.run_db(service.create_equipment, body)
+    await services.config_changed([])
+    return _out(EquipmentOut, eq)
 
 
 @router.put("/equipment/{equipment_id}", response_model=EquipmentOut)
 async def update_equipment(equipment_id: int, body: EquipmentIn, services: ServicesDep) -> EquipmentOut:
-    return _out(EquipmentOut, await services.run_db(service.update_equipment, equipment_id, body))
+    eq = await services.run_db(service.update_equipment, equipment_id, body)
+    await services.config_changed([])
+    return _out(EquipmentOut, eq)
 
 
 @router.delete("/equipment/{equipment_id}", status_code=204)

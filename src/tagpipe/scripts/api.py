@@ -72,7 +72,7 @@ async def create_script(body: ScriptIn, services: ServicesDep) -> ScriptOut | JS
     except dryrun.CodeRejected as e:
         return rejected(e)
     script, edges = await services.run_db(service.create_script, body)
-    await services.config_changed(edges)
+    await services.config_changed(edges, feature="scripts")
     return _out(script)
 
 
@@ -85,13 +85,13 @@ async def update_script(script_id: int, body: ScriptUpdate, services: ServicesDe
     except dryrun.CodeRejected as e:
         return rejected(e)
     script, edges = await services.run_db(service.update_script, script_id, body)
-    await services.config_changed(edges)
+    await services.config_changed(edges, feature="scripts")
     return _out(script)
 
 
 @router.delete("/{script_id}", status_code=204)
 async def delete_script(script_id: int, services: ServicesDep) -> Response:
-    await services.config_changed(await services.run_db(service.delete_script, script_id))
+    await services.config_changed(await services.run_db(service.delete_script, script_id), feature="scripts")
     return Response(status_code=204)
 
 
@@ -113,7 +113,7 @@ async def diff(script_id: int, services: ServicesDep, from_: int = Query(..., al
 async def rollback(script_id: int, version: int, services: ServicesDep) -> ScriptOut:
     """Make an old version current again; it is stored as a new version."""
     script, edges = await services.run_db(service.rollback, script_id, version)
-    await services.config_changed(edges)
+    await services.config_changed(edges, feature="scripts")
     return _out(script)
 
 

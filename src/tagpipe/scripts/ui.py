@@ -168,7 +168,7 @@ async def scripts_page(services: Services) -> None:
         except (InvalidInput, ValueError) as e:
             ui.notify(f"Not saved: {e}", type="negative")
             return
-        await services.config_changed(edges)
+        await services.config_changed(edges, feature="scripts")
         ui.notify(f"Saved as version {script.version}; {len(edges)} edge(s) notified", type="positive")
         await refresh_list()
         await open_script(script.id)
@@ -176,20 +176,20 @@ async def scripts_page(services: Services) -> None:
     async def toggle() -> None:
         if state["id"] is not None:
             _, edges = await services.run_db(service.update_script, state["id"], ScriptUpdate(enabled=not enabled.value))
-            await services.config_changed(edges)
+            await services.config_changed(edges, feature="scripts")
             await refresh_list()
             await open_script(state["id"])
 
     async def delete() -> None:
         if state["id"] is not None:
-            await services.config_changed(await services.run_db(service.delete_script, state["id"]))
+            await services.config_changed(await services.run_db(service.delete_script, state["id"]), feature="scripts")
             ui.notify("Deleted")
             await refresh_list()
             await new(hook.value)
 
     async def rollback(version: int) -> None:
         script, edges = await services.run_db(service.rollback, state["id"], version)
-        await services.config_changed(edges)
+        await services.config_changed(edges, feature="scripts")
         ui.notify(f"Rolled back to v{version} as v{script.version}", type="positive")
         await refresh_list()
         await open_script(script.id)
