@@ -21,8 +21,11 @@ demo: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || true
 
+# Dependencies point one way (import-linter), strict types where the contracts live, ruff everywhere.
 lint: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/mypy --strict src/tagpipe/contracts src/tagpipe/codec src/tagpipe/bus
+	$(BIN)/ruff check src tests benchmarks
 
 test: $(STAMP) browser lint
 	$(BIN)/pytest -q -p no:cacheprovider

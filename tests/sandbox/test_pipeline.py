@@ -241,8 +241,8 @@ def test_a_list_among_the_tags_is_copied_for_each_hook(source: str) -> None:
     from tagpipe.sandbox.runtime import Runtime
 
     makers = {
-        "transform": ("transform", "def transform(tag_name, raw_value, context):\n"
-                                   "    return [raw_value] if tag_name == 'x' else raw_value\n"),
+        "transform": ("transform", ("def transform(tag_name, raw_value, context):\n"
+                                    "    return [raw_value] if tag_name == 'x' else raw_value\n")),
         "derived_tags": ("derived_tags", "def derived_tags(tags, context):\n    return {'x': [tags['a']]}\n"),
     }
     scripts = [

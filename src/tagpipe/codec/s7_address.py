@@ -79,10 +79,10 @@ def parse_s7_address(text: str) -> S7Address:
     if m := _MEM.match(s):
         letter = m[1].upper()
         area = Area(_GERMAN.get(letter, letter))
-        width = Width(m[2].upper()) if m[2] else (Width.BIT if m[4] is not None else None)
-        if width is None or (width is Width.BIT) != (m[4] is not None):
+        mem_width = Width(m[2].upper()) if m[2] else (Width.BIT if m[4] is not None else None)
+        if mem_width is None or (mem_width is Width.BIT) != (m[4] is not None):
             raise InvalidInput("address", EXPECTED, text)
-        return _checked(S7Address(area, 0, width, int(m[3]), _bit(m[4], text)), text)
+        return _checked(S7Address(area, 0, mem_width, int(m[3]), _bit(m[4], text)), text)
     raise InvalidInput("address", EXPECTED, text)
 
 

@@ -54,7 +54,8 @@ def decode_bytes(data: bytes, data_type: DataType, byte_order: ByteOrder | None 
         return raw.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
     if data_type is DataType.BOOL:
         return any(data)
-    return struct.unpack(_STRUCT[data_type], _reorder(bytes(data), byte_order))[0]
+    value: int | float = struct.unpack(_STRUCT[data_type], _reorder(bytes(data), byte_order))[0]
+    return value
 
 
 def encode_bytes(value: object, data_type: DataType, byte_order: ByteOrder | None = ByteOrder.BIG_ENDIAN,
