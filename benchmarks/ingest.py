@@ -241,7 +241,7 @@ class Central(NamedTuple):
 
 
 @contextlib.contextmanager
-def tagpipe_up(prefix: str, keep: bool = False) -> Iterator[Central]:
+def tagpipe_up(prefix: str, keep: bool = False, env: dict[str, str] | None = None) -> Iterator[Central]:
     """``tagpipe up`` on free ports in a scratch data directory, once it listens. Afterwards stopped by PID, and the
     directory removed unless ``keep`` (a 60 s ingest run leaves ~400 MB)."""
     data = Path(tempfile.mkdtemp(prefix=prefix))
@@ -249,7 +249,7 @@ def tagpipe_up(prefix: str, keep: bool = False) -> Iterator[Central]:
     cli = Path(sys.executable).parent / "tagpipe"
     up = subprocess.Popen([str(cli), "up", "--data-dir", str(data), "--http-port", str(http), "--nats-port",
                            str(nats_port), "--mqtt-port", str(mqtt_port)], stdout=subprocess.DEVNULL,
-                          stderr=(data / "up.log").open("wb"), start_new_session=True)
+                          stderr=(data / "up.log").open("wb"), start_new_session=True, env=env)
     try:
         wait_port(mqtt_port)
         wait_port(http)
