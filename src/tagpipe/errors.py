@@ -5,7 +5,8 @@
     ├── NotFound                        HTTP 404
     ├── Conflict                        HTTP 409
     ├── DeviceUnreachable               the PLC did not answer: mark its tags bad, back off, retry
-    └── DeviceMisconfigured             the PLC answered that our request is wrong: report it, retry slowly
+    ├── DeviceMisconfigured             the PLC answered that our request is wrong: report it, retry slowly
+    └── SandboxError                    the sandbox that runs user code is down or overloaded: HTTP 503, retry later
 
 Drivers wrap their library's exceptions into these; nothing above a driver sees pymodbus or asyncua errors.
 """
@@ -41,3 +42,10 @@ class DeviceUnreachable(TagpipeError):
 
 class DeviceMisconfigured(TagpipeError):
     """The device answered that the request is wrong (unknown address, wrong type, access denied)."""
+
+
+class SandboxError(TagpipeError):
+    """The sandbox that runs user code is unavailable (worker down, pool closed, overloaded): retry later.
+
+    Bad user code is never this: it is a ``CodeError`` or a failed run, reported with its line.
+    """

@@ -8,7 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from tagpipe.errors import Conflict, DeviceMisconfigured, DeviceUnreachable, InvalidInput, NotFound
+from tagpipe.errors import (
+    Conflict,
+    DeviceMisconfigured,
+    DeviceUnreachable,
+    InvalidInput,
+    NotFound,
+    SandboxError,
+)
 
 log = logging.getLogger(__name__)
 MEDIA = "application/problem+json"
@@ -44,6 +51,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     Conflict: (409, "Conflict"),
     DeviceUnreachable: (502, "Device unreachable"),
     DeviceMisconfigured: (422, "Device refused the request"),
+    SandboxError: (503, "Sandbox unavailable"),
 }
 
 
