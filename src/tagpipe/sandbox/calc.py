@@ -52,9 +52,13 @@ def state_of(namespace: dict[str, Any]) -> dict[str, Any]:
 
 
 class CalcRunner:
-    """One loaded calc script: the namespace its initialization code made, with the state variables in it."""
+    """One loaded calc script: the namespace its initialization code made, with the state variables in it.
 
-    __slots__ = ("calc", "code", "files", "names", "namespace", "outputs")
+    Which variables are state is settled at load: a state variable that a run sets to something else than plain
+    data (a function, a set) makes the run fail; it is never dropped from the state.
+    """
+
+    __slots__ = ("calc", "code", "files", "names", "namespace", "outputs", "state_names")
 
     def __init__(self, namespace: dict[str, Any], calc: Any, outputs: list[tuple[str, Any]], files: dict[str, str]):
         self.namespace = namespace
@@ -63,13 +67,15 @@ class CalcRunner:
         self.files = files
         # What the namespace holds besides state, put back after every run: guards, functions, modules.
         self.code = {k: v for k, v in namespace.items() if k in BASE_NAMES or isinstance(v, _CODE_TYPES)}
+        self.state_names = frozenset(state_of(namespace))
         self.names = frozenset(namespace)
 
     def run(self, inputs: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
         ns = self.namespace
         try:
+            code = self.code
             for name, value in inputs.items():
-                if _identifier(name):
+                if _identifier(name) and name not in code:  # an input never hides a function or module
                     ns[name] = value
             ns["inputs"] = inputs
             ns["context"] = context
@@ -81,13 +87,16 @@ class CalcRunner:
             ns.update(self.code)
 
     def state(self) -> dict[str, Any]:
-        return state_of(self.namespace)
+        ns = self.namespace
+        return {name: ns[name] for name in self.state_names if name in ns}
 
     def restore(self, state: dict[str, Any]) -> None:
         ns = self.namespace
-        for name in state_of(ns):
-            del ns[name]
-        ns.update(fresh({k: v for k, v in state.items() if _identifier(k) and k not in self.code}))
+        for name in self.state_names:
+            ns.pop(name, None)
+        kept = {k: v for k, v in state.items() if _identifier(k) and k not in self.code}
+        ns.update(fresh(kept))
+        self.state_names = frozenset(kept)
         self.names = frozenset(ns)
 
 

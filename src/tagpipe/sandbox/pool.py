@@ -61,6 +61,7 @@ class SandboxPool:
         self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
         self._jobs: deque[Job] = deque()
         self._jobs_waiting = asyncio.Event()
+        self._running: set[ProgramKey] = set()  # stateful programs in a batch under way
         self._servers: list[asyncio.Task[None]] = []
         self._recovering: set[asyncio.Task[None]] = set()
         self._changing = asyncio.Lock()
@@ -333,13 +334,9 @@ class SandboxPool:
                 await self._jobs_waiting.wait()
             worker = await self._idle.get()
             batch: list[Job] = []
+            claimed: set[ProgramKey] = set()
             try:
-                values = 0
-                while jobs and len(batch) < BATCH_CYCLES and values < BATCH_VALUES:
-                    job = jobs.popleft()
-                    if not job.future.done():  # else its caller gave up
-                        batch.append(job)
-                        values += job.size()
+                batch, claimed = self._take()
                 if batch:
                     await self._run_batch(worker, batch)
             except asyncio.CancelledError:
@@ -351,6 +348,38 @@ class SandboxPool:
                     fail(job, e)
             finally:
                 self._idle.put_nowait(worker)
+                self._running -= claimed
+                if claimed:
+                    self._jobs_waiting.set()  # runs that waited for these programs may go now
+            if not batch:
+                # Everything waiting runs a stateful program another worker is running: wait for that batch to
+                # end (or for new jobs).
+                self._jobs_waiting.clear()
+                await self._jobs_waiting.wait()
+
+    def _take(self) -> tuple[list[Job], set[ProgramKey]]:
+        """The waiting jobs for one batch, but none running a stateful program another batch is running: its
+        runs must start from the state that one leaves. Those wait, in order, at the head of the queue."""
+        jobs = self._jobs
+        batch: list[Job] = []
+        claimed: set[ProgramKey] = set()
+        held: list[Job] = []
+        values = 0
+        while jobs and len(batch) < BATCH_CYCLES and values < BATCH_VALUES:
+            job = jobs.popleft()
+            if job.future.done():  # its caller gave up
+                continue
+            if isinstance(job, RunsJob):
+                keys = {r.key for r in job.runs if (e := self._book.entries.get(r.key)) is not None and e.stateful}
+                if keys & self._running:
+                    held.append(job)
+                    continue
+                claimed |= keys
+                self._running |= keys
+            batch.append(job)
+            values += job.size()
+        jobs.extendleft(reversed(held))
+        return batch, claimed
 
     async def _run_batch(self, worker: WorkerProcess, batch: list[Job]) -> None:
         """Run ``batch`` in one round trip; a program that kills the worker is skipped in the item it was on."""
