@@ -5,7 +5,7 @@ Started as ``python -I -m tagpipe.sandbox.worker MARKER_FD MEMORY_MB CPU_SECONDS
 
 from __future__ import annotations
 
-import _strptime  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
+import _strptime  # type: ignore[import-not-found]  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
 import datetime
 import json
 import mmap

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from tagpipe.errors import InvalidInput
+from tagpipe.errors import InvalidInput, SandboxError
 from tagpipe.sandbox import CodeError, SandboxPool
 from tagpipe.scripts.schemas import DryRunIn, DryRunOut
 
@@ -40,7 +40,7 @@ async def dry_run_pool(workers: int = 2) -> AsyncIterator[SandboxPool]:
 def pool() -> SandboxPool:
     found = _pools.get(POOL_KEY)
     if found is None:
-        raise RuntimeError("the dry-run sandbox pool is started in the server lifespan")
+        raise SandboxError("the dry-run sandbox pool is not running (it starts with the server)")
     return found
 
 
