@@ -115,9 +115,9 @@ async def test_state_is_the_same_whichever_worker_runs_the_program() -> None:
         short = CalcProgram(id=4, code="for i in range(loops):\n    pass\n", timeout_ms=10_000)
         assert await pair.load_program(short) is None
         busy = asyncio.create_task(pair.run(short.key, {"loops": 2_000_000}))
-        await async_wait_until(lambda: pair._idle.qsize() == 1, interval=0.001, what="one worker busy")
+        await async_wait_until(lambda: pair._set.idle.qsize() == 1, interval=0.001, what="one worker busy")
         first = asyncio.create_task(pair.run(counter.key, {"loops": 10_000_000}))
-        await async_wait_until(lambda: pair._idle.qsize() == 0, interval=0.001, what="both workers busy")
+        await async_wait_until(lambda: pair._set.idle.qsize() == 0, interval=0.001, what="both workers busy")
         second = await pair.run(counter.key, {})
         assert (await busy).ok and ((await first).result, second.result) == ({"n": 7}, {"n": 8})
         pair.set_state(COUNTER.key, {"count": 40})

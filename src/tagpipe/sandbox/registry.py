@@ -55,7 +55,10 @@ class Registry:
         return self._last_slot
 
     def put(self, entry: Entry) -> None:
-        self.remove(entry.key)
+        """Register ``entry``, replacing the program of the same key (in the same slot: what workers hold stays)."""
+        old = self.entries.get(entry.key)
+        if old is not None and old.slot != entry.slot:
+            self.remove(entry.key)
         self.entries[entry.key] = entry
         self.slots[entry.slot] = entry
         self.stats.setdefault(entry.key, new_stats())
