@@ -299,3 +299,16 @@ async def test_sandbox_error_is_in_the_error_tree_and_a_closed_pool_raises_it() 
     with pytest.raises(SandboxError, match="not running") as raised:
         await closed.run(COUNTER.key, {})
     assert isinstance(raised.value, TagpipeError)
+
+
+async def test_a_worker_found_dead_by_a_load_or_unload_comes_back_with_every_program_and_state(
+    clean: SandboxPool,
+) -> None:
+    assert await clean.load_program(COUNTER) is None
+    assert [await count(clean) for _ in range(2)] == [1, 2]
+    clean._workers[0].kill()  # killed from outside while idle (the OOM killer, an operator)
+    assert await clean.load_program(PARSER) is None
+    assert await count(clean) == 3
+    clean._workers[0].kill()
+    await clean.unload(PARSER.key)
+    assert await count(clean) == 4 and set(clean.programs()) == {COUNTER.key}

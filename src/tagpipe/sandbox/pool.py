@@ -117,7 +117,7 @@ class SandboxPool:
         async with self._changing, self._set.every() as workers:
             dropped = [e.slot for e in map(book.remove, gone) if e is not None]
             if dropped:
-                await asyncio.gather(*(self._set.request(w, ["drop", dropped]) for w in workers))
+                await asyncio.gather(*(self._set.drop(w, dropped) for w in workers))
             entries = [Entry(program=p, slot=book.slot_for(p.key), stateful=kind_of(p.kind).stateful,
                              state=states.get(p.key)) for p in {p.key: p for p in new}.values()]  # fmt: skip
             keys = {e.key for e in entries}
@@ -126,9 +126,6 @@ class SandboxPool:
             good = [e for e in entries if e.key not in errors]
             for more in await asyncio.gather(*(self._set.load_into(w, good, base) for w in workers[1:])):
                 errors.update(more)
-            failed = [e.slot for e in [*entries, *base] if e.key in errors]
-            if failed and len(workers) > 1:
-                await asyncio.gather(*(self._set.request(w, ["drop", failed]) for w in workers))
             for entry in entries:
                 if entry.key in errors:
                     book.remove(entry.key)
@@ -137,6 +134,9 @@ class SandboxPool:
             for entry in base:
                 if entry.key in errors:
                     book.remove(entry.key)
+            failed = [e.slot for e in [*entries, *base] if e.key in errors]
+            if failed and len(workers) > 1:  # those another worker did load
+                await asyncio.gather(*(self._set.drop(w, failed) for w in workers))
         for key, err in errors.items():
             book.note(key, err.message, err.line)
         return errors

@@ -100,6 +100,13 @@ class Workers:
             logger.warning("sandbox %s: %s %r did not load again after a restart: %s", self.name, key[0], key[1], err)
             self._book.note(key, err.message, err.line)
 
+    async def drop(self, worker: WorkerProcess, slots: list[int]) -> None:
+        """Unload ``slots`` from ``worker``; one found dead is restarted with what the registry holds."""
+        try:
+            await self.request(worker, ["drop", slots])
+        except WorkerDied:
+            await self.restart(worker)
+
     @contextlib.asynccontextmanager
     async def every(self) -> AsyncIterator[list[WorkerProcess]]:
         """All workers, once the batches they run are done; cancelled midway, they are restarted."""
