@@ -112,5 +112,6 @@ class Tracer:
     @staticmethod
     def _variables(frame: FrameType) -> dict[str, Any]:
         return {k: show(v) for k, v in frame.f_locals.items()
-                if type(k) is str and k not in BASE_NAMES and not k.startswith("_") and not callable(v)
+                if type(k) is str and k.isidentifier() and k not in BASE_NAMES and not k.startswith("_")
+                and not callable(v)
                 and type(v) is not CuratedModule}  # fmt: skip
