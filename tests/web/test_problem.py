@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from tagpipe.errors import Conflict, NotFound, SandboxError, TagpipeError
 from tagpipe.web import problem
@@ -14,7 +14,7 @@ CASES = [(NotFound("no such script"), 404), (Conflict("name taken"), 409),
 
 
 @pytest.mark.parametrize(("error", "status"), CASES, ids=lambda v: type(v).__name__)
-def test_errors_become_problem_json(error: TagpipeError, status: int) -> None:
+async def test_errors_become_problem_json(error: TagpipeError, status: int) -> None:
     app = FastAPI()
     problem.install(app)
 
@@ -22,7 +22,9 @@ def test_errors_become_problem_json(error: TagpipeError, status: int) -> None:
     async def boom() -> None:
         raise error
 
-    reply = TestClient(app, raise_server_exceptions=False).get("/boom")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        reply = await client.get("/boom")
     assert reply.status_code == status
     assert reply.headers["content-type"] == "application/problem+json"
     assert reply.json()["detail"] == str(error) and reply.json()["status"] == status
