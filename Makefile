@@ -24,7 +24,7 @@ browser:
 # Dependencies point one way (import-linter), strict types where the contracts live, ruff everywhere.
 lint: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/mypy --strict src/tagpipe/contracts src/tagpipe/codec src/tagpipe/bus
+	$(BIN)/mypy --strict src/tagpipe/contracts src/tagpipe/codec src/tagpipe/bus src/tagpipe/sandbox
 	$(BIN)/ruff check src tests benchmarks
 
 test: $(STAMP) browser lint

@@ -1,4 +1,5 @@
-"""Hook throughput: tag values per second through the five-hook pipeline, sandboxed and in-process.
+"""Hook throughput: tag values per second through the five-hook pipeline, sandboxed and in-process; and runs of
+calculated-tag scripts per second through the same pool, batched (``run_many``) and one at a time.
 
 Run: ``.venv/bin/python benchmarks/hooks.py``. The process and its sandbox worker are pinned to one core
 (``--cores`` to change). Sandboxed figures are measured two ways: one cycle in flight at a time (a single
@@ -16,7 +17,7 @@ import time
 from typing import Any
 
 from tagpipe import gctune
-from tagpipe.sandbox import SandboxPool, marker
+from tagpipe.sandbox import CalcProgram, Run, SandboxPool, marker
 from tagpipe.sandbox.marker import Marker
 from tagpipe.sandbox.pipeline import FAILED, HookSpec, run_cycle, select_hooks
 from tagpipe.sandbox.runtime import Runtime
@@ -124,6 +125,32 @@ async def bench_dry_run(pool: SandboxPool, runs: int = 200) -> list[float]:
     return sorted(took)
 
 
+CALC_SCRIPTS = 1000
+AVERAGE = CalcProgram(id=0, init="count = 0\ntotal = 0.0\n", outputs={"power": "p", "mean": "total / count"},
+                      code="p = v * i * pf\ncount += 1\ntotal += p\n")  # fmt: skip
+
+
+async def bench_calc(pool: SandboxPool, rounds: int = 20) -> tuple[float, float]:
+    """1,000 calc scripts of three inputs with a running mean in their state: runs/s batched, then one at a time."""
+    import dataclasses
+
+    programs = [dataclasses.replace(AVERAGE, id=n) for n in range(CALC_SCRIPTS)]
+    assert not await pool.load_programs(programs)
+    runs = [Run(key=p.key, inputs={"v": 230.0, "i": float(n % 7), "pf": 0.9}) for n, p in enumerate(programs)]
+    started = time.perf_counter()
+    for _ in range(rounds):
+        results = await pool.run_many(runs)
+    batched = rounds * len(runs) / (time.perf_counter() - started)
+    assert all(r.ok for r in results), results[0]
+    started = time.perf_counter()
+    for run in runs:
+        result = await pool.run(run.key, run.inputs)
+    single = len(runs) / (time.perf_counter() - started)
+    assert result.ok and result.state is not None and result.state["count"] == rounds + 1, result
+    await pool.unload(*[p.key for p in programs])
+    return batched, single
+
+
 def api_dry_run(runs: int = 200) -> list[float]:
     """``POST /api/fleet/scripts/dry-run`` against a ``tagpipe up`` started on free ports in a scratch directory."""
     import httpx
@@ -158,7 +185,8 @@ async def run(cycles: int, devices: int, rounds: int) -> dict[str, float | list[
                 "devices": await bench_devices(pool, payloads, devices),
             }
             best = {k: max(v, best.get(k, 0.0)) for k, v in figures.items()}
-        return {**best, "dry": await bench_dry_run(pool)}
+        batched, single = await bench_calc(pool)
+        return {**best, "dry": await bench_dry_run(pool), "calc_batched": batched, "calc_single": single}
 
 
 def main() -> None:
@@ -182,6 +210,8 @@ def main() -> None:
     label = f"sandboxed, {args.devices} devices per interval:"
     print(f"  {label:<50} {devices:>12,.0f} tag values/s   overhead {plain / devices:.2f}x")
     print(f"  dry_run round trip (warm pool): p50 {statistics.median(dry):.2f} ms, p95 {dry[int(len(dry) * 0.95)]:.2f} ms")
+    print(f"  calc scripts ({CALC_SCRIPTS}, 3 inputs, state kept), run_many: {got['calc_batched']:>12,.0f} runs/s")
+    print(f"  calc scripts, one run per round trip:          {got['calc_single']:>12,.0f} runs/s")
     if args.api:
         api = api_dry_run()
         print(f"  POST /api/fleet/scripts/dry-run (tagpipe up): p50 {statistics.median(api):.2f} ms, "

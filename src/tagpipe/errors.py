@@ -7,7 +7,8 @@
     ├── DeviceUnreachable               the PLC did not answer: mark its tags bad, back off, retry
     ├── DeviceMisconfigured             the PLC answered that our request is wrong: report it, retry slowly
     ├── CommandFailed(command_id)       an edge answered that a command failed; HTTP 502
-    └── CommandTimeout(command_id)      an edge did not answer a command in time (it may still act); HTTP 504
+    ├── CommandTimeout(command_id)      an edge did not answer a command in time (it may still act); HTTP 504
+    └── SandboxError                    the sandbox that runs user code is down or overloaded: HTTP 503, retry later
 
 Drivers wrap their library's exceptions into these; nothing above a driver sees pymodbus or asyncua errors.
 """
@@ -59,3 +60,10 @@ class CommandTimeout(TagpipeError):
     def __init__(self, detail: str, command_id: str) -> None:
         super().__init__(detail)
         self.command_id = command_id
+
+
+class SandboxError(TagpipeError):
+    """The sandbox that runs user code is unavailable (worker down, pool closed, overloaded): retry later.
+
+    Bad user code is never this: it is a ``CodeError`` or a failed run, reported with its line.
+    """

@@ -10,7 +10,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -22,6 +22,9 @@ from tagpipe.edge.outbox import Outbox
 from tagpipe.edge.poller import DevicePoller
 from tagpipe.edge.sync import ConfigClient
 from tagpipe.edge.transport import MqttTransport, NatsTransport, Transport, TransportError
+
+if TYPE_CHECKING:
+    from tagpipe.sandbox import SandboxPool
 
 log = logging.getLogger(__name__)
 UNCONFIRMED_GRACE_S = 30.0
@@ -65,7 +68,7 @@ class EdgeAgent:
         self.transport: Transport = (MqttTransport(s.mqtt_url or "", self.subjects, s.edge_id) if s.transport == "mqtt"
                                      else NatsTransport(s.nats_url or "", self.subjects, s.edge_id))
         self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json")
-        self.hooks: Any = None  # the sandbox pool, when scripts are configured
+        self.hooks: SandboxPool | None = None  # started when scripts are first configured
         self._wake = asyncio.Event()
         self._sync_now = asyncio.Event()
         self._answered: OrderedDict[str, CommandResponse] = OrderedDict()  # recent command ids: executed once
@@ -159,16 +162,17 @@ class EdgeAgent:
 
     async def _emit(self, device: DeviceConfig, payload: dict[str, Any]) -> None:
         alarms: list[dict[str, Any]] = []
+        out: dict[str, Any] | None = payload  # None when a filter hook dropped it
         if self.hooks is not None and self.config is not None and self.config.scripts:
             context = {"device_id": self.settings.edge_id, "equipment_id": device.equipment_id,
                        "connection_id": payload.get("connection_id"), "company_code": self.settings.company_code}
             result = await self.hooks.run_cycle(payload, context)
             alarms = result.alarms
-            payload = result.payload
+            out = result.payload
         for alarm in alarms:
             self.outbox.append("alarms", uuid.uuid4().hex, json.dumps(alarm, default=str).encode())
-        if payload is not None:
-            self.outbox.append("data", uuid.uuid4().hex, json.dumps(payload, default=str).encode())
+        if out is not None:
+            self.outbox.append("data", uuid.uuid4().hex, json.dumps(out, default=str).encode())
         self._wake.set()
 
     async def _publish_loop(self) -> None:

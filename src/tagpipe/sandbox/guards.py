@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _datetime
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
@@ -66,6 +67,7 @@ class _ReadOnly:
     """What the write guard returns for objects a script may not modify."""
 
     __slots__ = ("kind",)
+    kind: str
 
     def __init__(self, kind: str) -> None:
         object.__setattr__(self, "kind", kind)
@@ -73,7 +75,7 @@ class _ReadOnly:
     def _refuse(self, *args: Any) -> None:
         raise TypeError(f"a {self.kind} cannot be modified in hooks")
 
-    __setattr__ = __delattr__ = __setitem__ = __delitem__ = _refuse  # type: ignore[assignment]
+    __setattr__ = __delattr__ = __setitem__ = __delitem__ = _refuse
 
 
 def guarded_write(obj: Any) -> Any:
@@ -94,7 +96,7 @@ def guarded_pow(base: Any, exp: Any, mod: Any = None) -> Any:
     return pow(base, exp) if mod is None else pow(base, exp, mod)
 
 
-_INPLACE = {
+_INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
     "//=": operator.ifloordiv, "%=": operator.imod, "**=": guarded_pow, "<<=": operator.ilshift,
     ">>=": operator.irshift, "&=": operator.iand, "^=": operator.ixor, "|=": operator.ior,

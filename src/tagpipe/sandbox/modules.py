@@ -150,6 +150,7 @@ class Pattern:
     """A compiled regular expression whose methods check the input length."""
 
     __slots__ = ("_p",)
+    _p: _re.Pattern[Any]
 
     def __init__(self, pattern: Any, flags: int = 0) -> None:
         if isinstance(pattern, Pattern):

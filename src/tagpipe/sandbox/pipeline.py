@@ -35,6 +35,7 @@ class HookSpec:
     device_id: str | None = None
     priority: int = 100
     timeout_ms: int = 1000
+    slot: int = 0  # the number the worker marks while this script runs (the pool's, never 0 there)
 
     @classmethod
     def from_mapping(cls, script: Mapping[str, Any]) -> HookSpec:
@@ -104,7 +105,7 @@ def run_cycle(
     """Run transform, derived_tags, filter, alarm and pre_send; return (payload or None if filtered, alarms).
 
     ``tags`` changes only by transform results and derived_tags results: the sandbox caller relies on it to
-    know whether the tags it hands to hooks can hold a list or dict (``runtime._CycleCaller.flat``).
+    know whether the tags it hands to hooks can hold a list or dict (``cycle.CycleCaller.flat``).
     """
     tags: dict[str, Any] = dict(payload.get("tags") or {})
     call = caller.call

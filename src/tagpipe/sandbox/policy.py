@@ -7,8 +7,8 @@ import re
 import types
 from typing import Any
 
-from RestrictedPython import RestrictingNodeTransformer, compile_restricted_exec
-from RestrictedPython.transformer import copy_locations
+from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec
+from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
 
 from tagpipe.sandbox.modules import MODULES
 from tagpipe.sandbox.results import CodeError
@@ -81,12 +81,18 @@ def _code_error(message: str) -> CodeError:
 
 def compile_hook(code: str, filename: str) -> tuple[types.CodeType | None, list[CodeError]]:
     """Compile a script under the hook policy; any failure (even RecursionError) becomes a CodeError."""
+    return compile_restricted(code, filename, "exec")
+
+
+def compile_restricted(code: str, filename: str, mode: str) -> tuple[types.CodeType | None, list[CodeError]]:
+    """Compile statements (``exec``) or one expression (``eval``) under the policy every kind of program shares."""
     if type(code) is not str:
         return None, [CodeError(message="code must be a str")]
     if len(code) > MAX_CODE_CHARS:
         return None, [CodeError(message=f"code longer than {MAX_CODE_CHARS} characters")]
+    compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
     try:
-        result = compile_restricted_exec(code, filename=filename, policy=HookPolicy)
+        result = compiler(code, filename=filename, policy=HookPolicy)
     except SyntaxError as e:
         return None, [CodeError(message=_short(f"{type(e).__name__}: {e.msg}"), line=e.lineno)]
     except RecursionError:

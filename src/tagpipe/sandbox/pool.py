@@ -1,174 +1,171 @@
-"""SandboxPool: the async front of the worker processes that the edge agent and the server call."""
+"""SandboxPool: the async front of the worker processes that the edge agent, the server and workers call.
+
+Every worker holds every loaded program, each in the slot the pool gave it. Loading and unloading take all
+workers for a moment (waiting for the batches they run); runs and cycles go to the next free worker, and
+those that arrive while every worker is busy go together in one round trip.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
-from tagpipe.sandbox.hooks import HOOK_TYPES
+from tagpipe.errors import InvalidInput, NotFound
+from tagpipe.sandbox.batches import Batches
+from tagpipe.sandbox.hooks import HOOK_TYPES, HookProgram
+from tagpipe.sandbox.jobs import CycleJob, Run, RunsJob
+from tagpipe.sandbox.kinds import kind_of
 from tagpipe.sandbox.marker import COMPILE_ID
-from tagpipe.sandbox.process import WorkerDied, WorkerProcess
-from tagpipe.sandbox.protocol import TagMap
-from tagpipe.sandbox.results import CodeError, CycleResult, DryRunResult, SandboxError, ScriptError
+from tagpipe.sandbox.plain import NotPlain, fresh, keep_state
+from tagpipe.sandbox.process import WorkerDied
+from tagpipe.sandbox.program import MAX_TIMEOUT_MS, Program
+from tagpipe.sandbox.registry import Entry, Registry
+from tagpipe.sandbox.results import (
+    CodeError,
+    CycleResult,
+    DryRunResult,
+    ProgramId,
+    ProgramKey,
+    RunResult,
+    SandboxError,
+)
+from tagpipe.sandbox.workers import Workers
 
 if TYPE_CHECKING:
     from tagpipe.contracts.config import ScriptConfig
 
-logger = logging.getLogger(__name__)
-
-MAX_TIMEOUT_MS = 60_000
-# A batch of cycles for one round trip stops growing at this many cycles or tag values.
-BATCH_CYCLES = 64
-BATCH_VALUES = 20_000
-
-
-def _script_dict(script: ScriptConfig | Mapping[str, Any]) -> dict[str, Any]:
-    data = dict(script) if isinstance(script, Mapping) else script.model_dump(mode="json")
-    keys = ("id", "hook_type", "scope", "equipment_id", "connection_id", "device_id", "priority", "timeout_ms", "code")
-    out = {k: data.get(k) for k in keys}
-    out["scope"] = out["scope"] or "global"
-    out["priority"] = 100 if out["priority"] is None else int(out["priority"])
-    out["timeout_ms"] = max(1, min(int(out["timeout_ms"] or 1000), MAX_TIMEOUT_MS))
-    return out
-
-
-class _Job:
-    """One caller's cycle, waiting for a worker; ``skip`` and ``failed`` grow when a script kills the worker."""
-
-    __slots__ = ("context", "failed", "future", "payload", "skip")
-
-    def __init__(self, payload: Mapping[str, Any], context: dict[str, Any], future: asyncio.Future[CycleResult]) -> None:
-        self.payload = payload
-        self.context = context
-        self.future = future
-        self.skip: list[int] = []
-        self.failed: list[ScriptError] = []
-
-    def size(self) -> int:
-        tags = self.payload.get("tags")
-        return len(tags) if isinstance(tags, dict) else 1
-
-
-def _new_stats() -> dict[str, Any]:
-    return {"runs": 0, "errors": 0, "timeouts": 0, "last_error": None, "last_error_line": None}
+DRY_CONTEXT = {"device_id": "dry-run", "equipment_id": None, "connection_id": None, "company_code": ""}
 
 
 class SandboxPool:
-    """Runs user hooks in limited worker processes; one bad script never blocks or crashes the caller."""
+    """Runs user programs in limited worker processes; one bad program never blocks or crashes the caller."""
 
     def __init__(self, workers: int = 1, name: str = "sandbox", memory_mb: int = 512, cpu_seconds: int = 30) -> None:
         self.name = name
-        self._workers = [WorkerProcess(f"{name}-{i}", memory_mb, cpu_seconds) for i in range(max(1, workers))]
-        self._idle: asyncio.Queue[WorkerProcess] = asyncio.Queue()
-        self._jobs: deque[_Job] = deque()
-        self._jobs_waiting = asyncio.Event()
-        self._servers: list[asyncio.Task[None]] = []
-        self._recovering: set[asyncio.Task[None]] = set()
-        self._scripts: list[dict[str, Any]] = []
-        self._stats: dict[int, dict[str, Any]] = {}
+        self._book = Registry()
+        self._set = Workers(name, workers, memory_mb, cpu_seconds, self._book)
+        self._workers = self._set.all  # the processes, for tests that look at pids and markers
+        self._batches = Batches(self._set, self._book)
+        self._changing = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
-        await asyncio.gather(*(w.start() for w in self._workers))
-        for w in self._workers:
-            self._idle.put_nowait(w)
-        self._servers = [asyncio.create_task(self._serve_cycles(), name=f"{self.name}-cycles-{i}")
-                         for i in range(len(self._workers))]  # fmt: skip
+        await self._set.start()
+        self._batches.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        servers, self._servers = self._servers, []
-        for task in [*servers, *self._recovering]:
-            task.cancel()
-        await asyncio.gather(*servers, *self._recovering, return_exceptions=True)
-        while self._jobs:
-            _fail(self._jobs.popleft(), SandboxError("the sandbox pool was closed"))
-        await asyncio.gather(*(w.stop() for w in self._workers), return_exceptions=True)
+        await self._batches.stop()
+        await self._set.stop()
 
-    # -- scripts -----------------------------------------------------------------------------
+    @property
+    def round_trips(self) -> int:
+        """Requests sent to workers so far (a batch of cycles and runs is one)."""
+        return self._set.round_trips
+
+    # -- programs ----------------------------------------------------------------------------
 
     async def load(self, scripts: Iterable[ScriptConfig | Mapping[str, Any]]) -> dict[int, CodeError]:
-        """Compile ``scripts`` in every worker, replacing what was loaded; return the ones that failed."""
-        wanted = [_script_dict(s) for s in scripts]
-        taken = [await self._idle.get() for _ in self._workers]
-        try:
-            good, errors = await self._load_into(taken[0], wanted)
-            rest = await asyncio.gather(*(self._load_into(w, good) for w in taken[1:]))
-            for _, more in rest:
+        """Make the loaded hooks exactly ``scripts``: new and changed ones compiled, unchanged ones left as they
+        are, the others unloaded; return the ones that failed (they are not loaded)."""
+        wanted = {p.id: p for p in map(HookProgram.from_script, scripts)}
+        loaded = {key[1]: e.program for key, e in self._book.entries.items() if key[0] == "hook"}
+        gone = [("hook", sid) for sid in loaded if sid not in wanted]
+        changed: list[Program] = [p for sid, p in wanted.items() if loaded.get(sid) != p]
+        errors = await self._change(changed, gone, {})
+        for key in [k for k in self._book.stats if k[0] == "hook" and k[1] not in wanted]:
+            del self._book.stats[key]
+        return {int(key[1]): err for key, err in errors.items() if key[0] == "hook"}
+
+    async def load_program(self, program: Program, *, state: Mapping[str, Any] | None = None) -> CodeError | None:
+        """Load (or replace) one program; None when it loaded. A stateful program runs its initialization code,
+        then ``state`` (the one it had, to keep it across an edit) goes over what that made."""
+        states = {} if state is None else {program.key: state}
+        return (await self.load_programs([program], states)).get(program.key)
+
+    async def load_programs(
+        self, programs: Iterable[Program], states: Mapping[ProgramKey, Mapping[str, Any]] | None = None
+    ) -> dict[ProgramKey, CodeError]:
+        """Load (or replace) several programs in one request per worker; return the ones that failed."""
+        programs = list(programs)
+        for program in programs:
+            kind = kind_of(program.kind)
+            if not isinstance(program, kind.program):
+                raise TypeError(f"a {program.kind} program must be a {kind.program.__name__}")
+        kept = {key: _checked_state(state) for key, state in (states or {}).items()}
+        return await self._change(programs, [], kept)
+
+    async def unload(self, *keys: ProgramKey) -> None:
+        """Unload these programs (their state goes with them); unknown keys are ignored."""
+        await self._change([], [k for k in keys if k in self._book.entries], {})
+        for key in keys:
+            self._book.stats.pop(key, None)
+
+    def programs(self, kind: str | None = None) -> dict[ProgramKey, Program]:
+        """The loaded programs (of one kind)."""
+        return {k: e.program for k, e in self._book.entries.items() if kind is None or k[0] == kind}
+
+    async def _change(
+        self, new: list[Program], gone: list[ProgramKey], states: dict[ProgramKey, dict[str, Any]]
+    ) -> dict[ProgramKey, CodeError]:
+        """Unload ``gone`` and load ``new`` in every worker, the registry following; return the failures."""
+        if not new and not gone:
+            return {}
+        if not self._set.running:
+            raise SandboxError("the sandbox pool is not running")
+        book = self._book
+        async with self._changing, self._set.every() as workers:
+            dropped = [e.slot for e in map(book.remove, gone) if e is not None]
+            if dropped:
+                await asyncio.gather(*(self._set.drop(w, dropped) for w in workers))
+            entries = [Entry(program=p, slot=book.slot_for(p.key), stateful=kind_of(p.kind).stateful,
+                             state=states.get(p.key)) for p in {p.key: p for p in new}.values()]  # fmt: skip
+            keys = {e.key for e in entries}
+            base = [e for e in book.entries.values() if e.key not in keys]
+            errors = await self._set.load_into(workers[0], entries, base, accept=True)
+            good = [e for e in entries if e.key not in errors]
+            for more in await asyncio.gather(*(self._set.load_into(w, good, base) for w in workers[1:])):
                 errors.update(more)
-            self._scripts = [s for s in good if s["id"] not in errors]
-        finally:
-            for w in taken:
-                self._idle.put_nowait(w)
-        self._stats = {s["id"]: self._stats.get(s["id"]) or _new_stats() for s in wanted}
-        for sid, err in errors.items():
-            self._note(sid, err.message, err.line)
+            for entry in entries:
+                if entry.key in errors:
+                    book.remove(entry.key)
+                else:
+                    book.put(entry)
+            for entry in base:
+                if entry.key in errors:
+                    book.remove(entry.key)
+            failed = [e.slot for e in [*entries, *base] if e.key in errors]
+            if failed and len(workers) > 1:  # those another worker did load
+                await asyncio.gather(*(self._set.drop(w, failed) for w in workers))
+        for key, err in errors.items():
+            book.note(key, err.message, err.line)
         return errors
 
-    async def _load_into(
-        self, worker: WorkerProcess, scripts: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], dict[int, CodeError]]:
-        """Load into one worker; a script that hangs or kills it while loading is dropped with an error."""
-        remaining = list(scripts)
-        errors: dict[int, CodeError] = {}
-        for _ in range(len(scripts) + 2):
-            try:
-                reply = await worker.request(["load", remaining])
-            except WorkerDied as died:
-                await self._restart_bare(worker)
-                culprit = next((s for s in remaining if s["id"] == died.script_id), None)
-                if culprit is None:
-                    continue
-                what = f"timed out after {died.budget_ms:g} ms while loading" if died.timed_out else (
-                    "the worker died while loading (memory or resource limit)")
-                errors[culprit["id"]] = CodeError(message=what, script_id=culprit["id"])
-                remaining.remove(culprit)
-                continue
-            for sid, err in reply["errors"].items():
-                errors[int(sid)] = CodeError(message=err["message"], line=err["line"], script_id=int(sid))
-            return [s for s in remaining if s["id"] not in errors], errors
-        raise SandboxError("sandbox worker keeps dying while loading scripts")
+    # -- state -------------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _borrow(self) -> AsyncIterator[WorkerProcess]:
-        """A free worker for one request; if the caller is cancelled mid-request, a fresh one replaces it."""
-        worker = await self._idle.get()
-        try:
-            yield worker
-        except asyncio.CancelledError:
-            # Its reply may still arrive and would answer the next request: restart it, then free it.
-            task = asyncio.create_task(self._recover(worker), name=f"{worker.name}-recover")
-            self._recovering.add(task)
-            task.add_done_callback(self._recovering.discard)
-            raise
-        except BaseException:
-            self._idle.put_nowait(worker)
-            raise
-        self._idle.put_nowait(worker)
+    def state(self, key: ProgramKey) -> dict[str, Any] | None:
+        """A copy of the state a stateful program keeps (None for other kinds)."""
+        entry = self._entry(key)
+        return fresh(entry.state) if entry.state is not None else None
 
-    async def _recover(self, worker: WorkerProcess) -> None:
-        try:
-            await self._restart(worker)
-        except Exception:  # a dead worker is restarted again at its next request
-            logger.exception("sandbox worker %s could not be restarted", worker.name)
-        finally:
-            self._idle.put_nowait(worker)
+    def set_state(self, key: ProgramKey, state: Mapping[str, Any]) -> None:
+        """Replace a stateful program's state; its next run, in whichever worker, starts from it."""
+        entry = self._entry(key)
+        if not entry.stateful:
+            raise InvalidInput("state", f"a program of a kind that keeps state, not {key[0]}")
+        self._book.replace(entry, _checked_state(state))
 
-    async def _restart_bare(self, worker: WorkerProcess) -> None:
-        await worker.stop()
-        await worker.start()
+    async def reset_state(self, key: ProgramKey) -> CodeError | None:
+        """Load the program again so that its initialization code makes its state afresh."""
+        return await self.load_program(self._entry(key).program)
 
-    async def _restart(self, worker: WorkerProcess) -> None:
-        """Start a fresh worker and load the current scripts into it."""
-        await self._restart_bare(worker)
-        _, errors = await self._load_into(worker, self._scripts)
-        for sid, err in errors.items():
-            self._note(sid, err.message, err.line)
+    def _entry(self, key: ProgramKey) -> Entry:
+        entry = self._book.entries.get(key)
+        if entry is None:
+            raise NotFound(f"no {key[0]} program {key[1]!r} is loaded")
+        return entry
 
-    # -- cycles ------------------------------------------------------------------------------
+    # -- runs and cycles ---------------------------------------------------------------------
 
     async def run_cycle(self, payload: Mapping[str, Any], context: Mapping[str, Any]) -> CycleResult:
         """Run one collection cycle through the hooks in a worker.
@@ -176,88 +173,26 @@ class SandboxPool:
         A cycle goes to the next free worker at once. Cycles that arrive while every worker is busy (many
         devices polled at the same moment) go together, in one round trip: the IPC hop is paid per batch.
         """
-        if not self._servers:
-            raise SandboxError("the sandbox pool is not running")
         context = context if type(context) is dict else dict(context)
-        job = _Job(payload, context, asyncio.get_running_loop().create_future())
-        self._jobs.append(job)
-        self._jobs_waiting.set()
-        return await job.future
+        future: asyncio.Future[CycleResult] = asyncio.get_running_loop().create_future()
+        self._batches.submit(CycleJob(payload, context, future))
+        return await future
 
-    async def _serve_cycles(self) -> None:
-        """One per worker: take the waiting cycles, run them on a free worker, answer their callers."""
-        jobs = self._jobs
-        while True:
-            while not jobs:
-                self._jobs_waiting.clear()
-                await self._jobs_waiting.wait()
-            worker = await self._idle.get()
-            batch: list[_Job] = []
-            try:
-                values = 0
-                while jobs and len(batch) < BATCH_CYCLES and values < BATCH_VALUES:
-                    job = jobs.popleft()
-                    if not job.future.done():  # else its caller gave up
-                        batch.append(job)
-                        values += job.size()
-                if batch:
-                    await self._run_batch(worker, batch)
-            except asyncio.CancelledError:
-                for job in batch:
-                    _fail(job, SandboxError("the sandbox pool was closed"))
-                raise
-            except Exception as e:  # noqa: BLE001 - the callers get it; this loop goes on
-                for job in batch:
-                    _fail(job, e)
-            finally:
-                self._idle.put_nowait(worker)
+    async def run(
+        self, key: ProgramKey, inputs: Mapping[str, Any], context: Mapping[str, Any] | None = None, *,
+        trace: bool = False,
+    ) -> RunResult:  # fmt: skip
+        """Run one loaded program once; ``inputs`` is what its kind calls it with."""
+        return (await self.run_many([Run(key=key, inputs=inputs, context=context, trace=trace)]))[0]
 
-    async def _run_batch(self, worker: WorkerProcess, batch: list[_Job]) -> None:
-        """Run ``batch`` in one round trip; a script that kills the worker is skipped in the cycle it was on."""
-        by_id = {s["id"]: s for s in self._scripts}
-        for _ in range(len(self._scripts) * len(batch) + 3):
-            pack = worker.tag_map.pack
-            try:
-                replies = await worker.request(["cycles", [[pack(j.payload), j.context, j.skip] for j in batch]])
-            except WorkerDied as died:
-                await self._restart(worker)
-                script = by_id.get(died.script_id)
-                job = batch[died.cycle] if 0 <= died.cycle < len(batch) else None
-                if script is None or job is None or died.script_id in job.skip:
-                    continue
-                job.skip.append(died.script_id)
-                message = f"timed out after {died.budget_ms:g} ms" if died.timed_out else (
-                    "the worker died running this script (memory or resource limit); restarted")
-                job.failed.append(ScriptError(script_id=died.script_id, hook_type=script["hook_type"],
-                                              message=message, timeout=died.timed_out))  # fmt: skip
-                self._count(died.script_id, 1, 1, message, None, died.timed_out)
-                continue  # the whole batch again: the cycles before it ran in the worker that died
-            try:
-                replies, runs = replies
-                for sid, n in runs:
-                    self._count(sid, n, 0, None, None, False)
-                results = [self._result(reply, job.failed, worker.tag_map)
-                           for job, reply in zip(batch, replies, strict=True)]  # fmt: skip
-            except (TypeError, ValueError) as e:
-                raise SandboxError("malformed cycle reply from sandbox worker") from e
-            if any(reply[3] for reply in replies):
-                await self._restart(worker)  # after a MemoryError: leaked memory must not poison other scripts
-            for job, result in zip(batch, results):
-                if not job.future.done():
-                    job.future.set_result(result)
-            return
-        raise SandboxError("sandbox worker keeps dying during a cycle")
-
-    def _result(self, reply: list[Any], failed: list[ScriptError], tag_map: TagMap) -> CycleResult:
-        """One cycle's ``[payload, alarms, errors, restart]`` from the worker, its errors counted."""
-        packed, alarms, reported, _ = reply
-        errors = list(failed)
-        for sid, hook_type, message, line, count, timeout in reported:
-            errors.append(ScriptError(script_id=sid, hook_type=hook_type, message=message, line=line,
-                                      count=count, timeout=timeout))  # fmt: skip
-            self._count(sid, 0, count, message, line, timeout)
-        return CycleResult(payload=tag_map.unpack(packed), alarms=[a for a in alarms if type(a) is dict],
-                           errors=errors)  # fmt: skip
+    async def run_many(self, runs: Iterable[Run]) -> list[RunResult]:
+        """Run many programs (or one many times, in order) in one round trip; one result per run, in order."""
+        future: asyncio.Future[list[RunResult]] = asyncio.get_running_loop().create_future()
+        job = RunsJob(list(runs), future)
+        if not job.runs:
+            return []
+        self._batches.submit(job)
+        return await future
 
     # -- editing support ---------------------------------------------------------------------
 
@@ -265,63 +200,79 @@ class SandboxPool:
         self, *, code: str, hook_type: str, test_input: Mapping[str, Any],
         context: Mapping[str, Any] | None = None, timeout_ms: float = 1000,
     ) -> DryRunResult:  # fmt: skip
-        """Run unsaved ``code`` once against ``test_input``, apart from the loaded scripts."""
+        """Run unsaved hook ``code`` once against ``test_input``, apart from the loaded programs."""
         if hook_type not in HOOK_TYPES:
             return DryRunResult(ok=False, error=f"unknown hook type {hook_type!r}")
         timeout_ms = max(1.0, min(float(timeout_ms), MAX_TIMEOUT_MS))
-        ctx = dict(context) if context is not None else {
-            "device_id": "dry-run", "equipment_id": None, "connection_id": None, "company_code": ""}
-        async with self._borrow() as worker:
+        ctx = dict(context) if context is not None else dict(DRY_CONTEXT)
+        reply = await self._dry(["dry", code, hook_type, dict(test_input), ctx, timeout_ms], timeout_ms)
+        return DryRunResult(
+            ok=bool(reply["ok"]), result=reply.get("result"), prints=reply.get("prints", ""),
+            duration_ms=float(reply.get("duration_ms", 0.0)), error=reply.get("error"), line=reply.get("line"),
+        )  # fmt: skip
+
+    async def dry_run_program(
+        self, program: Program, inputs: Mapping[str, Any], context: Mapping[str, Any] | None = None, *,
+        state: Mapping[str, Any] | None = None, trace: bool = False,
+    ) -> RunResult:  # fmt: skip
+        """Load unsaved ``program`` apart from the loaded ones (``state`` over what its initialization makes)
+        and run it once: the Test, Calculate and Debug buttons."""
+        kept = _checked_state(state) if state is not None else None
+        message = ["try", program.kind, program.fields(), dict(inputs), dict(context or {}), kept, trace]
+        reply = await self._dry(message, float(program.timeout_ms))
+        return RunResult(key=program.key, ok=bool(reply["ok"]), result=reply.get("result"),
+                         prints=reply.get("prints", ""), duration_ms=float(reply.get("duration_ms", 0.0)),
+                         error=reply.get("error"), line=reply.get("line"), timeout=bool(reply.get("timeout")),
+                         state=reply.get("state"), trace=reply.get("trace"))  # fmt: skip
+
+    async def _dry(self, message: list[Any], timeout_ms: float) -> dict[str, Any]:
+        async with self._set.borrow() as worker:
             try:
-                reply = await worker.request(["dry", code, hook_type, dict(test_input), ctx, timeout_ms])
+                reply: dict[str, Any] = await self._set.request(worker, message)
             except WorkerDied as died:
-                await self._restart(worker)
+                await self._set.restart(worker)
                 if died.timed_out and died.script_id == COMPILE_ID:
                     error = f"compiling timed out after {died.budget_ms:g} ms"
                 elif died.timed_out:
                     error = f"timed out after {timeout_ms:g} ms"
                 else:
                     error = "the worker died running this code (memory or resource limit)"
-                return DryRunResult(ok=False, error=error, duration_ms=timeout_ms if died.timed_out else 0.0)
+                return {"ok": False, "error": error, "duration_ms": timeout_ms if died.timed_out else 0.0,
+                        "timeout": died.timed_out}  # fmt: skip
             if reply.get("x"):
-                await self._restart(worker)
-        return DryRunResult(
-            ok=bool(reply["ok"]), result=reply.get("result"), prints=reply.get("prints", ""),
-            duration_ms=float(reply.get("duration_ms", 0.0)), error=reply.get("error"), line=reply.get("line"),
-        )  # fmt: skip
+                await self._set.restart(worker)
+        return reply
 
     async def validate(self, code: str, hook_type: str) -> list[CodeError]:
         """Compile errors (with line and message) and a missing hook function; nothing is run."""
-        async with self._borrow() as worker:
+        return await self._check(["validate", code, hook_type])
+
+    async def validate_program(self, program: Program) -> list[CodeError]:
+        """Compile errors (with line and message) and what the program's kind checks statically; nothing runs."""
+        return await self._check(["check", program.kind, program.fields()])
+
+    async def _check(self, message: list[Any]) -> list[CodeError]:
+        async with self._set.borrow() as worker:
             try:
-                reply = await worker.request(["validate", code, hook_type])
+                reply = await self._set.request(worker, message)
             except WorkerDied as died:
-                await self._restart(worker)
+                await self._set.restart(worker)
                 return [CodeError(message="compiling timed out" if died.timed_out else "the compiler crashed")]
         return [CodeError(message=e["message"], line=e["line"]) for e in reply]
 
-    def stats(self) -> dict[int, dict[str, Any]]:
-        """Per loaded script: runs, errors, timeouts, last error and its line."""
-        return {sid: dict(s) for sid, s in self._stats.items()}
-
-    def _count(self, sid: int, runs: int, errors: int, message: str | None, line: int | None, timeout: bool) -> None:
-        stats = self._stats.get(sid)
-        if stats is None:
-            return
-        stats["runs"] += runs
-        stats["errors"] += errors
-        if timeout:
-            stats["timeouts"] += 1
-        if message is not None:
-            stats["last_error"] = message
-            stats["last_error_line"] = line
-
-    def _note(self, sid: int, message: str, line: int | None) -> None:
-        stats = self._stats.setdefault(sid, _new_stats())
-        stats["last_error"] = message
-        stats["last_error_line"] = line
+    def stats(self, kind: str = "hook") -> dict[ProgramId, dict[str, Any]]:
+        """Per program of ``kind`` loaded or tried: runs, errors, timeouts, last error and its line."""
+        return {key[1]: dict(s) for key, s in self._book.stats.items() if key[0] == kind}
 
 
-def _fail(job: _Job, error: BaseException) -> None:
-    if not job.future.done():
-        job.future.set_exception(error)
+def _checked_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A state from outside as plain data within the state limits, its names variables; else InvalidInput."""
+    if not isinstance(state, Mapping):
+        raise InvalidInput("state", "a mapping of variable name to value", type(state).__name__)
+    bad = [k for k in state if type(k) is not str or not k.isidentifier() or k.startswith("_")]
+    if bad:
+        raise InvalidInput("state", "variable names (identifiers not starting with _)", bad[0])
+    try:
+        return keep_state(dict(state))
+    except NotPlain as e:
+        raise InvalidInput("state", "plain data that can be kept between runs", str(e)) from None

@@ -14,7 +14,7 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 def encode(message: Any) -> bytes:
     """One framed message."""
-    body = msgpack.packb(message, use_bin_type=True)
+    body: bytes = msgpack.packb(message, use_bin_type=True)
     return HEADER.pack(len(body)) + body
 
 
@@ -72,6 +72,7 @@ class TagMap:
             return None
         if type(packed) is not list or len(packed) != 3 or type(packed[0]) is not dict:
             raise ValueError("malformed cycle payload")
+        payload: dict[str, Any]
         payload, blob, values = packed
         if blob is None and values is None:
             return payload

@@ -1,13 +1,17 @@
-"""Values the pool hands back: cycle results, dry-run results, compile errors and script errors."""
+"""Values the pool hands back: cycle results, run results, dry-run results, compile errors and script errors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from tagpipe.errors import SandboxError
 
-class SandboxError(Exception):
-    """The sandbox worker could not be started or kept alive."""
+__all__ = ["CodeError", "CycleResult", "DryRunResult", "RunResult", "SandboxError", "ScriptError"]
+
+ProgramId = int | str
+# (kind, id): a calc script 3 and a hook 3 are two programs.
+ProgramKey = tuple[str, ProgramId]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,7 +20,7 @@ class CodeError:
 
     message: str
     line: int | None = None
-    script_id: int | None = None
+    script_id: ProgramId | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,3 +54,24 @@ class DryRunResult:
     duration_ms: float = 0.0
     error: str | None = None
     line: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """One run of a loaded program (or a dry run of unsaved code).
+
+    ``result`` is the checked result: a calc script's outputs by name, a parser's records, an alarm condition's
+    bool, a hook's return value. ``state`` (stateful kinds) is the state kept after this run: the new one when
+    ``ok``, the last good one when not. ``trace`` is the step list of a traced run.
+    """
+
+    key: ProgramKey
+    ok: bool
+    result: Any = None
+    prints: str = ""
+    duration_ms: float = 0.0
+    error: str | None = None
+    line: int | None = None
+    timeout: bool = False
+    state: dict[str, Any] | None = None
+    trace: list[dict[str, Any]] | None = None

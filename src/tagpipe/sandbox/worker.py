@@ -5,7 +5,7 @@ Started as ``python -I -m tagpipe.sandbox.worker MARKER_FD MEMORY_MB CPU_SECONDS
 
 from __future__ import annotations
 
-import _strptime  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
+import _strptime  # type: ignore[import-not-found]  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
 import datetime
 import json
 import mmap
@@ -82,20 +82,17 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
 
 def _dispatch(runtime: Runtime, request: list[Any], tag_map: TagMap) -> Any:
     op = request[0]
-    if op == "cycles":
-        # Per cycle [payload, alarms, errors, restart]; runs per script summed over the batch.
-        replies = []
-        runs: dict[int, int] = {}
-        index = runtime.marker.cycle
-        for i, (packed, context, skip) in enumerate(request[1]):
-            index[0] = i  # the parent reads it if this cycle kills the worker
-            reply = runtime.cycle(tag_map.unpack(packed), context, skip)
-            replies.append([tag_map.pack(reply["p"]), reply["a"], reply["e"], reply["x"]])
-            for sid, n in reply["r"]:
-                runs[sid] = runs.get(sid, 0) + n
-        return [replies, list(runs.items())]
-    if op == "load":
-        return runtime.load(request[1])
+    if op == "batch":
+        return _batch(runtime, request[1], tag_map)
+    if op == "add":
+        return runtime.add(request[1])
+    if op == "drop":
+        runtime.drop(request[1])
+        return None
+    if op == "try":
+        return runtime.try_run(request[1], request[2], request[3], request[4], request[5], request[6])
+    if op == "check":
+        return runtime.check(request[1], request[2])
     if op == "dry":
         return runtime.dry_run(request[1], request[2], request[3], request[4], request[5])
     if op == "validate":
@@ -103,6 +100,30 @@ def _dispatch(runtime: Runtime, request: list[Any], tag_map: TagMap) -> Any:
     if op == "ping":
         return "pong"
     raise ValueError(f"unknown request {op!r}")
+
+
+def _batch(runtime: Runtime, items: list[list[Any]], tag_map: TagMap) -> list[Any]:
+    """Cycles (``["c", payload, context, skip]``) and runs (``["r", slot, inputs, context, state, trace]``), in order.
+
+    Per cycle ``[payload, alarms, errors, restart]``, per run what ``Runtime.run`` answers; hook runs per script
+    summed over the batch.
+    """
+    replies: list[Any] = []
+    runs: dict[int, int] = {}
+    index = runtime.marker.cycle
+    for i, item in enumerate(items):
+        index[0] = i  # the parent reads it if this item kills the worker
+        if item[0] == "c":
+            payload = tag_map.unpack(item[1])
+            if payload is None:
+                raise ValueError("a cycle needs a payload")
+            reply = runtime.cycle(payload, item[2], item[3])
+            replies.append([tag_map.pack(reply["p"]), reply["a"], reply["e"], reply["x"]])
+            for sid, n in reply["r"]:
+                runs[sid] = runs.get(sid, 0) + n
+        else:
+            replies.append(runtime.run(item[1], item[2], item[3], item[4], item[5]))
+    return [replies, list(runs.items())]
 
 
 def serve(stdin: BinaryIO, out_fd: int, runtime: Runtime, cpu_seconds: int) -> None:

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import cast
 
-from tagpipe.errors import InvalidInput
+from tagpipe.errors import InvalidInput, SandboxError
 from tagpipe.sandbox import CodeError, SandboxPool
 from tagpipe.scripts.schemas import DryRunIn, DryRunOut
 from tagpipe.services import Services
@@ -42,7 +42,7 @@ async def dry_run_pool(services: Services, workers: int = 2) -> AsyncIterator[No
 def pool(services: Services) -> SandboxPool:
     found = services.state.get(POOL_KEY)
     if found is None:
-        raise RuntimeError("the dry-run sandbox pool is started in the server lifespan")
+        raise SandboxError("the dry-run sandbox pool is not running (it starts with the server)")
     return cast(SandboxPool, found)
 
 

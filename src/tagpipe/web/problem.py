@@ -16,6 +16,7 @@ from tagpipe.errors import (
     DeviceUnreachable,
     InvalidInput,
     NotFound,
+    SandboxError,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     DeviceMisconfigured: (422, "Device refused the request"),
     CommandFailed: (502, "The edge could not carry out the command"),
     CommandTimeout: (504, "No answer from the edge"),
+    SandboxError: (503, "Sandbox unavailable"),
 }
 
 
