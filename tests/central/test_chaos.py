@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.conftest import Demo, running_demo
 from tests.helpers import wait_until
@@ -81,7 +82,13 @@ def test_kill_9_of_nats_worker_and_edge_heals_and_stores_every_cycle_once(tmp_pa
         os.kill(health["children"]["worker"]["pid"], signal.SIGKILL)
         wait_until(lambda: demo.health().json()["children"]["worker"]["state"] == "restarting", timeout=5,
                    interval=0.01, what="the worker's death noticed")
+        children = psutil.Process(demo.proc.pid).children(recursive=True)
+        assert len(children) >= 4  # nats-server, the simulator, the edge (and its sandbox), not the dead worker
         stopped_at = time.monotonic()
         os.kill(demo.proc.pid, signal.SIGINT)
         demo.proc.wait(15)
+        wait_until(lambda: not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE],
+                   timeout=10, what="every child to exit")
         assert time.monotonic() - stopped_at < 8
+        after_last_death = demo.output().rsplit("worker (pid", 1)[-1]
+        assert "restarted worker" not in after_last_death, "the worker was restarted while everything stopped"
