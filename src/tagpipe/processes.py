@@ -1,4 +1,4 @@
-"""Child processes of ``tagpipe up`` and ``tagpipe demo``: started with the same settings, supervised, stopped by PID."""
+"""Child processes of ``tagpipe up`` and ``tagpipe demo``: started with the same settings, supervised."""
 
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ FEATURE = Feature(
     pages=_pages,
     nav=(Nav(label="Fleet", path="/fleet", order=30),),
     roles={"fleet": _fleet},
-    consumers={"fleet": (Durable(stream="devices", name="fleet-status"), Durable(stream="devices", name="fleet-responses"))},
+    consumers={"fleet": (Durable(stream="devices", name="fleet-status"),
+                         Durable(stream="devices", name="fleet-responses"))},
     permissions={
         "fleet.read": "See edges, their status, metrics and commands; read an edge's config.",
         "fleet.command": "Send commands to edges.",

@@ -119,8 +119,8 @@ class HealthMonitor:
         bus = self.services.bus_connected
         status, down, degraded = verdict.judge(bus=bus, database=self.database, roles=roles, children=children,
                                                edges=edges)
-        self.latest = Health(status=status, version=__version__, bus=bus, down=down, degraded=degraded,  # type: ignore[arg-type]
-                             database=self.database, roles=roles, children=children, edges=edges,
+        self.latest = Health(status=status, version=__version__,  # type: ignore[arg-type]
+                             bus=bus, down=down, degraded=degraded, database=self.database, roles=roles, children=children, edges=edges,
                              checked_at=dt.datetime.now(dt.UTC))
         return self.latest
 

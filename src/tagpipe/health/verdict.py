@@ -33,7 +33,8 @@ def role_health(heard: Sequence[tuple[WorkerStatus, float]], *, now: float, watc
 
 
 def judge(*, bus: bool, database: DatabaseHealth, roles: Mapping[str, RoleHealth],
-          children: Mapping[str, ChildHealth] | None, edges: Mapping[str, EdgeHealth]) -> tuple[str, list[str], list[str]]:
+          children: Mapping[str, ChildHealth] | None,
+          edges: Mapping[str, EdgeHealth]) -> tuple[str, list[str], list[str]]:
     """(status, down, degraded): down when the bus, the database, a role or a supervised child is down."""
     down = ([] if bus else ["bus"]) + ([] if database.ok else ["database"])
     down += [f"role {name}" for name, r in roles.items() if r.state == "down"]

@@ -32,5 +32,6 @@ def prometheus_text(services: Services) -> str:
     if children:
         lines += ["# HELP tagpipe_child_restarts_total Restarts of each child process this process supervises.",
                   "# TYPE tagpipe_child_restarts_total counter"]
-        lines += [f'tagpipe_child_restarts_total{{child="{name}"}} {c.restarts}' for name, c in sorted(children.items())]
+        lines += [f'tagpipe_child_restarts_total{{child="{name}"}} {c.restarts}'
+                  for name, c in sorted(children.items())]
     return "\n".join(lines) + "\n"
