@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -201,3 +202,71 @@ def _central(tmp_path: Path, nats_server: EmbeddedNats, database_url: str | None
             text = log.read_text(errors="replace")
             if "Traceback" in text:
                 print(f"--- {log.name} ---\n{text[-4000:]}")
+
+
+@dataclass
+class Demo:
+    """A ``tagpipe demo`` process (its own session, free ports), its data directory and its output."""
+
+    url: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def get(self, path: str, **kw: object) -> httpx.Response:
+        with httpx.Client(base_url=self.url, timeout=10) as c:
+            return c.get(path, **kw)  # type: ignore[arg-type]
+
+    def post(self, path: str, json: object) -> httpx.Response:
+        with httpx.Client(base_url=self.url, timeout=10) as c:
+            return c.post(path, json=json)
+
+    def health(self) -> httpx.Response:
+        return self.get("/api/health")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_demo(data_dir: Path, *args: str, ready: bool = True) -> Iterator[Demo]:
+    """Start ``tagpipe demo ARGS`` on free ports; stop it by PID (SIGTERM) and check it left no child behind."""
+    import psutil
+
+    port = free_port()
+    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
+           "TAGPIPE_NATS_PORT": str(free_port()), "TAGPIPE_MQTT_PORT": str(free_port()), "PYTHONUNBUFFERED": "1",
+           "COLUMNS": "200"}
+    for name in ("TAGPIPE_NATS_URL", "TAGPIPE_DATABASE_URL"):
+        env.pop(name, None)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir.parent / f"{data_dir.name}-demo.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tagpipe", "demo", *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    demo = Demo(url=f"http://127.0.0.1:{port}", data_dir=data_dir, proc=proc, log=log)
+    children: list[psutil.Process] = []
+    try:
+        if ready:
+            wait_until(lambda: demo.health().status_code == 200, timeout=60, what="the demo to be healthy")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        yield demo
+    finally:
+        children += [c for c in _children_of(proc.pid) if c not in children]
+        _stop(proc)
+        left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        for c in left:
+            c.kill()
+        text = log.read_text(errors="replace")
+        if "Traceback" in text:
+            print(f"--- {log.name} ---\n{text[-6000:]}")
+        assert not left, f"processes left behind by the demo: {[c.cmdline() for c in left]}"
+
+
+def _children_of(pid: int) -> list:  # type: ignore[type-arg]
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []

@@ -40,43 +40,63 @@ def _settings(data_dir: Path | None, http_port: int | None, nats_port: int | Non
 
 
 def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignore[no-untyped-def]
-    """Embedded NATS (unless TAGPIPE_NATS_URL), the worker process and the web server, until Ctrl-C."""
+    """Embedded NATS (unless TAGPIPE_NATS_URL), the worker process and the web server, until Ctrl-C.
+
+    Every child is supervised: one that dies is restarted with back-off, and its state is in ``/api/health``.
+    ``before_serve(supervisor, env)`` adds the demo's children.
+    """
     from tagpipe.bus import EmbeddedNats
-    from tagpipe.processes import children, run_to_end, settings_env
+    from tagpipe.processes import python_child, run_to_end, settings_env
+    from tagpipe.supervisor import ChildSpec, Supervisor
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Migrate in a short-lived child: this long-running process and the worker then never load Alembic (~10 MB each).
     if run_to_end(["tagpipe", "migrate"], settings_env(settings)) != 0:
         raise typer.Exit(1)
-    nats = None
-    if settings.nats_url is None:
-        nats = EmbeddedNats(settings.data_dir / "nats", host=settings.host, port=settings.nats_port,
-                            mqtt_port=settings.mqtt_port, binary=settings.nats_server_binary).start()
+    supervisor, nats = Supervisor(), None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # until the web server takes over: stop while starting too
     try:
-        with children() as kids:
-            env = settings_env(settings)
-            from tagpipe.workers import known_roles
+        if settings.nats_url is None:
+            # Restarts keep the store and the ports: the same configuration file, written again by spawn().
+            nats = EmbeddedNats(settings.data_dir / "nats", host=settings.host, port=settings.nats_port,
+                                mqtt_port=settings.mqtt_port, binary=settings.nats_server_binary,
+                                own_process_group=True)
+            nats.start()
+            supervisor.add(ChildSpec(name="nats-server", spawn=nats.spawn, tier=0), nats.process)
+        env = settings_env(settings)
+        from tagpipe.workers import known_roles
 
-            # Every role of every feature, migrated above.
-            kids.start(["tagpipe", "worker", "--role", ",".join(known_roles()), "--no-migrate"], env=env)
-            if before_serve:
-                before_serve(kids, env)
-            from tagpipe.server import create_app
+        # Every role of every feature, migrated above.
+        supervisor.add(python_child("worker", ["tagpipe", "worker", "--role", ",".join(known_roles()),
+                                               "--no-migrate"], env))
+        if before_serve:
+            before_serve(supervisor, env)
+        supervisor.start()  # after the demo's start-up, which replaces a simulator that cannot listen itself
+        from tagpipe.server import create_app
 
-            fastapi_app = create_app(settings, migrate=False)
-            console.print(f"[bold green]tagpipe[/] is running: [link]http://{settings.host}:{settings.http_port}[/]"
-                          f"  (API docs at /docs, NATS {settings.bus_url}, MQTT {settings.host}:{settings.mqtt_port})"
-                          "  Ctrl-C stops everything.")
-            serve_http(fastapi_app, settings)
+        fastapi_app = create_app(settings, migrate=False, children=supervisor.snapshot)
+        console.print(f"[bold green]tagpipe[/] is running: [link]http://{settings.host}:{settings.http_port}[/]"
+                      f"  (API docs at /docs, NATS {settings.bus_url}, MQTT {settings.host}:{settings.mqtt_port})"
+                      "  Ctrl-C stops everything.")
+        serve_http(fastapi_app, settings, on_signal=supervisor.stopping)
+    except KeyboardInterrupt:
+        console.print("stopped while starting")
     finally:
+        supervisor.stop_all()
         if nats is not None:
-            nats.stop()
+            nats.stop()  # when interrupted before the supervisor took it over; else it is stopped already
+        signal.signal(signal.SIGTERM, previous)
 
 
-def serve_http(fastapi_app, settings: Settings) -> None:  # type: ignore[no-untyped-def]
-    """Serve until SIGINT or SIGTERM, then return, so the caller's clean-up (children, nats-server) runs.
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_http(fastapi_app, settings: Settings, on_signal=None) -> None:  # type: ignore[no-untyped-def]
+    """Serve until SIGINT, SIGTERM or SIGHUP, then return, so the caller's clean-up (children, nats-server) runs.
 
     uvicorn would re-raise the signal after its shutdown and end the process before any ``finally`` block.
+    ``on_signal`` is called first (the supervisor then restarts nothing more).
     """
     import uvicorn
 
@@ -85,10 +105,13 @@ def serve_http(fastapi_app, settings: Settings) -> None:  # type: ignore[no-unty
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
 
     def stop(*_: object) -> None:
+        if on_signal is not None:
+            on_signal()
         server.force_exit = server.should_exit  # a second Ctrl-C does not wait for open connections
         server.should_exit = True
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too: the children run in their own process groups, so a closed terminal reaches only this process.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         server.run()
     finally:
@@ -114,7 +137,7 @@ def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPo
 
     _logging(verbose)
     settings = _settings(data_dir, http_port, nats_port, mqtt_port)
-    serve_central(settings, before_serve=lambda kids, env: start_demo(settings, kids, env, plant))
+    serve_central(settings, before_serve=lambda sup, env: start_demo(settings, sup, env, plant))
 
 
 @app.command()

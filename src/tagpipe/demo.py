@@ -2,25 +2,37 @@
 
 ``--plant press`` (default): one hydraulic press on Modbus TCP. ``--plant mixed``: one simulated PLC of every
 protocol (Modbus TCP, OPC UA, S7, XGT and the network-free simulator), each with a few tags, some writable.
+
+Each simulator gets its usual port (5020, 4841, 1102, 2004) when that is free and a free one otherwise; the demo
+waits until the simulator itself listens there, then points the demo's connections at the ports chosen (also those
+stored by an earlier demo in the same data directory). The simulators and the edge are supervised children.
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
+import psutil
+from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagpipe.db import make_engine
 from tagpipe.drivers.sims.modbus_tcp import PRESS_TAGS
 from tagpipe.plant.models import Connection, Equipment, Tag
-from tagpipe.processes import Children
+from tagpipe.processes import python_child
 from tagpipe.settings import Settings
+from tagpipe.supervisor import Supervisor
 
 DEMO_EDGE = "demo-edge"
 SIM_PORT = 5020
 MIXED_PORTS = {"modbus_tcp": 5020, "opcua": 4841, "s7": 1102, "xgt": 2004}
+SIM_ARGS = {"modbus_tcp": ["--profile", "press"]}
 PLANTS = ("press", "mixed")
+SIM_HOST = "127.0.0.1"
+console = Console()
 
 # (equipment, description, connection name, protocol, settings, tags) of the mixed plant; {port} is filled in.
 MIXED: list[tuple[str, str, str, str, dict[str, Any], list[dict[str, Any]]]] = [
@@ -53,17 +65,28 @@ MIXED: list[tuple[str, str, str, str, dict[str, Any], list[dict[str, Any]]]] = [
 ]
 
 
+def _fill(conn_settings: dict[str, Any], port: int) -> dict[str, Any]:
+    return {k: (int(v.format(port=port)) if v == "{port}" else v.format(port=port)) if isinstance(v, str) else v
+            for k, v in conn_settings.items()}
+
+
 def _seed(settings: Settings, plant: list[tuple[str, str, str, str, dict[str, Any], list[dict[str, Any]]]],
           ports: dict[str, int]) -> None:
-    """Create each piece of equipment with its connection and tags, unless equipment of that name exists."""
+    """Create each piece of equipment with its connection and tags, unless equipment of that name exists; point the
+    demo edge's connections of an existing one at this run's simulator ports."""
     engine = make_engine(settings.db_url)
     with Session(engine) as s, s.begin():
         for eq_name, description, conn_name, protocol, conn_settings, tags in plant:
-            if s.scalar(select(Equipment).where(Equipment.name == eq_name)) is not None:
+            filled = _fill(conn_settings, ports.get(protocol, 0))
+            existing = s.scalar(select(Equipment).where(Equipment.name == eq_name))
+            if existing is not None:
+                for conn in s.scalars(select(Connection).where(Connection.equipment_id == existing.id,
+                                                               Connection.edge_id == DEMO_EDGE,
+                                                               Connection.protocol == protocol)):
+                    moved = {k: filled[k] for k, v in conn_settings.items() if isinstance(v, str) and "{port}" in v}
+                    if any(conn.settings.get(k) != v for k, v in moved.items()):
+                        conn.settings = {**conn.settings, **moved}
                 continue
-            port = ports.get(protocol, 0)
-            filled = {k: (int(v.format(port=port)) if v == "{port}" else v.format(port=port))
-                      if isinstance(v, str) else v for k, v in conn_settings.items()}
             eq = Equipment(name=eq_name, description=description)
             conn = Connection(equipment=eq, edge_id=DEMO_EDGE, name=conn_name, protocol=protocol, settings=filled,
                               interval_ms=1000)
@@ -83,18 +106,83 @@ def seed_mixed(settings: Settings, ports: dict[str, int] = MIXED_PORTS) -> None:
     _seed(settings, MIXED, ports)
 
 
-def start_demo(settings: Settings, kids: Children, env: dict[str, str], plant: str) -> None:
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((SIM_HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((SIM_HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself listens on ``port`` (not merely someone else)."""
+    try:
+        proc = psutil.Process(pid)
+        conns = proc.net_connections("tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in conns)
+
+
+def start_simulators(supervisor: Supervisor, env: dict[str, str], protocols: list[str], *, attempts: int = 3,
+                     timeout: float = 30.0) -> dict[str, int]:
+    """Start each protocol's simulator on its usual port, or a free one when that is taken, and wait until each
+    listens there itself; the ports chosen. A simulator that cannot listen is tried on another free port."""
+    ports: dict[str, int] = {}
+    for protocol in protocols:
+        usual = MIXED_PORTS[protocol]
+        ports[protocol] = usual if _port_free(usual) else _free_port()
+        if ports[protocol] != usual:
+            console.print(f"port {usual} is in use: the demo's {protocol} simulator listens on {ports[protocol]}"
+                          " instead")
+    tries = dict.fromkeys(protocols, 1)
+    procs = {p: _start_sim(supervisor, env, p, ports[p]) for p in protocols}
+    deadline = time.monotonic() + timeout
+    waiting = set(protocols)
+    while waiting:
+        for protocol in sorted(waiting):
+            proc = procs[protocol]
+            if _listens(proc.pid, ports[protocol]):
+                waiting.discard(protocol)
+            elif proc.poll() is not None or time.monotonic() > deadline:
+                supervisor.remove(f"sim:{protocol}")
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait(5)
+                if tries[protocol] >= attempts or time.monotonic() > deadline:
+                    raise SystemExit(f"the demo's {protocol} simulator could not listen on {SIM_HOST}:"
+                                     f"{ports[protocol]} (exit code {proc.returncode}); see its output above")
+                ports[protocol], tries[protocol] = _free_port(), tries[protocol] + 1
+                console.print(f"the demo's {protocol} simulator tries port {ports[protocol]}")
+                procs[protocol] = _start_sim(supervisor, env, protocol, ports[protocol])
+        time.sleep(0.05)
+    return ports
+
+
+def _start_sim(supervisor: Supervisor, env: dict[str, str], protocol: str, port: int):  # type: ignore[no-untyped-def]
+    args = [f"tagpipe.drivers.sims.{protocol}", "--port", str(port), *SIM_ARGS.get(protocol, [])]
+    return supervisor.add(python_child(f"sim:{protocol}", args, env))
+
+
+def start_demo(settings: Settings, supervisor: Supervisor, env: dict[str, str], plant: str) -> None:
+    """Start the simulators (watched by ``supervisor``), configure the demo plant for their ports, start the edge."""
     if plant not in PLANTS:
         raise SystemExit(f"unknown plant {plant!r}; expected one of {', '.join(PLANTS)}")
     if plant == "press":
-        seed_press(settings)
-        kids.start(["tagpipe.drivers.sims.modbus_tcp", "--port", str(SIM_PORT), "--profile", "press"], env=env)
+        ports = start_simulators(supervisor, env, ["modbus_tcp"])
+        seed_press(settings, ports["modbus_tcp"])
     else:
-        seed_mixed(settings)
-        kids.start(["tagpipe.drivers.sims.modbus_tcp", "--port", str(MIXED_PORTS["modbus_tcp"]), "--profile", "press"],
-                   env=env)
-        for name in ("opcua", "s7", "xgt"):
-            kids.start([f"tagpipe.drivers.sims.{name}", "--port", str(MIXED_PORTS[name])], env=env)
-    kids.start(["tagpipe", "edge", "--server", f"http://{settings.host}:{settings.http_port}", "--edge-id", DEMO_EDGE,
-                "--nats", settings.bus_url, "--data-dir", str(settings.data_dir / "edge"), "--heartbeat", "5",
-                "--config-poll", "30"], env=env)
+        ports = start_simulators(supervisor, env, ["modbus_tcp", "opcua", "s7", "xgt"])
+        seed_mixed(settings, ports)
+    console.print("demo simulators: " + ", ".join(f"{p} on {SIM_HOST}:{port}" for p, port in ports.items()))
+    supervisor.add(python_child(f"edge:{DEMO_EDGE}", [
+        "tagpipe", "edge", "--server", f"http://{settings.host}:{settings.http_port}", "--edge-id", DEMO_EDGE,
+        "--nats", settings.bus_url, "--data-dir", str(settings.data_dir / "edge"), "--heartbeat", "5",
+        "--config-poll", "30"], env))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import typer
@@ -42,6 +42,14 @@ class Nav:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Durable:
+    """A durable JetStream consumer a worker role reads from: its lag is the role's lag in the health report."""
+
+    stream: Literal["devices", "events"]
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Feature:
     name: str
     models: tuple[str, ...] = ()
@@ -49,6 +57,7 @@ class Feature:
     pages: Callable[[], Sequence[Page]] | None = None
     nav: tuple[Nav, ...] = ()
     roles: Mapping[str, Callable[[], Role]] = field(default_factory=dict)
+    consumers: Mapping[str, tuple[Durable, ...]] = field(default_factory=dict)  # role -> its durable consumers
     permissions: Mapping[str, str] = field(default_factory=dict)
     cli: Callable[[], typer.Typer] | None = None
     provides: Callable[[Services], Mapping[str, Any]] | None = None
@@ -65,6 +74,11 @@ def roles_of(features: Sequence[Feature]) -> dict[str, Callable[[], Role]]:
                 raise ValueError(f"worker role {name!r} is declared twice (feature {f.name})")
             out[name] = loader
     return out
+
+
+def consumers_of(features: Sequence[Feature]) -> dict[str, tuple[Durable, ...]]:
+    """Each worker role's durable consumers (a role that declares none has none)."""
+    return {role: f.consumers.get(role, ()) for f in features for role in f.roles}
 
 
 def navigation(features: Sequence[Feature]) -> list[Nav]:

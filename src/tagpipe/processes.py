@@ -1,15 +1,13 @@
-"""Child processes of ``tagpipe up`` and ``tagpipe demo``: started with the same settings, stopped by PID."""
+"""Child processes of ``tagpipe up`` and ``tagpipe demo``: started with the same settings, supervised."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 
 from tagpipe.settings import Settings
+from tagpipe.supervisor import ChildSpec
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -27,35 +25,14 @@ def run_to_end(args: list[str], env: dict[str, str]) -> int:
     return subprocess.run([sys.executable, "-m", *args], env=env, stdin=subprocess.DEVNULL, check=False).returncode
 
 
-class Children:
-    """Processes started by the supervisor; ``stop_all`` ends each by PID (SIGTERM, then SIGKILL)."""
+def python_child(name: str, args: list[str], env: dict[str, str], *, tier: int = 1) -> ChildSpec:
+    """``python -m ARGS`` as a supervised child.
 
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
+    It runs in its own process group: Ctrl-C in a terminal reaches only ``tagpipe up``, which then stops the
+    children in order, instead of every child dying at once while the supervisor is still watching them.
+    """
 
-    def start(self, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-m", *args], env=env, stdin=subprocess.DEVNULL)
-        self.procs.append(proc)
-        return proc
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", *args], env=env, stdin=subprocess.DEVNULL, process_group=0)
 
-    def stop_all(self, timeout: float = 10.0) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-        self.procs.clear()
-
-
-@contextlib.contextmanager
-def children() -> Iterator[Children]:
-    c = Children()
-    try:
-        yield c
-    finally:
-        c.stop_all()
+    return ChildSpec(name=name, spawn=spawn, tier=tier)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
@@ -16,10 +17,15 @@ from tagpipe.bus.events import ensure_events_stream
 from tagpipe.bus.jetstream import close
 from tagpipe.db import upgrade
 from tagpipe.features import FEATURES
+from tagpipe.health import HealthMonitor
+from tagpipe.health.api import router as health_router
 from tagpipe.services import Services, build_services
 from tagpipe.settings import Settings
 from tagpipe.web import problem
 from tagpipe.web.metrics import prometheus_text
+
+if TYPE_CHECKING:
+    from tagpipe.supervisor import ChildStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +45,20 @@ async def _connect_bus(services: Services) -> None:
             await asyncio.sleep(0.5)
 
 
-def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bool = True,
+               children: Callable[[], Sequence[ChildStatus]] | None = None) -> FastAPI:
+    """The web server's app; ``children`` is the supervisor's snapshot when this process supervises children."""
     settings = settings or Settings()
     if migrate:
         upgrade(settings.db_url)
     services = build_services(settings, FEATURES)
+    services.health = monitor = HealthMonitor(services, children)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(_connect_bus(services), name="bus-connect")
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(monitor.running())
             for feature in services.features:
                 if feature.lifespan:
                     await stack.enter_async_context(feature.lifespan(services))
@@ -65,9 +75,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
         for router in feature.routers() if feature.routers else ():
             app.include_router(router)
 
-    @app.get("/api/health", tags=["system"])
-    async def health() -> dict[str, object]:
-        return {"status": "ok", "version": __version__, "bus": services.bus_connected}
+    app.include_router(health_router)
 
     @app.get("/api/metrics", tags=["system"], response_class=PlainTextResponse)
     async def metrics() -> str:

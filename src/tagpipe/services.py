@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
 
     from tagpipe.feature import Feature
+    from tagpipe.health import HealthMonitor
     from tagpipe.ports import Ports
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Services:
     ports: Ports = field(init=False)
     state: dict[str, Any] = field(default_factory=dict)  # per-process resources a feature's lifespan starts
     db_queries: int = 0  # statements this process sent to the database (GET /api/metrics)
+    health: HealthMonitor | None = None  # the web server's: /api/health and the page banner read it
 
     @property
     def bus_connected(self) -> bool:

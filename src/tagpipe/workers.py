@@ -9,8 +9,9 @@ import logging
 from tagpipe.bus import connect, ensure_stream
 from tagpipe.bus.events import ensure_events_stream
 from tagpipe.bus.jetstream import close
+from tagpipe.bus.status import publish_worker_status
 from tagpipe.db import upgrade
-from tagpipe.feature import roles_of
+from tagpipe.feature import consumers_of, roles_of
 from tagpipe.features import FEATURES
 from tagpipe.services import build_services
 from tagpipe.settings import Settings
@@ -43,5 +44,8 @@ async def run_workers(settings: Settings, roles: list[str], *, migrate: bool = T
         async with asyncio.TaskGroup() as tg:
             for role in roles:
                 tg.create_task(available[role]()(services), name=role)
+            consumers = consumers_of(FEATURES)
+            tg.create_task(publish_worker_status(services.nc, services.subjects, {r: consumers[r] for r in roles}),
+                           name="worker-status")
     finally:
         await close(services.nc)

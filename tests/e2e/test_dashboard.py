@@ -85,3 +85,28 @@ async def test_open_dashboard_tabs_cost_no_database_queries(central, browser: Br
     assert all(a > b for a, b in zip(after_values, before_values, strict=True)), "every tab kept updating"
     assert spent <= 2, f"{spent} queries in 4 s with 5 tabs open (each tab used to read twice a second)"
     assert ids["tags"]["cycle"]
+
+
+async def test_every_page_shows_a_banner_while_a_component_is_down(central, browser: Browser) -> None:
+    """The banner comes from the server's health snapshot: it names the dead worker's roles, and goes once a new
+    worker reports."""
+    import os
+    import signal
+
+    from tests.conftest import _spawn
+
+    await async_wait_until(lambda: central.get("/api/health").json()["status"] == "ok", timeout=20,
+                           what="the worker's roles reported")
+    page = await browser.new_page()
+    await page.goto(central.url + "/fleet")
+    banner = page.get_by_role("alert")
+    await expect(page.get_by_text("Fleet").first).to_be_visible(timeout=15_000)
+    await expect(banner).to_be_hidden()
+    worker = central.procs[1]
+    os.kill(worker.pid, signal.SIGKILL)
+    await expect(banner).to_contain_text("worker role ingest: no status for", timeout=20_000)
+    await page.goto(central.url + "/")  # and on every other page
+    await expect(page.get_by_role("alert")).to_contain_text("worker role fleet", timeout=10_000)
+    central.procs.append(_spawn(["tagpipe", "worker", "--role", "ingest,fleet"], central.env,
+                                central.data_dir / "worker2.log"))
+    await expect(page.get_by_role("alert")).to_be_hidden(timeout=20_000)

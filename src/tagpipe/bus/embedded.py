@@ -43,11 +43,12 @@ class EmbeddedNats:
     """``with EmbeddedNats(store, port=4222, mqtt_port=1883):`` runs nats-server until the block ends."""
 
     def __init__(self, store_dir: Path, *, host: str = "127.0.0.1", port: int = 4222, mqtt_port: int | None = 1883,
-                 binary: str | None = None, server_name: str = "tagpipe") -> None:
+                 binary: str | None = None, server_name: str = "tagpipe", own_process_group: bool = False) -> None:
         self.store_dir = Path(store_dir)
         self.host, self.port, self.mqtt_port = host, port, mqtt_port
         self.binary = nats_binary(binary)
         self.server_name = server_name
+        self.own_process_group = own_process_group  # Ctrl-C then reaches only the supervisor, which stops it last
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,9 +70,8 @@ class EmbeddedNats:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start(self, timeout: float = 15.0) -> Self:
-        if _listening(self.host, self.port):
-            raise RuntimeError(f"port {self.port} on {self.host} is already in use; set TAGPIPE_NATS_PORT")
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start nats-server on this store and these ports without waiting for it (the supervisor's restart)."""
         conf = self._write_config()
         logfile = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the child
         # A soft limit for Go's collector. JetStream keeps each message block it wrote or read in the last 10 s
@@ -79,14 +79,21 @@ class EmbeddedNats:
         # stays near it (RSS ~75 MB) for a few % of a core more GC work. Set GOMEMLIMIT to override.
         env = {**os.environ, "GOMEMLIMIT": os.environ.get("GOMEMLIMIT", "64MiB")}
         self.process = subprocess.Popen([self.binary, "-c", str(conf)], stdout=logfile, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env)
+                                        stdin=subprocess.DEVNULL, env=env,
+                                        process_group=0 if self.own_process_group else None)
         logfile.close()
+        return self.process
+
+    def start(self, timeout: float = 15.0) -> Self:
+        if _listening(self.host, self.port):
+            raise RuntimeError(f"port {self.port} on {self.host} is already in use; set TAGPIPE_NATS_PORT")
+        process = self.spawn()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nats-server exited with {self.process.returncode}; see {self.store_dir / 'nats-server.log'}")
+            if process.poll() is not None:
+                raise RuntimeError(f"nats-server exited with {process.returncode}; see {self.store_dir / 'nats-server.log'}")
             if _listening(self.host, self.port) and (not self.mqtt_port or _listening(self.host, self.mqtt_port)):
-                log.info("nats-server pid %s on %s (mqtt %s)", self.process.pid, self.url, self.mqtt_port)
+                log.info("nats-server pid %s on %s (mqtt %s)", process.pid, self.url, self.mqtt_port)
                 return self
             time.sleep(0.02)
         self.stop()

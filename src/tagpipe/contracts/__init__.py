@@ -18,12 +18,14 @@ from tagpipe.contracts.payloads import (
     iso_timestamp,
     parse_iso_ms,
 )
+from tagpipe.contracts.status import WORKER_STATUS_INTERVAL_S, ConsumerLag, WorkerStatus
 from tagpipe.contracts.subjects import Subjects
 
 __all__ = [
     "ByteOrder",
     "Command",
     "CommandResponse",
+    "ConsumerLag",
     "DataType",
     "DeviceConfig",
     "EdgeConfig",
@@ -31,6 +33,8 @@ __all__ = [
     "ScriptConfig",
     "Subjects",
     "TagConfig",
+    "WORKER_STATUS_INTERVAL_S",
+    "WorkerStatus",
     "iso_timestamp",
     "parse_iso_ms",
 ]

@@ -35,6 +35,11 @@ class Subjects:
     def events_stream_name(self) -> str:
         return f"{self.prefix.upper().replace('.', '_').replace('-', '_')}_EVENTS"
 
+    def worker_status(self, role: str = "*") -> str:
+        """``{prefix}.system.workers.{role}``: a worker process's ``WorkerStatus`` for one role (core NATS, every 2 s);
+        the default ``*`` subscribes to every role."""
+        return f"{self.prefix}.system.workers.{role}"
+
     def topic(self, edge_id: str, kind: str) -> str:
         return self.device(edge_id, kind).replace(".", "/")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tagpipe.feature import Feature, Nav, Page, Role
+from tagpipe.feature import Durable, Feature, Nav, Page, Role
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -52,6 +52,8 @@ FEATURE = Feature(
     pages=_pages,
     nav=(Nav(label="Fleet", path="/fleet", order=30),),
     roles={"fleet": _fleet},
+    consumers={"fleet": (Durable(stream="devices", name="fleet-status"),
+                         Durable(stream="devices", name="fleet-responses"))},
     permissions={
         "fleet.read": "See edges, their status, metrics and commands; read an edge's config.",
         "fleet.command": "Send commands to edges.",

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from tagpipe.feature import Feature, Nav, Page, Role
+from tagpipe.feature import Durable, Feature, Nav, Page, Role
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -59,6 +59,7 @@ FEATURE = Feature(
     pages=_pages,
     nav=(Nav(label="Dashboard", path="/", order=10), Nav(label="Trends", path="/trends", order=20)),
     roles={"ingest": _ingest},
+    consumers={"ingest": (Durable(stream="devices", name="ingest"),)},
     permissions={"history.read": "See trends, history and CSV exports of every tag; see ingest rejects."},
     provides=_provides,
     lifespan=_lifespan,

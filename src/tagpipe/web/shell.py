@@ -22,8 +22,27 @@ def page(services: Services, title: str) -> Iterator[None]:
         ui.space()
         ui.link("API", "/docs").classes("text-slate-300")
     with ui.column().classes("w-full p-4 gap-4"):
+        if services.health is not None:
+            _health_banner(services)
         ui.label(title).classes("text-2xl font-semibold")
         yield
+
+
+def _health_banner(services: Services) -> None:
+    """A red banner while a component is down, read from the process's health snapshot (no query per tab)."""
+    assert services.health is not None
+    monitor = services.health
+    banner = ui.label("").classes("w-full bg-red-700 text-white px-4 py-2 rounded").props('role="alert"')
+
+    def refresh() -> None:
+        problems = monitor.problems()
+        text = ("Down: " + " · ".join(problems)) if problems else ""
+        if text != banner.text:
+            banner.set_text(text)
+        banner.set_visibility(bool(text))
+
+    refresh()
+    ui.timer(2.0, refresh)
 
 
 def fmt_value(value: object) -> str:
