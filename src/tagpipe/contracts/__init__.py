@@ -22,6 +22,7 @@ from tagpipe.contracts.status import WORKER_STATUS_INTERVAL_S, ConsumerLag, Work
 from tagpipe.contracts.subjects import Subjects
 
 __all__ = [
+    "WORKER_STATUS_INTERVAL_S",
     "ByteOrder",
     "Command",
     "CommandResponse",
@@ -33,7 +34,6 @@ __all__ = [
     "ScriptConfig",
     "Subjects",
     "TagConfig",
-    "WORKER_STATUS_INTERVAL_S",
     "WorkerStatus",
     "iso_timestamp",
     "parse_iso_ms",
