@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from tagpipe import __version__, fleet, scripts
-from tagpipe.bus import connect, ensure_stream
-from tagpipe.bus.jetstream import close
+from tagpipe.bus import close, ensure_stream, wait_for_bus
 from tagpipe.contracts import Subjects
 from tagpipe.db import make_engine, session_factory, upgrade
 from tagpipe.settings import Settings
@@ -23,14 +22,8 @@ log = logging.getLogger(__name__)
 
 async def _connect_bus(ctx: AppContext) -> None:
     """Connect to NATS in the background, so the API serves even while the bus is still starting."""
-    while ctx.nc is None:
-        try:
-            nc = await connect(ctx.settings.bus_url, "tagpipe-server")
-            await ensure_stream(nc.jetstream(), ctx.subjects, max_age_days=ctx.settings.stream_max_age_days)
-            ctx.nc = nc
-        except Exception as e:  # noqa: BLE001 - keep trying until the bus is there
-            log.debug("waiting for NATS at %s: %s", ctx.settings.bus_url, e)
-            await asyncio.sleep(0.5)
+    ctx.nc = await wait_for_bus(ctx.settings.bus_url, "tagpipe-server", setup=lambda nc: ensure_stream(
+        nc.jetstream(), ctx.subjects, max_age_days=ctx.settings.stream_max_age_days))
 
 
 def _wire_features() -> None:

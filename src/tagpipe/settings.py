@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import Field
@@ -29,6 +30,17 @@ class Settings(BaseSettings):
     prefix: str = Field("tagpipe", description="Topic prefix: {prefix}/devices/{edge_id}/data (the seed used 'vexplor').")
     heartbeat_interval_s: float = Field(30.0, description="Expected edge heartbeat interval; 3 missed beats mark an edge offline.")
     stream_max_age_days: float = Field(7.0, description="How long the device stream keeps messages for redelivery.")
+    # What ingest accepts (contracts.data); anything else is dead-lettered with the reason.
+    ingest_not_before: dt.datetime = Field(dt.datetime(1990, 1, 1, tzinfo=dt.UTC),
+                                           description="Data timestamped earlier than this is dead-lettered.")
+    ingest_max_ahead_s: float = Field(86_400.0, ge=0, description="Data timestamped further ahead of the receiving "
+                                                                  "worker's clock is dead-lettered.")
+    ingest_max_tags: int = Field(5_000, ge=1, description="Most tag values one data message may carry.")
+    ingest_max_value_bytes: int = Field(65_536, ge=16, description="Largest string, list or object value (UTF-8 "
+                                                                   "bytes of its JSON) one tag may carry.")
+    max_deliveries: int = Field(5, ge=1, le=100, description="How often a worker tries a message (redeliveries "
+                                                             "included) before it is dead-lettered.")
+    dead_letters_keep: int = Field(10_000, ge=1, description="Dead letters kept; the oldest go first (counts stay).")
 
     @classmethod
     def settings_customise_sources(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tagpipe.bus import connect, ensure_stream
-from tagpipe.bus.jetstream import close
-from tagpipe.contracts import Subjects
+from tagpipe.bus import close, ensure_stream, wait_for_bus
+from tagpipe.contracts import PayloadLimits, Subjects
 from tagpipe.db import make_engine, upgrade
+from tagpipe.db.dead_letters import DeadLetterStore
 from tagpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,22 +23,23 @@ async def run_workers(settings: Settings, roles: list[str], *, migrate: bool = T
         upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
     subjects = Subjects(settings.prefix)
-    nc = None
-    while nc is None:
-        try:
-            nc = await connect(settings.bus_url, f"tagpipe-worker-{'-'.join(roles)}")
-        except Exception as e:  # noqa: BLE001
-            log.info("waiting for NATS at %s: %s", settings.bus_url, e)
-            await asyncio.sleep(0.5)
-    await ensure_stream(nc.jetstream(), subjects, max_age_days=settings.stream_max_age_days)
+    nc = await wait_for_bus(settings.bus_url, f"tagpipe-worker-{'-'.join(roles)}", setup=lambda nc: ensure_stream(
+        nc.jetstream(), subjects, max_age_days=settings.stream_max_age_days))
+    dead_letters = DeadLetterStore(engine, keep=settings.dead_letters_keep)
     from tagpipe.fleet.worker import run_fleet
     from tagpipe.history.worker import run_ingest
 
     try:
         async with asyncio.TaskGroup() as tg:
             if "ingest" in roles:
-                tg.create_task(run_ingest(nc, engine, subjects), name="ingest")
+                limits = PayloadLimits(not_before_ms=int(settings.ingest_not_before.timestamp() * 1000),
+                                       max_ahead_ms=int(settings.ingest_max_ahead_s * 1000),
+                                       max_tags=settings.ingest_max_tags,
+                                       max_value_bytes=settings.ingest_max_value_bytes)
+                tg.create_task(run_ingest(nc, engine, subjects, dead_letters=dead_letters, limits=limits,
+                                          max_deliveries=settings.max_deliveries), name="ingest")
             if "fleet" in roles:
-                tg.create_task(run_fleet(nc, engine, subjects), name="fleet")
+                tg.create_task(run_fleet(nc, engine, subjects, dead_letters=dead_letters,
+                                         max_deliveries=settings.max_deliveries), name="fleet")
     finally:
         await close(nc)

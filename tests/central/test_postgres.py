@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from tagpipe.db import make_engine, upgrade
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tagpipe.history import service
-from tagpipe.history.ingest import parse_data
+from tagpipe.contracts import parse_data
 from tagpipe.history.store import IngestStore
 from tests.helpers import async_wait_until
 
@@ -24,7 +24,7 @@ def test_ingest_on_postgres_is_idempotent_and_rolls_up(postgres_db: str) -> None
     engine = make_engine(postgres_db)
     store = IngestStore(engine)
     t0 = 1_776_412_800_000
-    batch = [parse_data("e1", _message(t0 + i * 1000, float(i)), 0) for i in range(120)]
+    batch = [parse_data("e1", _message(t0 + i * 1000, float(i)), now_ms=t0, fallback_ms=0) for i in range(120)]
     store.write(batch)
     store.write(batch[:60])  # a redelivery of half the batch
     with Session(engine) as s:

@@ -11,6 +11,8 @@ from tagpipe.contracts.config import (
     ScriptConfig,
     TagConfig,
 )
+from tagpipe.contracts.data import DataPayload, InvalidPayload, PayloadLimits, parse_data
+from tagpipe.contracts.names import NAME_PATTERN, NAME_RULE, valid_name
 from tagpipe.contracts.payloads import (
     Command,
     CommandResponse,
@@ -24,13 +26,20 @@ __all__ = [
     "ByteOrder",
     "Command",
     "CommandResponse",
+    "DataPayload",
     "DataType",
     "DeviceConfig",
     "EdgeConfig",
     "Heartbeat",
+    "InvalidPayload",
+    "NAME_PATTERN",
+    "NAME_RULE",
+    "PayloadLimits",
     "ScriptConfig",
     "Subjects",
     "TagConfig",
     "iso_timestamp",
+    "parse_data",
     "parse_iso_ms",
+    "valid_name",
 ]

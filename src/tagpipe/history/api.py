@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tagpipe import plant
 from tagpipe.contracts import iso_timestamp, parse_iso_ms
 from tagpipe.errors import InvalidInput, NotFound
-from tagpipe.history import service
+from tagpipe.history import rejects, service
 from tagpipe.web.context import run_db
 
 router = APIRouter(prefix="/api", tags=["history"])
@@ -31,6 +31,7 @@ class TagValue(BaseModel):
     edge_id: str | None
     data_type: str
     writable: bool
+    source: str = "plc"
     value: object = None
     quality: str | None = None
     timestamp: str | None = None
@@ -134,7 +135,4 @@ async def history_csv(tags: str = Query(..., description="Comma-separated tag id
                              headers={"Content-Disposition": 'attachment; filename="tagpipe-history.csv"'})
 
 
-@router.get("/ingest/rejects")
-async def ingest_rejects() -> dict[str, dict]:
-    """Messages on data subjects that were not stored (not JSON, wrong shape), counted per edge with the last reason."""
-    return await run_db(service.ingest_rejects)
+router.include_router(rejects.router)
