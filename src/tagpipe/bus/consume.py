@@ -21,9 +21,10 @@ The rules, written once here for every role:
 - ``prepare(msg)`` turns a message into the caller's item. A ``ValueError`` is a reject: the message is dead-lettered
   at once with the error as the reason and terminated (``msg.term()``), so it is never delivered again.
 - A first delivery comes in a batch. A message JetStream delivers again (its worker died, or did not ack in time)
-  comes alone, so it cannot take a batch down with it; once a message was delivered ``max_deliveries`` times it is
+  comes alone, and nothing else is fetched until it is settled: it cannot take a batch down with it, nor count a
+  delivery against another message by dying. Once a message was delivered ``max_deliveries`` times it is
   dead-lettered ("delivered K times without being stored") instead of being tried again. So a message that kills the
-  worker process kills it at most K times.
+  worker process kills it at most K times. A consumer starts with a fetch of one message for the same reason.
 - ``batch.fail(error)`` bisects the batch in process (the rest is stored) until the failing message is alone; that
   one is nak'ed with a back-off, comes back as a redelivery, and is dead-lettered with its last error once it was
   tried K times.
@@ -130,6 +131,8 @@ class Consumer(Generic[T]):
         self._ready: asyncio.Queue[Batch[T]] = asyncio.Queue(maxsize=1)  # one batch prepared ahead
         self._front: deque[Batch[T]] = deque()  # halves of a failed batch and retried batches come first
         self._held: set[Batch[T]] = set()  # taken from the bus, not settled yet
+        self._idle = asyncio.Event()  # nothing held
+        self._idle.set()
         self._retry_backoff = Backoff(base=0.5, cap=10.0)
         self._task: asyncio.Task[None] | None = None
         self._puller: Puller | None = None
@@ -199,7 +202,7 @@ class Consumer(Generic[T]):
         self._puller = puller = Puller(self.nc, self.stream, self.durable)
         await puller.start()
         log.info("consuming %s as %s", self.filter_subject, self.durable)
-        want = self.batch
+        want = 1  # careful until the first message shows it is not a redelivery
         while True:
             try:
                 msgs = await puller.fetch(want, self.expires)
@@ -211,10 +214,12 @@ class Consumer(Generic[T]):
                 continue
             backoff.reset()
             if msgs:
-                want = await self._take(msgs, want)
+                want = await self._take(msgs)
+                if want == 1:  # redeliveries: hold nothing else while one is tried, or its crash would count for both
+                    await self._idle.wait()
 
-    async def _take(self, msgs: list[Msg], want: int) -> int:
-        """Prepare and queue what was fetched; returns the next batch size."""
+    async def _take(self, msgs: list[Msg]) -> int:
+        """Prepare and queue what was fetched; returns the next batch size (1 after a redelivery)."""
         k = self.max_deliveries
         first: list[Msg] = []
         again: list[tuple[Msg, int]] = []
@@ -224,6 +229,7 @@ class Consumer(Generic[T]):
                 first.append(msg)
             else:
                 again.append((msg, n))
+        want = self.batch
         if first:
             batch = await self._prepared(first)
             if batch is not None:
@@ -238,11 +244,20 @@ class Consumer(Generic[T]):
             batch = await self._prepared([msg])
             if batch is not None:
                 await self._queue(batch)
-        return want
+        return 1 if again else want
 
     async def _queue(self, batch: Batch[T]) -> None:
-        self._held.add(batch)
+        self._hold(batch)
         await self._ready.put(batch)
+
+    def _hold(self, batch: Batch[T]) -> None:
+        self._held.add(batch)
+        self._idle.clear()
+
+    def _release(self, batch: Batch[T]) -> None:
+        self._held.discard(batch)
+        if not self._held:
+            self._idle.set()
 
     async def _prepared(self, msgs: list[Msg]) -> Batch[T] | None:
         prepare = self.prepare
@@ -272,18 +287,20 @@ class Consumer(Generic[T]):
     # -- settling -----------------------------------------------------------------------------------------------
 
     async def _settled(self, batch: Batch[T]) -> None:
-        self._held.discard(batch)
+        self._release(batch)
         self._retry_backoff.reset()
 
     async def _failed(self, batch: Batch[T], error: BaseException) -> None:
-        self._held.discard(batch)
         if len(batch) == 1:
+            self._release(batch)
             await self._one_failed(batch.msgs[0], error)
             return
         half = len(batch) // 2
         halves = [Batch(self, batch.msgs[:half], batch.items[:half]), Batch(self, batch.msgs[half:], batch.items[half:])]
         log.info("a batch of %d on %s failed (%s); trying halves", len(batch), self.durable, error)
-        self._held.update(halves)
+        for h in halves:
+            self._hold(h)
+        self._release(batch)
         self._front.extendleft(reversed(halves))
 
     async def _one_failed(self, msg: Msg, error: BaseException) -> None:
@@ -300,8 +317,10 @@ class Consumer(Generic[T]):
         delay = self._retry_backoff.delay()
         log.warning("storing a batch of %d on %s failed (%r); again in %.1f s", len(batch), self.durable, error,
                     delay)
-        await self._touch()
-        await asyncio.sleep(delay)
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            await self._touch()
+            await asyncio.sleep(min(left, self.config.ack_wait / 3))  # type: ignore[operator]
         await self._touch()
         self._front.appendleft(batch)
 
