@@ -47,16 +47,18 @@ def _data_type(value: object) -> str:
 
 def _configured(session: Session, refs: Iterable[Ref]) -> dict[Ref, int]:
     """The plc tags that collector refs name: same edge, a configured connection id, a tag of that name."""
-    by_key = {tag_key(TagSource.PLC, conn, name): (edge, conn, name) for edge, conn, name in refs
-              if conn.isascii() and conn.isdigit()}
+    by_key: dict[str, list[Ref]] = {}  # several edges may name the same connection id
+    for edge, conn, name in refs:
+        if conn.isascii() and conn.isdigit():
+            by_key.setdefault(tag_key(TagSource.PLC, conn, name), []).append((edge, conn, name))
     out: dict[Ref, int] = {}
     for keys in _chunks(list(by_key)):
         q = (select(Tag.id, Tag.key, Connection.edge_id).join(Connection, Tag.connection_id == Connection.id)
              .where(Tag.key.in_(keys)))
         for tag_id, key, edge in session.execute(q):
-            ref = by_key[key]
-            if ref[0] == edge:
-                out[ref] = tag_id
+            for ref in by_key[key]:
+                if ref[0] == edge:
+                    out[ref] = tag_id
     return out
 
 
