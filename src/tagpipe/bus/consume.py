@@ -86,6 +86,12 @@ def stored_ms(msg: Msg) -> int:
     return _stream_seq_and_ms(msg)[1]
 
 
+def _describe(error: BaseException) -> str:
+    """The error's type and message; for a database error the driver's message, without the SQL and its parameters."""
+    cause = getattr(error, "orig", None) or error
+    return f"{type(error).__name__}: {cause}"[:1000]
+
+
 class Batch(Generic[T]):
     """Messages and the items ``prepare`` made of them, in the same order; settle it with ack, fail or retry."""
 
@@ -306,7 +312,7 @@ class Consumer(Generic[T]):
     async def _one_failed(self, msg: Msg, error: BaseException) -> None:
         n = deliveries(msg)
         if n >= self.max_deliveries:
-            await self._park([(msg, f"delivered {n} times without being stored; last error: {error!r}"[:2000], n)])
+            await self._park([(msg, f"delivered {n} times without being stored; last error: {_describe(error)}", n)])
             return
         log.warning("a message on %s failed (%r, delivery %d of %d); it comes again", self.durable, error, n,
                     self.max_deliveries)

@@ -47,10 +47,21 @@ class DeadLetterPage(BaseModel):
     items: list[DeadLetterOut]
 
 
+def as_text(payload: bytes) -> str | None:
+    try:
+        return payload.decode()
+    except UnicodeDecodeError:
+        return None
+
+
 def _out(row: Any) -> dict[str, Any]:
     return {"id": row.id, "consumer": row.consumer, "edge_id": row.edge_id, "subject": row.subject,
             "reason": row.reason, "received": iso_timestamp(row.received_ms), "parked": iso_timestamp(row.parked_ms),
             "payload_size": row.payload_size, "stream_seq": row.stream_seq, "deliveries": row.deliveries}
+
+
+def out(row: Any) -> DeadLetterOut:
+    return DeadLetterOut(**_out(row))
 
 
 def rejects(session: Session) -> dict[str, dict[str, Any]]:
@@ -65,11 +76,11 @@ def rejects(session: Session) -> dict[str, dict[str, Any]]:
                         "recent": recent.get(c.edge_id, [])} for c in dead_letters.counts(session, INGEST)}
 
 
-def _letter(session: Session, letter_id: int) -> dead_letters.DeadLetter:
-    letter = dead_letters.get(session, letter_id)
-    if letter is None:
+def letter(session: Session, letter_id: int) -> dead_letters.DeadLetter:
+    found = dead_letters.get(session, letter_id)
+    if found is None:
         raise NotFound(f"dead letter {letter_id} does not exist (or was dropped as one of the oldest)")
-    return letter
+    return found
 
 
 @router.get("/rejects")
@@ -86,34 +97,48 @@ async def list_dead_letters(offset: int = Query(0, ge=0, le=2**31), limit: int =
     """Dead letters of every worker role, the newest first."""
     total, rows = await run_db(lambda s: dead_letters.page(s, offset=offset, limit=limit, consumer=consumer,
                                                            edge_id=edge_id))
-    return DeadLetterPage(total=total, offset=offset, limit=limit, items=[DeadLetterOut(**_out(r)) for r in rows])
+    return DeadLetterPage(total=total, offset=offset, limit=limit, items=[out(r) for r in rows])
 
 
 @router.get("/dead-letters/{letter_id}", response_model=DeadLetterDetail)
 async def get_dead_letter(letter_id: int = Path(..., ge=1, le=2**63 - 1)) -> DeadLetterDetail:
     """One dead letter with its raw payload (base64, and as text when it is UTF-8)."""
-    letter = await run_db(_letter, letter_id)
-    try:
-        text: str | None = letter.payload.decode()
-    except UnicodeDecodeError:
-        text = None
-    return DeadLetterDetail(**_out(letter), payload_truncated=len(letter.payload) < letter.payload_size,
-                            payload_base64=base64.b64encode(letter.payload).decode(), payload_text=text)
+    found = await run_db(letter, letter_id)
+    return DeadLetterDetail(**_out(found), payload_truncated=len(found.payload) < found.payload_size,
+                            payload_base64=base64.b64encode(found.payload).decode(), payload_text=as_text(found.payload))
 
 
 @router.get("/dead-letters/{letter_id}/payload", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
 async def dead_letter_payload(letter_id: int = Path(..., ge=1, le=2**63 - 1)) -> Response:
     """The raw payload bytes as received (the first MiB of a longer one)."""
-    letter = await run_db(_letter, letter_id)
-    return Response(letter.payload, media_type="application/octet-stream")
+    return Response((await run_db(letter, letter_id)).payload, media_type="application/octet-stream")
+
+
+async def forget(letter_id: int) -> None:
+    """Delete a dead letter (the counts per edge stay)."""
+    if not await run_db(dead_letters.remove, letter_id):
+        raise NotFound(f"dead letter {letter_id} does not exist")
+
+
+async def republish(letter_id: int) -> int:
+    """Publish a dead letter's payload again on its subject, then delete it; returns its new stream sequence."""
+    found = await run_db(letter, letter_id)
+    if len(found.payload) < found.payload_size:
+        raise Conflict(f"dead letter {letter_id} kept only {len(found.payload)} of {found.payload_size} bytes")
+    nc = current().nc
+    if nc is None or not nc.is_connected:
+        raise Conflict("the bus is not connected; try again in a moment")
+    ack = await nc.jetstream().publish(found.subject, found.payload,
+                                       headers={"Nats-Msg-Id": f"republish-{letter_id}-{time.time_ns()}"})
+    await run_db(dead_letters.remove, letter_id)
+    return ack.seq
 
 
 @router.delete("/dead-letters/{letter_id}", status_code=204)
 async def delete_dead_letter(letter_id: int = Path(..., ge=1, le=2**63 - 1)) -> Response:
     """Forget a dead letter (the counts per edge stay)."""
-    if not await run_db(dead_letters.remove, letter_id):
-        raise NotFound(f"dead letter {letter_id} does not exist")
+    await forget(letter_id)
     return Response(status_code=204)
 
 
@@ -121,13 +146,4 @@ async def delete_dead_letter(letter_id: int = Path(..., ge=1, le=2**63 - 1)) -> 
 async def republish_dead_letter(letter_id: int = Path(..., ge=1, le=2**63 - 1)) -> dict[str, int]:
     """Publish the payload again on its subject (after the cause was fixed, e.g. the window or a bound widened);
     the dead letter is removed once the stream has it. A payload that was cut cannot be sent again."""
-    letter = await run_db(_letter, letter_id)
-    if len(letter.payload) < letter.payload_size:
-        raise Conflict(f"dead letter {letter_id} kept only {len(letter.payload)} of {letter.payload_size} bytes")
-    nc = current().nc
-    if nc is None or not nc.is_connected:
-        raise Conflict("the bus is not connected; try again in a moment")
-    ack = await nc.jetstream().publish(letter.subject, letter.payload,
-                                       headers={"Nats-Msg-Id": f"republish-{letter_id}-{time.time_ns()}"})
-    await run_db(dead_letters.remove, letter_id)
-    return {"stream_seq": ack.seq}
+    return {"stream_seq": await republish(letter_id)}

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 from nicegui import ui
 
-NAV = [("Dashboard", "/"), ("Trends", "/trends"), ("Fleet", "/fleet"), ("Scripts", "/scripts"), ("Configuration", "/config")]
+NAV = [("Dashboard", "/"), ("Trends", "/trends"), ("Fleet", "/fleet"), ("Scripts", "/scripts"), ("Configuration", "/config"),
+       ("Dead letters", "/dead-letters")]
 
 
 @contextlib.contextmanager
