@@ -7,10 +7,10 @@ import json
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tagpipe.contracts import parse_data
 from tagpipe.db import make_engine, upgrade
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tagpipe.history import service
-from tagpipe.contracts import parse_data
 from tagpipe.history.store import IngestStore
 from tests.helpers import async_wait_until
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from tagpipe.db import make_engine, upgrade
 from tagpipe.contracts import DataPayload
+from tagpipe.db import make_engine, upgrade
 from tagpipe.history.store import IngestStore
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000  # an hour boundary

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+
 import nats
 import nats.js.errors
 import paho.mqtt.client as mqtt
@@ -78,9 +79,9 @@ async def test_the_poison_corpus_over_nats_and_mqtt_is_dead_lettered_and_good_tr
     stored = await async_wait_until(lambda: central.samples(steady_id[0][0]) if len(
         central.samples(steady_id[0][0])) == 400 else None, timeout=30, what="all 400 good messages stored")
     assert sorted(p["min"] for p in stored) == list(range(400))  # no gap
-    found = await async_wait_until(lambda: (lambda got: got if len(got) == 2 * len(DEAD) else None)(letters(central)),
-                                   timeout=30, what="every poison message dead-lettered")
-    by_edge = {x["edge_id"]: x for x in found}
+    await async_wait_until(lambda: len(letters(central)) == 2 * len(DEAD), timeout=30,
+                           what="every poison message dead-lettered")
+    by_edge = {x["edge_id"]: x for x in letters(central)}
     rejects = central.get("/api/ingest/rejects").json()
     for transport in ("nats", "mqtt"):
         for case in CORPUS:
@@ -176,9 +177,9 @@ async def test_a_message_the_store_cannot_write_is_dead_lettered_after_k_deliver
 
 
 async def test_two_ingest_workers_discovering_the_same_new_tags_make_one_tag_each(central) -> None:
-    second = subprocess.Popen([sys.executable, "-m", "tagpipe", "worker", "--role", "ingest"], env=central.env,
-                              stdout=(central.data_dir / "worker-2.log").open("ab"), stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL)
+    second = await asyncio.to_thread(
+        subprocess.Popen, [sys.executable, "-m", "tagpipe", "worker", "--role", "ingest"], env=central.env,
+        stdout=(central.data_dir / "worker-2.log").open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     central.procs.append(second)
     await asyncio.sleep(2.0)  # both consuming
     nc = await nats.connect(central.nats.url)

@@ -277,7 +277,7 @@ class Consumer(Generic[T]):
             except ValueError as e:
                 rejects.append((msg, str(e), deliveries(msg)))
                 continue
-            except Exception as e:  # noqa: BLE001 - a bug met by one message must not stop the role
+            except Exception as e:  # a bug met by one message must not stop the role: tried again, then parked
                 log.exception("preparing a message of %s failed", self.durable)
                 broken.append((msg, e))
                 continue

@@ -23,6 +23,8 @@ from tagpipe.contracts.payloads import (
 from tagpipe.contracts.subjects import Subjects
 
 __all__ = [
+    "NAME_PATTERN",
+    "NAME_RULE",
     "ByteOrder",
     "Command",
     "CommandResponse",
@@ -32,8 +34,6 @@ __all__ = [
     "EdgeConfig",
     "Heartbeat",
     "InvalidPayload",
-    "NAME_PATTERN",
-    "NAME_RULE",
     "PayloadLimits",
     "ScriptConfig",
     "Subjects",

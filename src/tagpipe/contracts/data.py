@@ -168,16 +168,15 @@ def parse_timestamp(value: object, fallback_ms: int | Callable[[], int], now_ms:
     """Epoch ms of an ISO 8601 text or epoch number inside the window; ``fallback_ms`` when there is none."""
     if value is None:
         return fallback_ms() if callable(fallback_ms) else fallback_ms
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         try:
-            ms = parse_iso_ms(value)  # type: ignore[arg-type]
+            ms = parse_iso_ms(value)
         except (ValueError, OverflowError):
             raise InvalidPayload("timestamp", "ISO 8601 time", value) from None
-    elif kind is int or kind is float:
-        if not math.isfinite(value):  # type: ignore[arg-type]
+    elif type(value) is int or type(value) is float:  # not bool
+        if not math.isfinite(value):
             raise InvalidPayload("timestamp", "a finite epoch number", value)
-        ms = int(value if value > _EPOCH_MS_ABOVE else value * 1000)  # type: ignore[operator]
+        ms = int(value if value > _EPOCH_MS_ABOVE else value * 1000)
     else:
         raise InvalidPayload("timestamp", "ISO 8601 text or an epoch number", value)
     if not limits.not_before_ms <= ms <= now_ms + limits.max_ahead_ms:

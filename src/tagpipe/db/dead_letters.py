@@ -116,4 +116,5 @@ def get(session: Session, letter_id: int) -> DeadLetter | None:
 
 def remove(session: Session, letter_id: int) -> bool:
     with session.begin():
-        return session.execute(delete(DeadLetter).where(DeadLetter.id == letter_id)).rowcount > 0  # type: ignore[attr-defined]
+        result: Any = session.execute(delete(DeadLetter).where(DeadLetter.id == letter_id))
+        return bool(result.rowcount)

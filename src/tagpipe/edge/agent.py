@@ -15,7 +15,14 @@ from pydantic import ValidationError
 
 from tagpipe import __version__
 from tagpipe.backoff import Backoff
-from tagpipe.contracts import Command, CommandResponse, DataPayload, DeviceConfig, EdgeConfig, Subjects
+from tagpipe.contracts import (
+    Command,
+    CommandResponse,
+    DataPayload,
+    DeviceConfig,
+    EdgeConfig,
+    Subjects,
+)
 from tagpipe.edge.heartbeat import system_metrics
 from tagpipe.edge.outbox import Outbox
 from tagpipe.edge.poller import DevicePoller

@@ -26,8 +26,8 @@ from tagpipe.contracts.data import DataPayload
 from tagpipe.db.upsert import insert_for
 from tagpipe.history.ingest import encode_value
 from tagpipe.history.models import BAD, GOOD, Latest, Rollup1h, Rollup1m, Sample
-from tagpipe.plant import TagSource, resolve_or_create
 from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, aggregate
+from tagpipe.plant import TagSource, resolve_or_create
 
 log = logging.getLogger(__name__)
 Row = tuple[int, int, float | None, str | None, int]  # tag id, ts, numeric value, text, quality
