@@ -67,6 +67,7 @@ REJECTED = [  # (payload, edge, field named, fragment of the reason)
     (body(tags={"l": list(range(400))}), "edge-1", "tags.l", "at most 1000 bytes"),
     ('{"tags": {"l": [1, NaN]}}', "edge-1", "tags.l", "finite numbers"),
     ('{"tags": {"s": "\\ud800"}}', "edge-1", "tags.s", "lone surrogates"),
+    ('{"tags": {"s": "a\\u0000b"}}', "edge-1", "tags.s", "without NUL"),
     (body(tags={"a\r\nb": 1}), "edge-1", "tags", "tag name"),
     (body(tags={"a b": 1}), "edge-1", "tags", "tag name"),
     (body(tags={"a/b": 1}), "edge-1", "tags", "tag name"),

@@ -55,6 +55,7 @@ CORPUS = [
          "quality.v: expected 'good' or 'bad'"),
     Case("nan-in-a-list", b'{"tags": {"v": [1, NaN]}}', "dead", "tags.v: expected a list or object holding only finite"),
     Case("lone-surrogate", b'{"tags": {"v": "\\ud800"}}', "dead", "tags.v: expected text that is valid Unicode"),
+    Case("nul-in-text", b'{"tags": {"v": "a\\u0000b"}}', "dead", "tags.v: expected text without NUL characters"),
     # not finite: a bad value, not text and not a dead letter
     Case("nan-value", b'{"timestamp": "2026-01-01T00:00:00Z", "tags": {"nan_v": NaN}}', "bad"),
     Case("inf-value", b'{"timestamp": "2026-01-01T00:00:00Z", "tags": {"inf_v": Infinity}}', "bad"),

@@ -86,6 +86,10 @@ def stored_ms(msg: Msg) -> int:
     return _stream_seq_and_ms(msg)[1]
 
 
+def _text(text: str) -> str:
+    return text.replace("\x00", "\\x00")  # PostgreSQL text cannot hold NUL
+
+
 def _describe(error: BaseException) -> str:
     """The error's type and message; for a database error the driver's message, without the SQL and its parameters."""
     cause = getattr(error, "orig", None) or error
@@ -343,8 +347,8 @@ class Consumer(Generic[T]):
         parked = []
         for msg, reason, n in letters:
             seq, received = _stream_seq_and_ms(msg)
-            parked.append(Letter(consumer=self.name, subject=msg.subject, edge_id=Subjects.edge_of(msg.subject),
-                                 reason=reason, payload=msg.data, received_ms=received, parked_ms=now,
+            parked.append(Letter(consumer=self.name, subject=_text(msg.subject), edge_id=_text(Subjects.edge_of(
+                msg.subject)), reason=_text(reason), payload=msg.data, received_ms=received, parked_ms=now,
                                  stream_seq=seq, deliveries=n))
         try:
             await asyncio.to_thread(self.sink.park, parked)

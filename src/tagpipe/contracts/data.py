@@ -17,8 +17,8 @@ third-party collector over the MQTT listener). What it accepts, and names the fi
 - ``equipment_id`` and ``connection_id``: absent, null, an integer, or a string following the tag name rule;
 - ``tags``: an object of at most ``limits.max_tags`` entries whose names follow the tag name rule
   (``contracts.names``) and whose values are null, a boolean, a number, a string of at most ``limits.max_value_bytes``
-  UTF-8 bytes, or a list / object whose JSON is that short, nests at most ``limits.max_depth`` deep and holds only
-  finite numbers. A NaN or infinite number is kept as a **bad** value (null with quality bad), never as text;
+  UTF-8 bytes (valid Unicode, no NUL), or a list / object whose JSON is that short, nests at most
+  ``limits.max_depth`` deep and holds only finite numbers (stored as its JSON text). A NaN or infinite number is kept as a **bad** value (null with quality bad), never as text;
 - ``quality``: absent, or an object of tag name to ``"good"`` or ``"bad"``; names not in ``tags`` are ignored.
 
 Pure: standard library only, no I/O.
@@ -208,6 +208,8 @@ def _check_value(name: str, value: object, limits: PayloadLimits) -> bool:
     field = f"tags.{name}"
     if kind is str:
         text: str = value  # type: ignore[assignment]
+        if "\x00" in text:  # PostgreSQL cannot store it in text
+            raise InvalidPayload(field, "text without NUL characters")
         if text.isascii() and len(text) <= limits.max_value_bytes:
             return True
         encoded = _utf8(text, field)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.bus import DeadLetterSink, consume
 from tagpipe.contracts import CommandResponse, Heartbeat, Subjects
+from tagpipe.db import database_away
 from tagpipe.fleet import service
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ async def _consume(nc: Client, engine: Engine, subjects: Subjects, kind: str, mo
         async for batch in batches:
             try:
                 await asyncio.to_thread(write, batch.items)
-            except Exception as e:  # noqa: BLE001 - settled by the helper: isolated, then dead-lettered
-                await batch.fail(e)
+            except Exception as e:  # noqa: BLE001 - settled by the helper: retried, isolated or dead-lettered
+                await (batch.retry(e) if database_away(e) else batch.fail(e))
                 continue
             await batch.ack()
 

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from tagpipe.bus import DeadLetterSink, consume, stored_ms
 from tagpipe.contracts.data import DEFAULT_LIMITS, DataPayload, PayloadLimits, parse_data
 from tagpipe.contracts.subjects import Subjects
+from tagpipe.db import database_away
 from tagpipe.history.store import IngestStore
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,6 @@ def _trim() -> None:
     """Give the memory of the batch just written back to the OS (glibc keeps freed arenas otherwise)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
-
-
-def store_is_away(error: BaseException) -> bool:
-    """An error of the database itself (gone, locked, restarting), which says nothing about the messages."""
-    return isinstance(error, (OperationalError, InterfaceError, DisconnectionError)) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated)
 
 
 def validator(limits: PayloadLimits) -> Callable[[Msg], DataPayload]:
@@ -78,7 +72,7 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, dead_let
             try:
                 result = await asyncio.to_thread(store.write, got.items)
             except Exception as e:  # noqa: BLE001 - settled by the helper: retried, isolated or dead-lettered
-                await (got.retry(e) if store_is_away(e) else got.fail(e))
+                await (got.retry(e) if database_away(e) else got.fail(e))
                 continue
             await got.ack()
             del got
