@@ -159,8 +159,11 @@ def _check_id(value: object, field: str) -> str:
         text = value
     else:
         raise InvalidPayload(field, "null, an integer or a string", value)
-    if text and not valid_name(text):
-        raise InvalidPayload(field, f"an id of {NAME_RULE}", value)
+    if text and text not in _VALID_NAMES:
+        if not valid_name(text):
+            raise InvalidPayload(field, f"an id of {NAME_RULE}", value)
+        if len(_VALID_NAMES) < _VALID_NAMES_MAX:
+            _VALID_NAMES.add(text)
     return text
 
 
@@ -262,17 +265,22 @@ def parse_data(edge_id: str, data: bytes, *, now_ms: int, fallback_ms: int | Cal
             if q != "good" and q != "bad":
                 raise InvalidPayload(f"quality.{name}", "'good' or 'bad'", q)
         quality = {name: q for name, q in quality.items() if q == "bad" and name in tags}
+    try:  # one C loop for the common case: finite numbers only (a NaN, an inf or anything else spoils the sum)
+        total = sum(tags.values(), 0.0)
+    except (TypeError, OverflowError):
+        total = math.nan
     bad: list[str] | None = None
-    for name, value in tags.items():
-        kind = type(value)
-        if kind is float:
-            if value - value == 0.0:  # finite: inf - inf and nan - nan are nan
+    if total - total != 0.0:
+        for name, value in tags.items():
+            kind = type(value)
+            if kind is float:
+                if value - value == 0.0:  # finite: inf - inf and nan - nan are nan
+                    continue
+            elif value is None or kind is bool or (kind is int and -_BIG < value < _BIG):
                 continue
-        elif value is None or kind is bool or (kind is int and -_BIG < value < _BIG):
-            continue
-        if not _check_value(name, value, limits):
-            bad = bad or []
-            bad.append(name)
+            if not _check_value(name, value, limits):
+                bad = bad or []
+                bad.append(name)
     if bad:
         quality = dict(quality)
         for name in bad:
