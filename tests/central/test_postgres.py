@@ -31,9 +31,10 @@ def test_ingest_on_postgres_is_idempotent_and_rolls_up(postgres_db: str) -> None
         assert s.execute(text("SELECT COUNT(*) FROM samples")).scalar() == 240
         rows = s.execute(text("SELECT bucket, min, max, count FROM rollup_1m ORDER BY bucket")).all()
         assert [(r.min, r.max, r.count) for r in rows if r.count] == [(0.0, 59.0, 60), (60.0, 119.0, 60)]
-        _, points = service.history(s, 1, t0, t0 + 3_600_000, 10)
+        temperature = s.execute(text("SELECT id FROM tags WHERE name = 'temperature'")).scalar_one()
+        _, points = service.history(s, temperature, t0, t0 + 3_600_000, 10)
         assert sum(p.count for p in points) == 120 and points[0].min == 0.0
-        assert service.latest_values(s)[1].value == 119.0
+        assert service.latest_values(s)[temperature].value == 119.0
     engine.dispose()
 
 

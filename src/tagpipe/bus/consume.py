@@ -159,8 +159,7 @@ class Consumer(Generic[T]):
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await asyncio.wait({self._task})  # unlike awaiting it, never swallows a cancellation of the caller
             self._task = None
 
     async def _start(self) -> None:
