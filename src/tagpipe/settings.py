@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(5, ge=1, le=100, description="How often a worker tries a message (redeliveries "
                                                              "included) before it is dead-lettered.")
     dead_letters_keep: int = Field(10_000, ge=1, description="Dead letters kept; the oldest go first (counts stay).")
+
+    @field_validator("ingest_not_before")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # a time without an offset is UTC
 
     @classmethod
     def settings_customise_sources(
