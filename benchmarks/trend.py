@@ -22,8 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tagpipe.contracts import iso_timestamp
+from tagpipe.contracts.data import DataPayload
 from tagpipe.db import make_engine, upgrade
-from tagpipe.history.ingest import DataMessage
 from tagpipe.history.service import history
 from tagpipe.history.store import IngestStore
 
@@ -63,7 +63,8 @@ def main() -> None:
     n = args.days * 86_400
     t = time.perf_counter()
     for i in range(0, n, 20_000):  # 20,000 messages of one value per batch, as ingest would write them
-        store.write([DataMessage("bench", "1", "4", start + k * 1000, {"temperature": 20.0 + (k % 3600) / 100.0})
+        store.write([DataPayload(edge_id="bench", connection_id="1", equipment_id="4", ts=start + k * 1000,
+                                 tags={"temperature": 20.0 + (k % 3600) / 100.0})
                      for k in range(i, min(n, i + 20_000))])
     load = time.perf_counter() - t
     with Session(engine) as s:

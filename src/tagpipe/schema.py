@@ -2,6 +2,7 @@
 
 import importlib
 
+from tagpipe.db import dead_letters as _dead_letters  # noqa: F401
 from tagpipe.db.base import Base
 from tagpipe.features import FEATURES
 

@@ -12,9 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from tagpipe import __version__
-from tagpipe.bus import connect, ensure_stream
-from tagpipe.bus.events import ensure_events_stream
-from tagpipe.bus.jetstream import close
+from tagpipe.bus import close, wait_for_bus
 from tagpipe.db import upgrade
 from tagpipe.features import FEATURES
 from tagpipe.health import HealthMonitor
@@ -32,17 +30,7 @@ log = logging.getLogger(__name__)
 
 async def _connect_bus(services: Services) -> None:
     """Connect to NATS in the background, so the API serves even while the bus is still starting."""
-    while services.nc is None:
-        try:
-            nc = await connect(services.settings.bus_url, "tagpipe-server")
-            settings = services.settings
-            await ensure_stream(nc.jetstream(), services.subjects, max_age_days=settings.stream_max_age_days)
-            await ensure_events_stream(nc.jetstream(), services.subjects, max_age_hours=settings.events_max_age_hours,
-                                       max_bytes=settings.events_max_mb << 20)
-            services.nc = nc
-        except Exception as e:  # noqa: BLE001 - keep trying until the bus is there
-            log.debug("waiting for NATS at %s: %s", services.settings.bus_url, e)
-            await asyncio.sleep(0.5)
+    services.nc = await wait_for_bus(services.settings.bus_url, "tagpipe-server", setup=services.ensure_streams)
 
 
 def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bool = True,

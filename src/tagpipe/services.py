@@ -8,6 +8,7 @@ their only argument. Central infrastructure: features import it, it imports no f
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import uuid
@@ -26,6 +27,7 @@ from tagpipe.settings import Settings
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
+    from tagpipe.db.dead_letters import DeadLetterStore
     from tagpipe.feature import Feature
     from tagpipe.health import HealthMonitor
     from tagpipe.ports import Ports
@@ -50,6 +52,23 @@ class Services:
     @property
     def bus_connected(self) -> bool:
         return self.nc is not None and self.nc.is_connected
+
+    async def ensure_streams(self, nc: Client) -> None:
+        """Create or update the device stream and the events stream with this process's settings."""
+        from tagpipe.bus import ensure_stream
+        from tagpipe.bus.events import ensure_events_stream
+
+        s = self.settings
+        await ensure_stream(nc.jetstream(), self.subjects, max_age_days=s.stream_max_age_days)
+        await ensure_events_stream(nc.jetstream(), self.subjects, max_age_hours=s.events_max_age_hours,
+                                   max_bytes=s.events_max_mb << 20)
+
+    @functools.cached_property
+    def dead_letters(self) -> DeadLetterStore:
+        """Where every worker role parks the messages it cannot handle."""
+        from tagpipe.db.dead_letters import DeadLetterStore
+
+        return DeadLetterStore(self.engine, keep=self.settings.dead_letters_keep)
 
     async def run_db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(session, *args)`` in a worker thread with its own session, off the event loop."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +35,22 @@ class Settings(BaseSettings):
     events_max_mb: int = Field(1024, description="Size limit of the events stream; the oldest events go first.")
     event_partitions: int = Field(16, ge=1, le=1024, description="Stored-value events are split by tag id into this "
                                                                  "many partitions, so N copies of a role share them.")
+    # What ingest accepts (contracts.data); anything else is dead-lettered with the reason.
+    ingest_not_before: dt.datetime = Field(dt.datetime(1990, 1, 1, tzinfo=dt.UTC),
+                                           description="Data timestamped earlier than this is dead-lettered.")
+    ingest_max_ahead_s: float = Field(86_400.0, ge=0, description="Data timestamped further ahead of the receiving "
+                                                                  "worker's clock is dead-lettered.")
+    ingest_max_tags: int = Field(5_000, ge=1, description="Most tag values one data message may carry.")
+    ingest_max_value_bytes: int = Field(65_536, ge=16, description="Largest string, list or object value (UTF-8 "
+                                                                   "bytes of its JSON) one tag may carry.")
+    max_deliveries: int = Field(5, ge=1, le=100, description="How often a worker tries a message (redeliveries "
+                                                             "included) before it is dead-lettered.")
+    dead_letters_keep: int = Field(10_000, ge=1, description="Dead letters kept; the oldest go first (counts stay).")
+
+    @field_validator("ingest_not_before")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # a time without an offset is UTC
 
     @classmethod
     def settings_customise_sources(

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tagpipe.bus import connect, ensure_stream
-from tagpipe.bus.events import ensure_events_stream
-from tagpipe.bus.jetstream import close
+from tagpipe.bus import close, wait_for_bus
 from tagpipe.bus.status import publish_worker_status
 from tagpipe.db import upgrade
 from tagpipe.feature import consumers_of, roles_of
@@ -31,15 +29,8 @@ async def run_workers(settings: Settings, roles: list[str], *, migrate: bool = T
     if migrate:  # `tagpipe up` migrates before it starts this process, which then never loads Alembic
         upgrade(settings.db_url)
     services = build_services(settings, FEATURES)
-    while services.nc is None:
-        try:
-            services.nc = await connect(settings.bus_url, f"tagpipe-worker-{'-'.join(roles)}")
-        except Exception as e:  # noqa: BLE001
-            log.info("waiting for NATS at %s: %s", settings.bus_url, e)
-            await asyncio.sleep(0.5)
-    await ensure_stream(services.nc.jetstream(), services.subjects, max_age_days=settings.stream_max_age_days)
-    await ensure_events_stream(services.nc.jetstream(), services.subjects, max_age_hours=settings.events_max_age_hours,
-                               max_bytes=settings.events_max_mb << 20)
+    services.nc = await wait_for_bus(settings.bus_url, f"tagpipe-worker-{'-'.join(roles)}",
+                                     setup=services.ensure_streams)
     try:
         async with asyncio.TaskGroup() as tg:
             for role in roles:

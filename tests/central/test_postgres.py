@@ -7,10 +7,10 @@ import json
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tagpipe.contracts import parse_data
 from tagpipe.db import make_engine, upgrade
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tagpipe.history import service
-from tagpipe.history.ingest import parse_data
 from tagpipe.history.store import IngestStore
 from tests.helpers import async_wait_until
 
@@ -24,16 +24,17 @@ def test_ingest_on_postgres_is_idempotent_and_rolls_up(postgres_db: str) -> None
     engine = make_engine(postgres_db)
     store = IngestStore(engine)
     t0 = 1_776_412_800_000
-    batch = [parse_data("e1", _message(t0 + i * 1000, float(i)), 0) for i in range(120)]
+    batch = [parse_data("e1", _message(t0 + i * 1000, float(i)), now_ms=t0, fallback_ms=0) for i in range(120)]
     store.write(batch)
     store.write(batch[:60])  # a redelivery of half the batch
     with Session(engine) as s:
         assert s.execute(text("SELECT COUNT(*) FROM samples")).scalar() == 240
         rows = s.execute(text("SELECT bucket, min, max, count FROM rollup_1m ORDER BY bucket")).all()
         assert [(r.min, r.max, r.count) for r in rows if r.count] == [(0.0, 59.0, 60), (60.0, 119.0, 60)]
-        _, points = service.history(s, 1, t0, t0 + 3_600_000, 10)
+        temperature = s.execute(text("SELECT id FROM tags WHERE name = 'temperature'")).scalar_one()
+        _, points = service.history(s, temperature, t0, t0 + 3_600_000, 10)
         assert sum(p.count for p in points) == 120 and points[0].min == 0.0
-        assert service.latest_values(s)[1].value == 119.0
+        assert service.latest_values(s)[temperature].value == 119.0
     engine.dispose()
 
 

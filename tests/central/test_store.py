@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from tagpipe.contracts import DataPayload
 from tagpipe.db import make_engine, upgrade
-from tagpipe.history.ingest import DataMessage
 from tagpipe.history.store import IngestStore
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000  # an hour boundary
@@ -30,8 +30,8 @@ def store(engine: Engine, request: pytest.FixtureRequest) -> IngestStore:
     return s
 
 
-def msg(ts: int, edge: str = "e1", quality: dict | None = None, **tags: object) -> DataMessage:
-    return DataMessage(edge_id=edge, connection="1", equipment="4", ts=ts, tags=tags, quality=quality or {})
+def msg(ts: int, edge: str = "e1", quality: dict | None = None, **tags: object) -> DataPayload:
+    return DataPayload(edge_id=edge, connection_id="1", equipment_id="4", ts=ts, tags=tags, quality=quality or {})
 
 
 def rows(engine: Engine, sql: str) -> list[tuple]:

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from tagpipe.contracts import DataPayload
 from tagpipe.db import make_engine, upgrade
-from tagpipe.history.ingest import DataMessage
 from tagpipe.history.service import history
 from tagpipe.history.store import IngestStore
 
@@ -17,6 +17,10 @@ HOUR, DAY = 3_600_000, 86_400_000
 START = 1_700_000_000_000 - 1_700_000_000_000 % HOUR
 END = START + 7 * DAY
 STEP = 10_000  # one sample every 10 s: 60,480 in the week
+
+
+def _data(ts: int, tags: dict, quality: dict | None = None) -> DataPayload:
+    return DataPayload(edge_id="e1", connection_id="1", equipment_id="4", ts=ts, tags=tags, quality=quality or {})
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +31,8 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, int]:
     store = IngestStore(engine)
     stamps = list(range(START, END, STEP))
     for i in range(0, len(stamps), 10_000):
-        store.write([DataMessage("e1", "1", "4", ts, {"t": ((ts // STEP) * 7919 % 1000) / 10.0})
-                     for ts in stamps[i:i + 10_000]])
-    store.write([DataMessage("e1", "1", "4", START + 5, {"t": None}),
-                 DataMessage("e1", "1", "4", START + 6, {"t": 1e6}, quality={"t": "bad"})])
+        store.write([_data(ts, {"t": ((ts // STEP) * 7919 % 1000) / 10.0}) for ts in stamps[i:i + 10_000]])
+    store.write([_data(START + 5, {"t": None}), _data(START + 6, {"t": 1e6}, quality={"t": "bad"})])
     with Session(engine) as s:
         return engine, s.execute(text("SELECT id FROM tags WHERE name = 't'")).scalar_one()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import nats
 from nats.aio.client import Client
@@ -11,6 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from tagpipe.backoff import Backoff
 from tagpipe.contracts.subjects import Subjects
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,24 @@ async def connect(url: str, name: str) -> Client:
 
     return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                               connect_timeout=2, error_cb=on_error, allow_reconnect=True)
+
+
+async def wait_for_bus(url: str, name: str, *, setup: Callable[[Client], Awaitable[object]] | None = None) -> Client:
+    """A connection once the bus answers and ``setup(nc)`` (e.g. creating the stream) succeeded; until then it tries
+    again with a jittered back-off, logging each failure."""
+    backoff = Backoff(base=0.2, cap=5.0)
+    while True:
+        nc: Client | None = None
+        try:
+            nc = await connect(url, name)
+            if setup is not None:
+                await setup(nc)
+            return nc
+        except Exception as e:  # noqa: BLE001 - keep trying until the bus is there
+            log.info("waiting for NATS at %s: %s", url, e)
+            if nc is not None:
+                await close(nc)
+            await asyncio.sleep(backoff.delay())
 
 
 async def ensure_stream(js: JetStreamContext, subjects: Subjects, *, max_age_days: float = 7.0) -> str:

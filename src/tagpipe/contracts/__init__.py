@@ -11,6 +11,8 @@ from tagpipe.contracts.config import (
     ScriptConfig,
     TagConfig,
 )
+from tagpipe.contracts.data import DataPayload, InvalidPayload, PayloadLimits, parse_data
+from tagpipe.contracts.names import NAME_PATTERN, NAME_RULE, valid_name
 from tagpipe.contracts.payloads import (
     Command,
     CommandResponse,
@@ -22,19 +24,26 @@ from tagpipe.contracts.status import WORKER_STATUS_INTERVAL_S, ConsumerLag, Work
 from tagpipe.contracts.subjects import Subjects
 
 __all__ = [
+    "NAME_PATTERN",
+    "NAME_RULE",
     "WORKER_STATUS_INTERVAL_S",
     "ByteOrder",
     "Command",
     "CommandResponse",
     "ConsumerLag",
+    "DataPayload",
     "DataType",
     "DeviceConfig",
     "EdgeConfig",
     "Heartbeat",
+    "InvalidPayload",
+    "PayloadLimits",
     "ScriptConfig",
     "Subjects",
     "TagConfig",
     "WorkerStatus",
     "iso_timestamp",
+    "parse_data",
     "parse_iso_ms",
+    "valid_name",
 ]

@@ -1,7 +1,6 @@
-"""Messages on the device subjects: heartbeat (status), commands and responses.
+"""Messages on the device subjects: heartbeat (status), commands and responses; timestamps.
 
-Data payloads (seed 001) are plain JSON built by the edge and parsed leanly by ingest:
-``{"timestamp": ISO 8601, "equipment_id", "connection_id", "tags": {name: value}, "quality": {name: "bad"}}``.
+The data payload (seed 001) has its own module, ``contracts.data``: one type built by the edge and validated by ingest.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 # 8 MiB page cache per connection. Ingest touches one leaf page per tag per batch; at 3,000 tags a 24 MiB cache holds
@@ -39,3 +40,9 @@ def make_engine(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def database_away(error: BaseException) -> bool:
+    """An error of the database itself (gone, locked, restarting), which says nothing about the data written."""
+    return isinstance(error, (OperationalError, InterfaceError, DisconnectionError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated)

@@ -16,7 +16,14 @@ from pydantic import ValidationError
 
 from tagpipe import __version__
 from tagpipe.backoff import Backoff
-from tagpipe.contracts import Command, CommandResponse, DeviceConfig, EdgeConfig, Subjects
+from tagpipe.contracts import (
+    Command,
+    CommandResponse,
+    DataPayload,
+    DeviceConfig,
+    EdgeConfig,
+    Subjects,
+)
 from tagpipe.edge.heartbeat import system_metrics
 from tagpipe.edge.outbox import Outbox
 from tagpipe.edge.poller import DevicePoller
@@ -160,19 +167,23 @@ class EdgeAgent:
 
     # -- data path -------------------------------------------------------------------------------
 
-    async def _emit(self, device: DeviceConfig, payload: dict[str, Any]) -> None:
+    async def _emit(self, device: DeviceConfig, data: DataPayload) -> None:
+        """Run the hooks on the seed's JSON form of ``data`` (they may reshape it) and queue what they return."""
         alarms: list[dict[str, Any]] = []
-        out: dict[str, Any] | None = payload  # None when a filter hook dropped it
+        body: bytes | None
         if self.hooks is not None and self.config is not None and self.config.scripts:
+            payload = data.to_wire()
             context = {"device_id": self.settings.edge_id, "equipment_id": device.equipment_id,
                        "connection_id": payload.get("connection_id"), "company_code": self.settings.company_code}
             result = await self.hooks.run_cycle(payload, context)
             alarms = result.alarms
-            out = result.payload
+            body = None if result.payload is None else json.dumps(result.payload, default=str).encode()
+        else:
+            body = data.encode()
         for alarm in alarms:
             self.outbox.append("alarms", uuid.uuid4().hex, json.dumps(alarm, default=str).encode())
-        if out is not None:
-            self.outbox.append("data", uuid.uuid4().hex, json.dumps(out, default=str).encode())
+        if body is not None:
+            self.outbox.append("data", uuid.uuid4().hex, body)
         self._wake.set()
 
     async def _publish_loop(self) -> None:

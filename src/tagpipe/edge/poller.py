@@ -11,12 +11,12 @@ from typing import Any
 
 from tagpipe.backoff import Backoff
 from tagpipe.codec import scale_value, unscale_value
-from tagpipe.contracts import DeviceConfig, TagConfig, iso_timestamp
+from tagpipe.contracts import DataPayload, DeviceConfig, TagConfig
 from tagpipe.drivers import Driver, make_driver
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput, TagpipeError
 
 log = logging.getLogger(__name__)
-Emit = Callable[[DeviceConfig, dict[str, Any]], Awaitable[None]]
+Emit = Callable[[DeviceConfig, DataPayload], Awaitable[None]]
 
 
 def next_tick(start: float, interval: float, now: float) -> float:
@@ -68,7 +68,7 @@ class DevicePoller:
                 log.debug("closing device %s: %s", self.device.id, e)
             self._driver = None
 
-    async def poll_once(self) -> dict[str, Any]:
+    async def poll_once(self) -> DataPayload:
         """Read every tag; returns the payload (bad tags carry None and a quality entry)."""
         t0 = time.perf_counter()
         async with self._lock:
@@ -90,13 +90,10 @@ class DevicePoller:
         self.stats.last_error = next(iter(self.stats.bad_tags.values())) if quality else None
         return self._payload(tags, quality)
 
-    def _payload(self, tags: dict[str, Any], quality: dict[str, str]) -> dict[str, Any]:
-        conn_id: int | str = int(self.device.id) if self.device.id.isdigit() else self.device.id
-        payload: dict[str, Any] = {"timestamp": iso_timestamp(), "equipment_id": self.device.equipment_id,
-                                   "connection_id": conn_id, "tags": tags}
-        if quality:
-            payload["quality"] = quality
-        return payload
+    def _payload(self, tags: dict[str, Any], quality: dict[str, str]) -> DataPayload:
+        equipment = self.device.equipment_id
+        return DataPayload(ts=int(time.time() * 1000), tags=tags, quality=quality, connection_id=self.device.id,
+                           equipment_id="" if equipment is None else str(equipment))
 
     async def run(self) -> None:
         interval = self.device.interval_ms / 1000
@@ -107,7 +104,7 @@ class DevicePoller:
             try:
                 payload = await self.poll_once()
                 self._backoff.reset()
-                self.stats.status = "ok" if "quality" not in payload else "partial"
+                self.stats.status = "partial" if payload.quality else "ok"
                 await self.emit(self.device, payload)
                 tick = next_tick(start, interval, loop.time())
             except (DeviceUnreachable, DeviceMisconfigured, InvalidInput, TagpipeError, OSError) as e:

@@ -33,7 +33,8 @@ def _fleet() -> Role:
 
     async def fleet(services: Services) -> None:
         assert services.nc is not None, "worker roles start once the bus is connected"
-        await run_fleet(services.nc, services.engine, services.subjects)
+        await run_fleet(services.nc, services.engine, services.subjects, dead_letters=services.dead_letters,
+                        max_deliveries=services.settings.max_deliveries)
 
     return fleet
 

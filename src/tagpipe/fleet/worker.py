@@ -4,56 +4,55 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from nats.aio.client import Client
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from pydantic import ValidationError
+from nats.aio.msg import Msg
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tagpipe.bus.jetstream import ack_all
+from tagpipe.bus import DeadLetterSink, consume
 from tagpipe.contracts import CommandResponse, Heartbeat, Subjects
+from tagpipe.db import database_away
 from tagpipe.fleet import service
 
 log = logging.getLogger(__name__)
+Item = tuple[str, BaseModel]  # (edge id, the validated message)
+Handle = Callable[[Session, str, Any], None]
 
 
-async def _consume(nc: Client, engine: Engine, subjects: Subjects, kind: str, handle) -> None:  # type: ignore[no-untyped-def]
-    js = nc.jetstream()
-    durable = f"fleet-{kind}"
-    config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW,
-                            filter_subject=subjects.all(kind), ack_wait=30)
-    sub = await js.pull_subscribe(subjects.all(kind), durable=durable, stream=subjects.stream_name, config=config)
-    while True:
-        try:
-            msgs = await sub.fetch(200, timeout=1.0)
-        except (TimeoutError, NatsTimeout):
-            continue
-        except Exception as e:  # noqa: BLE001 - the bus is restarting; the consumer is durable
-            log.info("fleet fetch failed (%s); retrying", e)
-            await asyncio.sleep(0.5)
-            continue
-
-        def write(msgs: list) -> None:  # type: ignore[type-arg]
-            with Session(engine) as session, session.begin():
-                for msg in msgs:
-                    try:
-                        handle(session, Subjects.edge_of(msg.subject), msg.data)
-                    except (ValidationError, ValueError) as e:
-                        log.warning("bad %s from edge %s: %s", kind, Subjects.edge_of(msg.subject), e)
-
-        await asyncio.to_thread(write, msgs)
-        await ack_all(msgs)
+def _heartbeat(session: Session, edge_id: str, hb: Heartbeat) -> None:
+    service.record_heartbeat(session, edge_id, hb)
 
 
-def _heartbeat(session: Session, edge_id: str, data: bytes) -> None:
-    service.record_heartbeat(session, edge_id, Heartbeat.model_validate_json(data))
-
-
-def _response(session: Session, edge_id: str, data: bytes) -> None:
-    r = CommandResponse.model_validate_json(data)
+def _response(session: Session, edge_id: str, r: CommandResponse) -> None:
     service.record_response(session, r.id, r.ok, r.result, r.error)
+
+
+async def _consume(nc: Client, engine: Engine, subjects: Subjects, kind: str, model: type[BaseModel], handle: Handle,
+                   dead_letters: DeadLetterSink, max_deliveries: int) -> None:
+    """Heartbeats or responses through the bus helper: a malformed one is dead-lettered (pydantic names the field)."""
+
+    def prepare(msg: Msg) -> Item:
+        return Subjects.edge_of(msg.subject), model.model_validate_json(msg.data)
+
+    def write(items: list[Item]) -> None:
+        with Session(engine) as session, session.begin():
+            for edge_id, message in items:
+                handle(session, edge_id, message)
+
+    async with consume(nc, stream=subjects.stream_name, durable=f"fleet-{kind}", filter_subject=subjects.all(kind),
+                       prepare=prepare, dead_letters=dead_letters, deliver_new=True, batch=200, ack_wait=30.0,
+                       max_deliveries=max_deliveries) as batches:
+        async for batch in batches:
+            try:
+                await asyncio.to_thread(write, batch.items)
+            except Exception as e:  # noqa: BLE001 - settled by the helper: retried, isolated or dead-lettered
+                await (batch.retry(e) if database_away(e) else batch.fail(e))
+                continue
+            await batch.ack()
 
 
 async def _sweep(engine: Engine, every_s: float) -> None:
@@ -67,8 +66,11 @@ async def _sweep(engine: Engine, every_s: float) -> None:
         await asyncio.sleep(every_s)
 
 
-async def run_fleet(nc: Client, engine: Engine, subjects: Subjects, *, sweep_every_s: float = 2.0) -> None:
+async def run_fleet(nc: Client, engine: Engine, subjects: Subjects, *, dead_letters: DeadLetterSink,
+                    max_deliveries: int = 5, sweep_every_s: float = 2.0) -> None:
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(_consume(nc, engine, subjects, "status", _heartbeat), name="fleet-heartbeats")
-        tg.create_task(_consume(nc, engine, subjects, "responses", _response), name="fleet-responses")
+        tg.create_task(_consume(nc, engine, subjects, "status", Heartbeat, _heartbeat, dead_letters, max_deliveries),
+                       name="fleet-heartbeats")
+        tg.create_task(_consume(nc, engine, subjects, "responses", CommandResponse, _response, dead_letters,
+                                max_deliveries), name="fleet-responses")
         tg.create_task(_sweep(engine, sweep_every_s), name="fleet-offline-sweep")

@@ -24,18 +24,23 @@ def _routers() -> Sequence[APIRouter]:
 
 
 def _pages() -> Sequence[Page]:
-    from tagpipe.history.ui import PAGES
+    from tagpipe.history import letters_ui, ui
 
-    return PAGES
+    return [*ui.PAGES, *letters_ui.PAGES]
 
 
 def _ingest() -> Role:
+    from tagpipe.contracts.data import PayloadLimits
     from tagpipe.history.worker import run_ingest
 
     async def ingest(services: Services) -> None:
         assert services.nc is not None, "worker roles start once the bus is connected"
-        await run_ingest(services.nc, services.engine, services.subjects,
-                         partitions=services.settings.event_partitions)
+        st = services.settings
+        limits = PayloadLimits(not_before_ms=int(st.ingest_not_before.timestamp() * 1000),
+                               max_ahead_ms=int(st.ingest_max_ahead_s * 1000), max_tags=st.ingest_max_tags,
+                               max_value_bytes=st.ingest_max_value_bytes)
+        await run_ingest(services.nc, services.engine, services.subjects, dead_letters=services.dead_letters,
+                         limits=limits, max_deliveries=st.max_deliveries, partitions=st.event_partitions)
 
     return ingest
 
@@ -57,7 +62,8 @@ FEATURE = Feature(
     models=("tagpipe.history.models",),
     routers=_routers,
     pages=_pages,
-    nav=(Nav(label="Dashboard", path="/", order=10), Nav(label="Trends", path="/trends", order=20)),
+    nav=(Nav(label="Dashboard", path="/", order=10), Nav(label="Trends", path="/trends", order=20),
+         Nav(label="Dead letters", path="/dead-letters", order=70)),
     roles={"ingest": _ingest},
     consumers={"ingest": (Durable(stream="devices", name="ingest"),)},
     permissions={"history.read": "See trends, history and CSV exports of every tag; see ingest rejects."},

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from tagpipe import plant
 from tagpipe.contracts import iso_timestamp, parse_iso_ms
 from tagpipe.errors import InvalidInput
-from tagpipe.history import service
+from tagpipe.history import rejects, service
 from tagpipe.web.deps import ServicesDep
 
 router = APIRouter(prefix="/api", tags=["history"])
@@ -91,7 +91,4 @@ async def history_csv(services: ServicesDep, tags: str = Query(..., description=
                              headers={"Content-Disposition": 'attachment; filename="tagpipe-history.csv"'})
 
 
-@router.get("/ingest/rejects")
-async def ingest_rejects(services: ServicesDep) -> dict[str, dict]:
-    """Messages on data subjects that were not stored (not JSON, wrong shape), counted per edge with the last reason."""
-    return await services.run_db(service.ingest_rejects)
+router.include_router(rejects.router)

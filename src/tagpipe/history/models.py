@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Integer, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Float, Integer, SmallInteger, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tagpipe.db.base import Base
@@ -49,13 +49,3 @@ class Rollup1m(_Rollup, Base):
 class Rollup1h(_Rollup, Base):
     __tablename__ = "rollup_1h"
 
-
-class IngestReject(Base):
-    """Garbage on a data subject, counted per edge."""
-
-    __tablename__ = "ingest_rejects"
-
-    edge_id: Mapped[str] = mapped_column(String(120), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    last_ts: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tagpipe.history.models import BAD, IngestReject, Latest
+from tagpipe.history.models import BAD, Latest
 from tagpipe.history.rollup import choose_source
 from tagpipe.ports import LatestValue
 
@@ -54,7 +53,3 @@ def history(session: Session, tag_id: int, start_ms: int, end_ms: int, points: i
     rows = session.execute(text(sql), params).all()
     return source, [Point(max(first, start_ms), mn, mx, avg, int(n)) for _, first, mn, mx, avg, n in rows]
 
-
-def ingest_rejects(session: Session) -> dict[str, dict[str, Any]]:
-    return {r.edge_id: {"count": r.count, "last_error": r.last_error, "last_ts": r.last_ts}
-            for r in session.scalars(select(IngestReject))}

@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, case, select
+from sqlalchemy import Engine, case
 from sqlalchemy.orm import Session
 
-from tagpipe import plant
+from tagpipe.contracts.data import DataPayload
 from tagpipe.db.upsert import insert_for
-from tagpipe.history.ingest import DataMessage, encode_value
-from tagpipe.history.models import BAD, GOOD, IngestReject, Latest, Rollup1h, Rollup1m, Sample
+from tagpipe.history.ingest import encode_value
+from tagpipe.history.models import BAD, GOOD, Latest, Rollup1h, Rollup1m, Sample
 from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, aggregate
+from tagpipe.plant import TagSource, resolve_or_create
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str, str]
 Row = tuple[int, int, float | None, str | None, int]  # tag id, ts, numeric value, text, quality
 _isfinite = math.isfinite
 _BIG = 2**63  # ints beyond this take the general path (REAL affinity stores the ints below as floats)
@@ -102,38 +103,45 @@ class _Redelivered(Exception):
 
 
 class IngestStore:
-    """Writes batches of data messages; a redelivered message never makes a duplicate row or double-counts a rollup."""
+    """Writes batches of data payloads; a redelivered message never makes a duplicate row or double-counts a rollup.
 
-    def __init__(self, engine: Engine) -> None:
+    Tag ids come from the plant registry (``plant.resolve_or_create``: a configured tag, else a collector tag created
+    on first sight) in a short transaction of their own before the data's, and are cached; the cache is dropped every
+    ``refresh_s`` so that a tag configured later for a name already seen takes its values from then on.
+    """
+
+    def __init__(self, engine: Engine, *, refresh_s: float = 60.0) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._ids: dict[tuple[str, str], dict[str, int]] = {}  # (edge id, connection) -> tag name -> tag id
+        self.refresh_s = refresh_s
+        self._ids: dict[tuple[str, str], dict[str, int]] = {}  # (edge id, connection id) -> tag name -> tag id
+        self._fresh_until = time.monotonic() + refresh_s
 
-    def _load_ids(self, session: Session) -> None:
-        ids: dict[tuple[str, str], dict[str, int]] = {}
-        for (edge, conn, name), tag_id in plant.tag_key_map(session).items():
-            ids.setdefault((edge, conn), {})[name] = tag_id
-        self._ids = ids
+    def _known(self, m: DataPayload) -> bool:
+        names = self._ids.get((m.edge_id, m.connection_id))
+        return not m.tags or names is not None and m.tags.keys() <= names.keys()
 
-    def _known(self, m: DataMessage) -> bool:
-        names = self._ids.get((m.edge_id, m.connection))
-        return names is not None and m.tags.keys() <= names.keys()
-
-    def _resolve(self, session: Session, messages: Sequence[DataMessage]) -> dict[tuple[str, str], dict[str, int]]:
+    def resolve(self, messages: Sequence[DataPayload]) -> dict[tuple[str, str], dict[str, int]]:
+        """(edge id, connection id) -> tag name -> tag id for every tag of ``messages``, creating tags if needed."""
+        if time.monotonic() > self._fresh_until:
+            self._ids, self._fresh_until = {}, time.monotonic() + self.refresh_s
         if all(self._known(m) for m in messages):
             return self._ids
-        self._load_ids(session)
-        wanted = {(m.edge_id, m.connection, n): v for m in messages if not self._known(m) for n, v in m.tags.items()}
-        if wanted:
-            plant.discover_tags(session, [k for k in wanted if not self._known_key(k)], wanted)
-            self._load_ids(session)
+        wanted: dict[tuple[str, str, str], object] = {}
+        for m in messages:
+            if not self._known(m):
+                names = self._ids.get((m.edge_id, m.connection_id), {})
+                for name, value in m.tags.items():
+                    if name not in names:
+                        wanted.setdefault((m.edge_id, m.connection_id, name), value)
+        with Session(self.engine) as session, session.begin():
+            ids = resolve_or_create(session, TagSource.COLLECTOR, wanted)
+        for (edge, conn, name), tag_id in ids.items():
+            self._ids.setdefault((edge, conn), {})[name] = tag_id
         return self._ids
 
-    def _known_key(self, key: Key) -> bool:
-        return key[2] in self._ids.get((key[0], key[1]), {})
-
     @staticmethod
-    def _rows(messages: Sequence[DataMessage], ids: dict) -> tuple[list, list[Row], dict[int, tuple[int, Any, int]],
+    def _rows(messages: Sequence[DataPayload], ids: dict) -> tuple[list, list[Row], dict[int, tuple[int, Any, int]],
                                                                    list[tuple[int, int, Any, int]]]:
         """Good finite numbers as a flat [tag id, ts, value, ...] list, other rows as tuples, per tag the newest
         (ts, raw value, quality) of the batch, and the other rows' exact values for the events."""
@@ -143,7 +151,9 @@ class IngestStore:
         latest: dict[int, tuple[int, Any, int]] = {}
         extend, newest = flat.extend, latest.get
         for m in messages:
-            names, ts, qualities = ids[(m.edge_id, m.connection)], m.ts, m.quality
+            if not m.tags:
+                continue
+            names, ts, qualities = ids[(m.edge_id, m.connection_id)], m.ts, m.quality
             for name, raw in m.tags.items():
                 tag_id = names[name]
                 kind = type(raw)
@@ -159,18 +169,17 @@ class IngestStore:
                     latest[tag_id] = (ts, raw, quality)
         return flat, rows, latest, others
 
-    def write(self, messages: Sequence[DataMessage]) -> WriteResult:
+    def write(self, messages: Sequence[DataPayload]) -> WriteResult:
         if not messages:
             return WriteResult(0, 0, 0)
+        ids = self.resolve(messages)
         try:
-            return self._write(messages, redelivered=False)
+            return self._write(messages, ids, redelivered=False)
         except _Redelivered:
-            self._ids = {}  # tags discovered in the rolled-back transaction are gone with it
-            return self._write(messages, redelivered=True)
+            return self._write(messages, ids, redelivered=True)
 
-    def _write(self, messages: Sequence[DataMessage], *, redelivered: bool) -> WriteResult:
+    def _write(self, messages: Sequence[DataPayload], ids: dict, *, redelivered: bool) -> WriteResult:
         with Session(self.engine) as session, session.begin():
-            ids = self._resolve(session, messages)
             flat, rows, newest, others = self._rows(messages, ids)
             latest = [(t, ts, _exact(raw, q), q) for t, (ts, raw, q) in newest.items()]
             if self.dialect == "sqlite":
@@ -256,15 +265,3 @@ class IngestStore:
             "value_json": case((ex.quality == GOOD, ex.value_json), else_=Latest.value_json),
         }, where=ex.ts >= Latest.ts)
         session.execute(ins, rows)
-
-    def reject(self, edge_id: str, reason: str, ts: int) -> None:
-        """Count a message that was not stored, per edge, with the last reason."""
-        with Session(self.engine) as session, session.begin():
-            ins = insert_for(self.dialect, IngestReject).values(edge_id=edge_id, count=1, last_error=reason, last_ts=ts)
-            ins = ins.on_conflict_do_update(index_elements=["edge_id"], set_={
-                "count": IngestReject.count + 1, "last_error": reason, "last_ts": ts})
-            session.execute(ins)
-
-    def rejects(self) -> dict[str, int]:
-        with Session(self.engine) as session:
-            return dict(session.execute(select(IngestReject.edge_id, IngestReject.count)).tuples())

@@ -1,4 +1,5 @@
-"""Dashboard (latest value of every tag, live) and Trends (chart, table and CSV of any tags over a range)."""
+"""Dashboard (latest value of every tag, live), Trends (chart, table and CSV of any tags over a range) and Dead
+letters (what the workers did not store, and why)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plant: equipment, connections and tags (CRUD, validation against the protocol drivers), and ``/api/tags``.
+"""Plant: equipment, connections and tags (CRUD, validation against the protocol drivers), and the one tag registry.
 
 The lowest feature: every other feature may call the functions exported here, and nothing else of plant.
 """
@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tagpipe.feature import EdgeConfigPart, Feature, Nav, Page
+from tagpipe.plant.models import TagSource, tag_key
+from tagpipe.plant.registry import Ref, resolve_or_create
 from tagpipe.plant.service import (
     devices_for_edge,
-    discover_tags,
     edges_in_use,
     equipment_tree,
     tag_catalog,
-    tag_key_map,
 )
 from tagpipe.plant.values import TagValue, tag_values
 from tagpipe.plant.writes import write_target
@@ -56,5 +56,5 @@ FEATURE = Feature(
     edge_config=_edge_config,
 )
 
-__all__ = ["FEATURE", "TagValue", "devices_for_edge", "discover_tags", "edges_in_use", "equipment_tree", "tag_catalog",
-           "tag_key_map", "tag_values", "write_target"]
+__all__ = ["FEATURE", "Ref", "TagSource", "TagValue", "devices_for_edge", "edges_in_use", "equipment_tree",
+           "resolve_or_create", "tag_catalog", "tag_key", "tag_values", "write_target"]

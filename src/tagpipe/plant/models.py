@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from tagpipe.db.base import Base
 
@@ -37,11 +38,28 @@ class Connection(Base):
     tags: Mapped[list[Tag]] = relationship(back_populates="connection", cascade="all, delete-orphan", order_by="Tag.id")
 
 
+class TagSource(StrEnum):
+    """Where a tag's values come from."""
+
+    PLC = "plc"  # a configured connection's tag, polled by an edge
+    COLLECTOR = "collector"  # published on a data subject without a configured tag (third-party collector, hook)
+    CALC = "calc"  # a calculated tag's output
+    FILE = "file"  # parsed from an ingested file
+
+
+KEY_MAX = 400
+
+
+def tag_key(source: str, *parts: str) -> str:
+    """A tag's unique key: its source and the parts that identify it there (none of which may hold a '/')."""
+    return "/".join((str(source), *parts))
+
+
 class Tag(Base):
-    """A configured tag, or one discovered from data a third-party collector published (no connection)."""
+    """A tag of any source, unique by ``key`` (see ``plant.registry``); plc tags belong to a connection."""
 
     __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("connection_id", "name"), UniqueConstraint("edge_id", "source_connection", "name"))
+    __table_args__ = (UniqueConstraint("connection_id", "name"), UniqueConstraint("key"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)
@@ -54,7 +72,23 @@ class Tag(Base):
     unit: Mapped[str] = mapped_column(String(40), default="")
     length: Mapped[int | None] = mapped_column(Integer, nullable=True)
     writable: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Discovered tags only: where the data came from.
+    source: Mapped[str] = mapped_column(String(16), default=TagSource.PLC, server_default=TagSource.PLC.value)
+    key: Mapped[str] = mapped_column(String(KEY_MAX), doc="Unique: plc/{connection id}/{name}, "
+                                                          "collector/{edge id}/{connection id as sent}/{name}, ...")
+    # Collector tags only: where the data came from.
     edge_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     source_connection: Mapped[str | None] = mapped_column(String(120), nullable=True)
     connection: Mapped[Connection | None] = relationship(back_populates="tags")
+
+
+def _plc_key(_mapper: Mapper[Tag], _connection: object, tag: Tag) -> None:
+    """A configured tag's key follows its connection and name, however it was written (API, demo seed)."""
+    if tag.source in (None, TagSource.PLC):
+        connection_id = tag.connection_id if tag.connection_id is not None else (
+            tag.connection.id if tag.connection is not None else None)
+        tag.source = TagSource.PLC
+        tag.key = tag_key(TagSource.PLC, str(connection_id), tag.name)
+
+
+event.listen(Tag, "before_insert", _plc_key)
+event.listen(Tag, "before_update", _plc_key)

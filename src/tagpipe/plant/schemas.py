@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagpipe.contracts.config import ByteOrder, DataType
+from tagpipe.contracts.names import NAME_MAX, NAME_PATTERN
 
 
 class EquipmentIn(BaseModel):
@@ -43,8 +44,9 @@ class TagSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., min_length=1, max_length=120, pattern=r"^[^\s/.#+*>]+$", examples=["temperature"],
-                      description="Unique within the connection; no spaces, '/', '.', '#', '+', '*' or '>'.")
+    name: str = Field(..., min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN, examples=["temperature"],
+                      description="Unique within the connection; no spaces, control characters, '/', '.', '#', '+', "
+                                  "'*' or '>' (the same rule as names in data payloads).")
     address: str = Field(..., min_length=1, max_length=200, examples=["40001"])
     data_type: DataType = DataType.UINT16
     byte_order: ByteOrder | None = Field(None, description="Unset: the protocol's own order (XGT little-endian, others big-endian).")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -11,7 +9,7 @@ from sqlalchemy.orm import Session
 from tagpipe import drivers
 from tagpipe.contracts.config import DeviceConfig, TagConfig
 from tagpipe.errors import Conflict, NotFound
-from tagpipe.plant.models import Connection, Equipment, Tag
+from tagpipe.plant.models import Connection, Equipment, Tag, TagSource
 from tagpipe.plant.schemas import ConnectionIn, ConnectionTestIn, EquipmentIn, TagIn, TagSpec
 
 
@@ -172,29 +170,6 @@ def edges_in_use(session: Session) -> list[str]:
     return sorted(set(session.scalars(select(Connection.edge_id))))
 
 
-def tag_key_map(session: Session) -> dict[tuple[str, str, str], int]:
-    """(edge id, connection id as sent on the wire, tag name) to tag id, for configured and discovered tags."""
-    out: dict[tuple[str, str, str], int] = {}
-    for tag_id, name, conn_id, edge_id in session.execute(
-            select(Tag.id, Tag.name, Connection.id, Connection.edge_id).join(Connection)):
-        out[(edge_id, str(conn_id), name)] = tag_id
-    for tag_id, name, source, edge_id in session.execute(
-            select(Tag.id, Tag.name, Tag.source_connection, Tag.edge_id).where(Tag.connection_id.is_(None))):
-        out[(edge_id or "", source or "", name)] = tag_id
-    return out
-
-
-def discover_tags(session: Session, keys: Iterable[tuple[str, str, str]], sample: dict[tuple[str, str, str], object]) -> None:
-    """Create tags for data published by collectors tagpipe has no configuration for (seed 001: raw data is kept)."""
-    for edge_id, source, name in keys:
-        value = sample.get((edge_id, source, name))
-        data_type = ("BOOL" if isinstance(value, bool) else "STRING" if isinstance(value, str)
-                     else "INT64" if isinstance(value, int) else "FLOAT64")
-        session.add(Tag(connection_id=None, edge_id=edge_id, source_connection=source or None, name=name,
-                        data_type=data_type))
-    session.flush()
-
-
 def tag_catalog(session: Session) -> list[dict]:
     """Every tag with where it belongs (equipment, connection, edge), for listings and the dashboard."""
     conns = {c.id: c for c in session.scalars(select(Connection))}
@@ -204,10 +179,10 @@ def tag_catalog(session: Session) -> list[dict]:
         c = conns.get(t.connection_id) if t.connection_id else by_wire.get((t.edge_id or "", t.source_connection or ""))
         out.append({
             "id": t.id, "name": t.name, "unit": t.unit, "data_type": t.data_type, "writable": t.writable,
-            "address": t.address, "discovered": t.connection_id is None,
+            "address": t.address, "discovered": t.source != TagSource.PLC, "source": t.source,
             "connection_id": c.id if c else None, "connection": c.name if c else t.source_connection,
             "equipment_id": c.equipment_id if c else None,
-            "equipment": c.equipment.name if c else f"edge {t.edge_id}",
+            "equipment": c.equipment.name if c else f"edge {t.edge_id}" if t.edge_id else str(t.source),
             "edge_id": c.edge_id if c else t.edge_id,
         })
     return out

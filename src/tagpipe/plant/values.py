@@ -24,6 +24,7 @@ class TagValue(BaseModel):
     edge_id: str | None
     data_type: str
     writable: bool
+    source: str = "plc"
     value: object = None
     quality: str | None = None
     timestamp: str | None = None
