@@ -115,8 +115,10 @@ def _same(cmd: Command | None, edge_id: str, command: str) -> CommandOut:
     return CommandOut.model_validate(cmd, from_attributes=True)
 
 
-def record_response(session: Session, command_id: str, ok: bool, result: Any, error: str | None) -> None:
+def record_response(session: Session, command_id: str, ok: bool, result: Any, error: str | None) -> Command | None:
+    """Store an edge's answer on its command; None for an answer to a command this server never sent."""
     cmd = session.get(Command, command_id)
     if cmd is not None:
         cmd.status = "ok" if ok else "error"
         cmd.result, cmd.error, cmd.answered_at = result, error, utcnow()
+    return cmd

@@ -31,6 +31,9 @@ from tagpipe.history.models import GOOD
 from tagpipe.history.store import IngestStore, WriteResult
 
 log = logging.getLogger(__name__)
+# A batch held by a worker that died comes back this long after: short, so a restarted worker resumes quickly;
+# a write takes well under a second, and a write the database keeps waiting is kept in progress by the helper.
+ACK_WAIT_S = 15.0
 
 
 def _load_trim():  # type: ignore[no-untyped-def]
@@ -104,7 +107,8 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, dead_let
     store = IngestStore(engine)
     async with consume(nc, stream=subjects.stream_name, durable=durable, filter_subject=subjects.all("data"),
                        prepare=validator(limits), dead_letters=dead_letters, consumer="ingest",
-                       max_deliveries=max_deliveries, batch=batch, weigh=_width, max_weight=50_000) as batches:
+                       max_deliveries=max_deliveries, batch=batch, weigh=_width, max_weight=50_000,
+                       ack_wait=ACK_WAIT_S) as batches:
         async for got in batches:
             try:
                 result = await asyncio.to_thread(store.write, got.items)
