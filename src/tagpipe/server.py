@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
             await close(services.nc)
 
     app = FastAPI(title="tagpipe", version=__version__, lifespan=lifespan,
-                  description="Industrial data platform: equipment, tags, history, fleet of edges.")
+                  default_response_class=problem.SafeJSONResponse, description="Industrial data platform: equipment, tags, history, fleet of edges.")
     app.state.services = services
     problem.install(app)
     for feature in services.features:
@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
     @app.get("/api/health", tags=["system"])
     async def health() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "bus": services.bus_connected}
+
+    problem.install_api_fallback(app)  # after every API route, before the UI's catch-all
+    problem.document(app)
 
     if ui:
         from tagpipe.web import pages

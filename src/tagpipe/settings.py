@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     prefix: str = Field("tagpipe", description="Topic prefix: {prefix}/devices/{edge_id}/data (the seed used 'vexplor').")
     heartbeat_interval_s: float = Field(30.0, description="Expected edge heartbeat interval; 3 missed beats mark an edge offline.")
     stream_max_age_days: float = Field(7.0, description="How long the device stream keeps messages for redelivery.")
+    device_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list, description="Networks whose devices the server may connect to (Test connection, OPC UA "
+        "browse) and that saved connections may name, e.g. [\"10.1.0.0/16\"]; hosts must then be IP addresses. "
+        "Empty: any device.")
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ from tagpipe.contracts.payloads import (
     Command,
     CommandResponse,
     Heartbeat,
+    in_time_range,
     iso_timestamp,
     parse_iso_ms,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "DeviceConfig",
     "EdgeConfig",
     "Heartbeat",
+    "in_time_range",
     "ScriptConfig",
     "Subjects",
     "TagConfig",

@@ -15,7 +15,7 @@ from pymodbus.exceptions import ModbusException
 from tagpipe.codec import decode_registers, encode_registers, register_count
 from tagpipe.codec.modbus_address import ModbusAddress, Table, parse_modbus_address
 from tagpipe.contracts.config import DataType, TagConfig
-from tagpipe.drivers.base import DriverBase, Reading
+from tagpipe.drivers.base import SETTINGS, DriverBase, Reading
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ EXCEPTION_NAMES = {
 
 
 class ModbusTcpSettings(BaseModel):
+    model_config = SETTINGS
+
     host: str = Field(..., description="IP address or host name of the PLC.", examples=["192.168.1.10"])
     port: int = Field(502, ge=1, le=65535, description="TCP port.")
     unit_id: int = Field(1, ge=0, le=255, description="Modbus unit (slave) id.")

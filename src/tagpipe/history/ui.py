@@ -94,7 +94,9 @@ async def dashboard(services: Services) -> None:
                     with container, ui.card().classes("w-full"):
                         ui.label(equipment).classes("text-lg font-medium")
                         tables[equipment] = ui.table(columns=COLUMNS, rows=rows, row_key="id").classes("w-full")
-                        tables[equipment].props(f'data-equipment="{equipment}" dense flat')
+                        # Names are data, never parsed as props (a quote or a newline in one broke the page).
+                        tables[equipment].props["data-equipment"] = equipment
+                        tables[equipment].props("dense flat")
                         tables[equipment].add_slot("body-cell-write", WRITE_CELL)
                         tables[equipment].on("write", lambda e: write_dialog(services, e.args))
                 else:
@@ -132,8 +134,8 @@ async def trends(services: Services, tags: str = "", range: str = "1 h") -> None
             seconds = RANGES.get(span.value)
             if seconds is not None:
                 return now - seconds * 1000, now
-            end = parse_time("end", end_in.value or None, now)
-            return parse_time("start", start_in.value or None, end - 3_600_000), end
+            end = parse_time("end", end_in.value or None, now, require_zone=False)
+            return parse_time("start", start_in.value or None, end - 3_600_000, require_zone=False), end
 
         async def load() -> None:
             ids = list(picker.value or [])

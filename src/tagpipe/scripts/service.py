@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe import plant
 from tagpipe.contracts.config import ScriptConfig
-from tagpipe.db.base import utcnow
+from tagpipe.db.base import fits, utcnow
 from tagpipe.errors import InvalidInput, NotFound
 from tagpipe.ports import EdgeStates
 from tagpipe.scripts.models import Script, ScriptVersion
@@ -54,6 +54,8 @@ def list_scripts(session: Session, *, hook_type: str | None = None, scope: str |
                  enabled: bool | None = None, equipment_id: int | None = None,
                  connection_id: int | None = None) -> list[Script]:
     q = select(Script).order_by(Script.hook_type, Script.priority, Script.id)
+    if any(i is not None and not fits(i) for i in (equipment_id, connection_id)):
+        return []
     for column, value in ((Script.hook_type, hook_type), (Script.scope, scope), (Script.enabled, enabled),
                           (Script.equipment_id, equipment_id), (Script.connection_id, connection_id)):
         if value is not None:
@@ -62,7 +64,7 @@ def list_scripts(session: Session, *, hook_type: str | None = None, scope: str |
 
 
 def get_script(session: Session, script_id: int) -> Script:
-    script = session.get(Script, script_id)
+    script = session.get(Script, script_id) if fits(script_id) else None
     if script is None:
         raise NotFound(f"script {script_id} does not exist")
     return script
@@ -112,7 +114,7 @@ def versions(session: Session, script_id: int) -> list[ScriptVersion]:
 
 def get_version(session: Session, script_id: int, version: int) -> ScriptVersion:
     found = session.scalar(select(ScriptVersion).where(ScriptVersion.script_id == script_id,
-                                                       ScriptVersion.version == version))
+                                                       ScriptVersion.version == version)) if fits(version) else None
     if found is None:
         get_script(session, script_id)
         raise NotFound(f"script {script_id} has no version {version}")
