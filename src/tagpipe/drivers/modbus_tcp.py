@@ -28,6 +28,9 @@ EXCEPTION_NAMES = {
 }
 
 
+MAX_READ_REGISTERS = 125  # the protocol's limit for one read
+
+
 class ModbusTcpSettings(BaseModel):
     model_config = SETTINGS
 
@@ -98,6 +101,9 @@ class ModbusTcp(DriverBase):
                                tag.data_type.value)
         if addr.offset + _width(tag, addr) > 65536:
             raise InvalidInput("address", "a value that ends at or below address 65535", tag.address)
+        if not addr.table.is_bit and _width(tag, addr) > MAX_READ_REGISTERS:
+            raise InvalidInput("length", f"at most {2 * MAX_READ_REGISTERS} bytes (one read returns at most "
+                                         f"{MAX_READ_REGISTERS} registers)", tag.length)
         if tag.writable and not addr.table.writable:
             raise InvalidInput("writable", "false: input registers and discrete inputs are read-only", True)
 

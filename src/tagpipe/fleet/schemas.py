@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tagpipe.web.inputs import INPUT, Text, UtcDatetime
+from tagpipe.web.inputs import INPUT, Document, Text, UtcDatetime
 
 
 class EdgeOut(BaseModel):
@@ -43,7 +43,7 @@ class CommandIn(BaseModel):
     model_config = INPUT
 
     command: Text = Field(..., min_length=1, max_length=60, examples=["sync-config"])
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Document = Field(default_factory=dict)
     id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
                            description="Idempotency key: sending the same id again returns the stored command "
                                        "instead of sending a second one. Default: a new id.")

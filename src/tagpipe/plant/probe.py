@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput
 from tagpipe.plant.reach import Network, check_reach
 from tagpipe.plant.schemas import BrowseNode, ConnectionTestIn, ConnectionTestOut, TagProbe, TagSpec
 
+log = logging.getLogger(__name__)
 TEST_TIMEOUT_S = 3.0  # per answer: a test should fail fast, a poller may wait longer
 TOTAL_TIMEOUT_S = 15.0
 
@@ -139,6 +141,9 @@ async def try_connection(body: ConnectionTestIn, networks: Sequence[Network] = (
         return _result("misconfigured", f"the device refused the request: {e}", started)
     except InvalidInput as e:
         return _result("misconfigured", str(e), started)
+    except Exception as e:  # noqa: BLE001 - a library error a driver let through is this test's answer, not a 500
+        log.warning("test connection: %s driver failed: %r", body.protocol, e)
+        return _result("failed", f"the {body.protocol} driver failed: {e}", started)
     values: dict[str, TagProbe] = {}
     for tag in tags:
         r = readings.get(tag.name)

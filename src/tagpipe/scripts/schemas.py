@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tagpipe.web.inputs import INPUT, Code, Flag, Id, Name, Text, UtcDatetime
+from tagpipe.web.inputs import INPUT, Code, Document, Flag, Id, Name, Text, UtcDatetime
 
 HookTypeName = Literal["transform", "derived_tags", "filter", "alarm", "pre_send"]
 ScopeName = Literal["global", "equipment", "connection", "device"]
@@ -98,9 +98,9 @@ class DryRunIn(BaseModel):
 
     code: Code
     hook_type: HookTypeName
-    test_input: dict[str, Any] = Field(..., examples=[{"tag_name": "temperature_raw", "raw_value": 650}],
-                                       description="The hook's arguments but context, by name.")
-    context: dict[str, Any] | None = None
+    test_input: Document = Field(..., examples=[{"tag_name": "temperature_raw", "raw_value": 650}],
+                                 description="The hook's arguments but context, by name.")
+    context: Document | None = None
     timeout_ms: int = Field(1000, ge=1, le=10_000)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -162,9 +163,18 @@ def scripts_for_edge(session: Session, edge_id: str) -> list[ScriptConfig]:
 def stats(session: Session, edge_states: EdgeStates, script_id: int) -> list[ScriptStats]:
     """How often the script ran on each edge that reports it, with errors, timeouts and the last error."""
     get_script(session, script_id)
-    return [ScriptStats(edge_id=edge_id, edge_status=state.status,
-                        **{k: v for k, v in state.scripts[str(script_id)].items() if k in ScriptStats.model_fields})
+    return [_stats(edge_id, state.status, state.scripts[str(script_id)])
             for edge_id, state in sorted(edge_states(session).items()) if str(script_id) in state.scripts]
+
+
+def _stats(edge_id: str, status: str, counters: object) -> ScriptStats:
+    """One edge's counters as its heartbeat stored them; counters of the wrong shape are left out, not a 500."""
+    fields = {k: v for k, v in counters.items() if k in ScriptStats.model_fields and k != "edge_id"} \
+        if isinstance(counters, dict) else {}
+    try:
+        return ScriptStats(edge_id=edge_id, edge_status=status, **fields)
+    except ValidationError:
+        return ScriptStats(edge_id=edge_id, edge_status=status)
 
 
 def edge_config_part(session: Session, edge_id: str) -> dict[str, Any]:

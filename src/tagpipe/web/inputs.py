@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool
@@ -60,11 +60,35 @@ PathId = Annotated[int, Path(ge=1, le=MAX_INT64, json_schema_extra={"format": "i
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_INT64, json_schema_extra={"format": "int64"})]
 
 
+MAX_DEPTH = 32
+
+
+def _document(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"at most {MAX_DEPTH} levels of nesting")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value <= 2**64 - 1:
+        raise ValueError("integers within 64 bits")
+    if isinstance(value, str):
+        _text(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _text(k)
+            _document(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _document(v, depth + 1)
+    return value
+
+
+# A free-form JSON object (hook test input, command parameters): integers within 64 bits, no NUL, bounded depth.
+Document = Annotated[dict[str, Any], AfterValidator(_document)]
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
 
-__all__ = ["INPUT", "MAX_INT64", "Code", "Flag", "Id", "Name", "PathId", "QueryId", "Text", "UtcDatetime",
+__all__ = ["INPUT", "MAX_INT64", "Code", "Document", "Flag", "Id", "Name", "PathId", "QueryId", "Text", "UtcDatetime",
            "clean_name"]

@@ -134,7 +134,9 @@ def _handler(status: int, title: str):  # type: ignore[no-untyped-def]
     return handle
 
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+# Every method the fallback answers: HTTP's own, WebDAV's that clients send, and QUERY (the safe method with a body).
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY", "CONNECT", "PROPFIND",
+           "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH")
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
