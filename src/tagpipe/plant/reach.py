@@ -1,8 +1,8 @@
 """Which devices the server may talk to: the ``device_networks`` setting checked before any connection is tried or
 stored (*Test connection*, OPC UA browse, a saved connection that an edge will poll).
 
-Only addresses are checked, never resolved: with networks set, a host must be an IP address inside one of them (or
-``localhost``), so neither a connection nor a DNS query leaves the allowed networks.
+Only addresses are checked, never resolved: with networks set, a host must be an IP address inside one of them (not
+even ``localhost``, whose lookup could reach a resolver), so neither a connection nor a DNS query leaves them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from tagpipe.errors import InvalidInput
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-LOCALHOST = ipaddress.ip_address("127.0.0.1")
 
 
 def device_host(settings: BaseModel) -> tuple[str, str] | None:
@@ -44,7 +43,7 @@ def check_reach(settings: BaseModel, networks: Sequence[Network]) -> None:
     field, host = found
     allowed = ", ".join(str(n) for n in networks)
     try:
-        address = LOCALHOST if host == "localhost" else ipaddress.ip_address(host.strip("[]"))
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         raise InvalidInput(f"connection.{field}", f"an IP address in {allowed} (this server only reaches devices "
                                                   "there)", host) from None
