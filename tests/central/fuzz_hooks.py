@@ -1,7 +1,11 @@
 """schemathesis hooks of test_fuzz.py (loaded by the ``st`` process through SCHEMATHESIS_HOOKS).
 
 - ``problem_json_for_4xx``: every 4xx of the API is RFC 9457 problem+json.
-- ``before_call`` points part of the generated requests at the local simulators, so connection tests, OPC UA browse
+- ``filter_failure`` accepts a 502 or 504 that an operation declares and that relays an edge's answer (or its
+  silence) to a command, with the command's id: the PLC refused a write or the edge did not answer, which fuzzing a
+  live plant causes; every other 5xx stays a failure.
+- ``before_call`` keeps PUT off the seeded equipment, connection and tags (the plant the writes go through) and points
+  part of the generated requests at the local simulators, so connection tests, OPC UA browse
   and tag writes really reach a PLC (the server refuses any other device: TAGPIPE_DEVICE_NETWORKS=127.0.0.0/8), and
   caps how long a command waits for an edge that does not exist. Which cases are pointed is decided by a checksum of
   the case, so a seed replays the same run.
@@ -36,6 +40,18 @@ def problem_json_for_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
     return True
 
 
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    if response is None or response.status_code not in (502, 504):
+        return True
+    declared = str(response.status_code) in (case.operation.definition.raw.get("responses") or {})
+    try:
+        relayed = bool(json.loads(response.content).get("command_id"))
+    except (ValueError, AttributeError):
+        relayed = False
+    return not (declared and relayed)
+
+
 def _sims() -> dict[str, Any]:
     return json.loads(os.environ["FUZZ_SIMS"])
 
@@ -63,9 +79,17 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         wait = case.query.get("wait_s")
         if isinstance(wait, (int, float)) and not isinstance(wait, bool) and wait > 1:
             case.query["wait_s"] = 1  # an edge that does not exist never answers: do not wait 30 s for it
+    sims = _sims()
+    seeded = {"/api/equipment/{equipment_id}": ("equipment_id", sims["equipment"]),
+              "/api/connections/{connection_id}": ("connection_id", sims["connection"]),
+              "/api/tags/{tag_id}": ("tag_id", sims["tags"])}
+    if method == "PUT" and path in seeded and isinstance(case.path_parameters, dict):
+        name, ids = seeded[path]
+        ids = ids if isinstance(ids, list) else [ids]
+        if case.path_parameters.get(name) in ids:
+            case.path_parameters[name] = max(ids) + 1_000_000  # the seeded plant stays as it is: 404
     if not _pick(case):
         return
-    sims = _sims()
     body = case.body
     if path in ("/api/connections/test", "/api/connections", "/api/connections/{connection_id}") \
             and method in ("POST", "PUT") and isinstance(body, dict) and isinstance(body.get("settings"), dict):

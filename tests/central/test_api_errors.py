@@ -206,3 +206,13 @@ def test_connections_outside_the_allowed_networks_are_refused_before_any_connect
         assert ok.status_code == 200 and ok.json()["reason"] == "refused", ok.text
     finally:
         _stop(proc)
+
+
+def test_a_write_to_a_tag_of_a_disabled_connection_is_409_and_not_sent(shared_central, ids) -> None:
+    """No edge polls a disabled connection: the edge would answer 'not polled' (a 502, found by schemathesis)."""
+    conn = shared_central.post("/api/connections", {"equipment_id": ids["equipment"], "edge_id": "edge-1",
+                                                    "name": "Off", "protocol": "simulator", "enabled": False}).json()
+    tag = shared_central.post("/api/tags", {"connection_id": conn["id"], "name": "sp", "address": "constant",
+                                            "data_type": "FLOAT64", "writable": True}).json()
+    body = problem(shared_central.post(f"/api/tags/{tag['id']}/write", {"value": 1.5}), 409)
+    assert "disabled" in body["detail"]

@@ -125,7 +125,7 @@ async def get_tag(tag_id: PathId, services: ServicesDep) -> TagValue:
 
 
 @router.post("/tags/{tag_id:int}/write", response_model=WriteOut,
-             responses={409: {"description": "The tag's edge is offline; nothing was sent."},
+             responses={409: {"description": "The tag's edge is offline or its connection disabled; nothing was sent."},
                         422: {"description": "Not writable (field writable) or the value does not fit (field value)."},
                         502: {"description": "The edge answered that the PLC write failed."},
                         504: {"description": "The edge did not answer in time; the write may still happen."}})
