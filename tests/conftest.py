@@ -102,6 +102,18 @@ class Central:
         with self.api as c:
             return c.put(path, json=json)
 
+    def delete(self, path: str) -> httpx.Response:
+        with self.api as c:
+            return c.delete(path)
+
+    def request(self, method: str, path: str, **kw: object) -> httpx.Response:
+        with self.api as c:
+            return c.request(method, path, **kw)  # type: ignore[arg-type]
+
+    @property
+    def db_url(self) -> str:
+        return self.env.get("TAGPIPE_DATABASE_URL") or f"sqlite:///{self.data_dir / 'tagpipe.db'}"
+
     def edge(self, edge_id: str, *, transport: str = "nats", heartbeat: float = 1.0, config_poll: float = 30.0) -> Edge:
         data_dir = self.data_dir / f"edge-{edge_id}"
         args = ["tagpipe", "edge", "--server", self.url, "--edge-id", edge_id, "--transport", transport,
@@ -165,6 +177,29 @@ def postgres_db(postgres_url: str) -> Iterator[str]:
     with admin.connect() as c:
         c.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
     admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
+    """One server (no worker) shared by the tests of a module that only read or leave no state behind."""
+    root = tmp_path_factory.mktemp("shared-central")
+    nats = EmbeddedNats(root / "nats", port=free_port(), mqtt_port=free_port()).start()
+    data_dir, port = root / "central", free_port()
+    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
+           "TAGPIPE_NATS_URL": nats.url, "PYTHONUNBUFFERED": "1"}
+    env.pop("TAGPIPE_DATABASE_URL", None)
+    data_dir.mkdir(parents=True)
+    upgrade(f"sqlite:///{data_dir / 'tagpipe.db'}")
+    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats, env=env)
+    c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
+    try:
+        # No worker runs here: the health report says its roles are down, and the server answers all the same.
+        wait_until(lambda: c.get("/api/health").json()["bus"], timeout=30, what="the server")
+        yield c
+    finally:
+        for p in c.procs:
+            _stop(p)
+        nats.stop()
 
 
 @pytest.fixture

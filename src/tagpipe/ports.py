@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class LatestValue:
     tag_id: int
-    ts: int
+    ts: int | None  # None: the stored time is out of range (the value is then bad)
     value: Any
     quality: str
 
@@ -29,6 +29,13 @@ class LatestValues(Protocol):
     """The latest stored value of each tag (all tags, or those of ``tag_ids``)."""
 
     def __call__(self, session: Session, tag_ids: Sequence[int] | None = None, /) -> dict[int, LatestValue]: ...
+
+
+class ForgetTags(Protocol):
+    """Remove every stored value of ``tag_ids`` (samples, latest value, rollups) in the caller's session, so a
+    deleted tag's history goes in the same transaction as the tag."""
+
+    def __call__(self, session: Session, tag_ids: Sequence[int], /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,7 @@ class Commands(Protocol):
 @dataclass(frozen=True, kw_only=True)
 class Ports:
     latest_values: LatestValues
+    forget_tags: ForgetTags
     edge_states: EdgeStates
     commands: Commands
     edge_config_parts: tuple[EdgeConfigPart, ...] = ()
@@ -84,7 +92,7 @@ def build_ports(services: Services, features: Sequence[Feature]) -> Ports:
                 raise ValueError(f"port {name!r} is provided twice (feature {f.name})")
             provided[name] = impl
     parts = tuple(f.edge_config() for f in features if f.edge_config)
-    missing = [n for n in ("latest_values", "edge_states", "commands") if n not in provided]
+    missing = [n for n in ("latest_values", "forget_tags", "edge_states", "commands") if n not in provided]
     if missing:
         raise ValueError(f"no feature provides the port(s) {', '.join(missing)}")
     return Ports(**provided, edge_config_parts=parts)

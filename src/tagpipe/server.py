@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
             await close(services.nc)
 
     app = FastAPI(title="tagpipe", version=__version__, lifespan=lifespan,
-                  description="Industrial data platform: equipment, tags, history, fleet of edges.")
+                  default_response_class=problem.SafeJSONResponse, description="Industrial data platform: equipment, tags, history, fleet of edges.")
     app.state.services = services
     problem.install(app)
     for feature in services.features:
@@ -69,6 +69,9 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
     async def metrics() -> str:
         """This server process's counters in the Prometheus text format."""
         return prometheus_text(services)
+
+    problem.install_api_fallback(app)  # after every API route, before the UI's catch-all
+    problem.document(app)
 
     if ui:
         from tagpipe.web import pages

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     @classmethod
     def _utc(cls, value: dt.datetime) -> dt.datetime:
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # a time without an offset is UTC
+    device_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list, description="Networks whose devices the server may connect to (Test connection, OPC UA "
+        "browse) and that saved connections may name, e.g. [\"10.1.0.0/16\"]; hosts must then be IP addresses. "
+        "Empty: any device.")
 
     @classmethod
     def settings_customise_sources(

@@ -124,3 +124,11 @@ def test_scale_and_unscale() -> None:
     with pytest.raises(InvalidInput) as e:
         unscale_value(1, 0, 0, DataType.INT16)
     assert e.value.field == "scale"
+
+
+@pytest.mark.parametrize("data_type", [DataType.UINT16, DataType.INT64, DataType.FLOAT64])
+def test_a_value_whose_raw_value_overflows_is_invalid_input(data_type: DataType) -> None:
+    """-1.8e308 through a scale of 0.1 is infinite: refused naming value, not an OverflowError (a 500 on writes)."""
+    with pytest.raises(InvalidInput) as e:
+        unscale_value(-1.7976931348623155e308, 0.1, 0, data_type)
+    assert e.value.field == "value"

@@ -15,7 +15,7 @@ from tagpipe.codec.modbus_address import Table
 from tagpipe.contracts.config import DataType, TagConfig
 from tagpipe.drivers.modbus_tcp import ModbusTcp, ModbusTcpSettings
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
-from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable
+from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput
 from tests.codec.strategies import ORDERS, values
 from tests.helpers import free_port
 
@@ -161,3 +161,15 @@ async def test_outage_then_reconnect() -> None:
     finally:
         await drv.close()
         await sim.stop()
+
+
+@pytest.mark.parametrize(("length", "ok"), [(250, True), (251, False), (1024, False)])
+def test_a_string_longer_than_one_read_is_refused_at_save(length: int, ok: bool) -> None:
+    """One read returns at most 125 registers; a longer STRING made pymodbus raise inside the driver (a 500)."""
+    tag = TagConfig(name="label", address="40001", data_type=DataType.STRING, length=length)
+    if ok:
+        ModbusTcp.validate_tag(tag)
+        return
+    with pytest.raises(InvalidInput) as e:
+        ModbusTcp.validate_tag(tag)
+    assert e.value.field == "length"

@@ -27,6 +27,9 @@ def test_every_driver_is_complete(protocol: str) -> None:
     assert not undocumented, f"{protocol} settings without a description: {undocumented}"
     for method in ("validate_tag", "connect", "read", "write", "close"):
         assert callable(getattr(cls, method, None)), f"{protocol} lacks {method}"
+    config = cls.settings_model.model_config
+    assert config.get("extra") == "forbid", f"{protocol} settings drop unknown keys instead of refusing them"
+    assert config.get("allow_inf_nan") is False, f"{protocol} settings accept NaN or infinity"
 
 
 def test_aliases_point_at_drivers() -> None:

@@ -6,6 +6,7 @@ word order (which 16-bit word comes first) and byte order inside each word.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 
@@ -132,6 +133,8 @@ def unscale_value(value: object, scale: float, offset: float, data_type: DataTyp
     if scale == 0:
         raise InvalidInput("scale", "a non-zero number to write through", scale)
     raw = (value - offset) / scale
+    if not math.isfinite(raw):
+        raise InvalidInput("value", f"a value whose raw value (value - offset) / scale fits {data_type.value}", value)
     if data_type in (DataType.FLOAT32, DataType.FLOAT64):
         return raw
     return round(raw)

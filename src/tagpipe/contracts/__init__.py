@@ -17,6 +17,7 @@ from tagpipe.contracts.payloads import (
     Command,
     CommandResponse,
     Heartbeat,
+    in_time_range,
     iso_timestamp,
     parse_iso_ms,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Subjects",
     "TagConfig",
     "WorkerStatus",
+    "in_time_range",
     "iso_timestamp",
     "parse_data",
     "parse_iso_ms",

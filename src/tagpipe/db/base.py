@@ -16,6 +16,16 @@ NAMING = {
 }
 
 
+MAX_ID = 2**31 - 1
+"""The largest id a table holds: ids are ``integer`` columns (32-bit on PostgreSQL). The API accepts any positive
+64-bit id; one beyond this range cannot exist and is answered 404 without a query (see ``fits``)."""
+
+
+def fits(id_: int) -> bool:
+    """Whether ``id_`` can be a stored id (a query with a larger one fails on PostgreSQL instead of finding nothing)."""
+    return 1 <= id_ <= MAX_ID
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

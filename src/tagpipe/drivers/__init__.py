@@ -52,11 +52,16 @@ def driver_class(protocol: str) -> type[Driver]:
 
 
 def make_driver(protocol: str, connection: dict[str, Any]) -> Driver:
+    """The driver for a stored connection. Keys this version does not know are left out (a newer server may send
+    settings an older edge lacks); the server refuses unknown keys when a connection is saved."""
     cls = driver_class(protocol)
-    return cls(validate_settings(protocol, connection))
+    known = {k: v for k, v in connection.items() if k in cls.settings_model.model_fields}
+    return cls(validate_settings(protocol, known))
 
 
 def validate_settings(protocol: str, connection: dict[str, Any]) -> Any:
+    """The protocol's settings model for ``connection``: InvalidInput naming ``connection.<field>`` for a missing,
+    wrong or unknown key."""
     cls = driver_class(protocol)
     try:
         return cls.settings_model.model_validate(connection)

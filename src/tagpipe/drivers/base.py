@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from tagpipe.contracts.config import TagConfig
+
+SETTINGS = ConfigDict(extra="forbid", allow_inf_nan=False)
+"""Every driver's settings model: an unknown key (a typo) is refused, not dropped; numbers are finite."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,7 +15,7 @@ from pymodbus.exceptions import ModbusException
 from tagpipe.codec import decode_registers, encode_registers, register_count
 from tagpipe.codec.modbus_address import ModbusAddress, Table, parse_modbus_address
 from tagpipe.contracts.config import DataType, TagConfig
-from tagpipe.drivers.base import DriverBase, Reading
+from tagpipe.drivers.base import SETTINGS, DriverBase, Reading
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,12 @@ EXCEPTION_NAMES = {
 }
 
 
+MAX_READ_REGISTERS = 125  # the protocol's limit for one read
+
+
 class ModbusTcpSettings(BaseModel):
+    model_config = SETTINGS
+
     host: str = Field(..., description="IP address or host name of the PLC.", examples=["192.168.1.10"])
     port: int = Field(502, ge=1, le=65535, description="TCP port.")
     unit_id: int = Field(1, ge=0, le=255, description="Modbus unit (slave) id.")
@@ -96,6 +101,9 @@ class ModbusTcp(DriverBase):
                                tag.data_type.value)
         if addr.offset + _width(tag, addr) > 65536:
             raise InvalidInput("address", "a value that ends at or below address 65535", tag.address)
+        if not addr.table.is_bit and _width(tag, addr) > MAX_READ_REGISTERS:
+            raise InvalidInput("length", f"at most {2 * MAX_READ_REGISTERS} bytes (one read returns at most "
+                                         f"{MAX_READ_REGISTERS} registers)", tag.length)
         if tag.writable and not addr.table.writable:
             raise InvalidInput("writable", "false: input registers and discrete inputs are read-only", True)
 

@@ -14,7 +14,7 @@ from asyncua.common.subscription import Subscription
 from pydantic import BaseModel, Field, model_validator
 
 from tagpipe.contracts.config import TagConfig
-from tagpipe.drivers.base import DriverBase, Reading
+from tagpipe.drivers.base import SETTINGS, DriverBase, Reading
 from tagpipe.drivers.opcua_browse import BrowseEntry, browse_children
 from tagpipe.drivers.opcua_nodes import from_value, parse_node_id, resolve, to_variant
 from tagpipe.drivers.opcua_security import apply_security
@@ -36,6 +36,8 @@ NO_VALUE_YET = "no value yet"
 
 class OpcUaSettings(BaseModel):
     """Connection to one OPC UA server."""
+
+    model_config = SETTINGS
 
     endpoint_url: str = Field(..., pattern=r"^opc\.tcp://[^/\s]+", description="Server endpoint url.",
                               examples=["opc.tcp://192.168.1.20:4840/"])

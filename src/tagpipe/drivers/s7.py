@@ -26,7 +26,7 @@ from tagpipe.codec.s7_address import (
     size_of,
 )
 from tagpipe.contracts.config import DataType, TagConfig
-from tagpipe.drivers.base import DriverBase, Reading
+from tagpipe.drivers.base import SETTINGS, DriverBase, Reading
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ _WRITE_OVERHEAD = 12 + 14 + 4 + 2
 
 
 class S7Settings(BaseModel):
+    model_config = SETTINGS
+
     host: str = Field(..., description="IP address or host name of the PLC.", examples=["192.168.0.1"])
     port: int = Field(102, ge=1, le=65535, description="TCP port (ISO-on-TCP is 102).")
     rack: int = Field(0, ge=0, le=7, description="Rack of the CPU (0 on S7-1200/1500).")

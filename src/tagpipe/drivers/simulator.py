@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from tagpipe.contracts.config import DataType, TagConfig
-from tagpipe.drivers.base import DriverBase, Reading
+from tagpipe.drivers.base import SETTINGS, DriverBase, Reading
 from tagpipe.errors import InvalidInput
 
 SIGNALS = {
@@ -49,6 +49,8 @@ def parse_signal(address: str) -> tuple[str, dict[str, float]]:
 
 
 class SimulatorSettings(BaseModel):
+    model_config = SETTINGS
+
     seed: int | None = Field(None, description="Seed for the random walk, for repeatable demos.")
 
 

@@ -29,7 +29,7 @@ from tagpipe.codec.xgt_address import (
     tag_order,
 )
 from tagpipe.contracts.config import DataType, TagConfig
-from tagpipe.drivers.base import DriverBase, Reading
+from tagpipe.drivers.base import SETTINGS, DriverBase, Reading
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ def parse_answer(body: bytes, command: int) -> list[bytes]:
 
 
 class XgtSettings(BaseModel):
+    model_config = SETTINGS
+
     host: str = Field(..., description="IP address or host name of the FEnet module (XGL-EFMT, built-in Ethernet).",
                       examples=["192.168.1.20"])
     port: int = Field(2004, ge=1, le=65535, description="TCP port of the dedicated protocol (2004).")

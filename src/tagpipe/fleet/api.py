@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from tagpipe.contracts import EdgeConfig
 from tagpipe.fleet import service
@@ -14,6 +15,9 @@ from tagpipe.services import Services
 from tagpipe.web.deps import ServicesDep
 
 router = APIRouter(prefix="/api/fleet", tags=["fleet"])
+IfNoneMatch = Annotated[str | None, Header(max_length=4096)]
+EdgeId = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_-]+$", examples=["edge-1"])]
+CommandId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.get("/devices", response_model=list[EdgeOut])
@@ -22,8 +26,9 @@ async def list_devices(services: ServicesDep) -> list[EdgeOut]:
 
 
 @router.get("/devices/{edge_id}", response_model=EdgeDetail)
-async def get_device(edge_id: str, services: ServicesDep,
-                     hours: float = Query(24, gt=0, le=24 * 366, description="Metric history to include.")) -> EdgeDetail:
+async def get_device(edge_id: EdgeId, services: ServicesDep,
+                     hours: float = Query(24, gt=0, le=24 * 366, allow_inf_nan=False,
+                                         description="Metric history to include.")) -> EdgeDetail:
     edge = await services.run_db(service.get_edge, edge_id)
     metrics = await services.run_db(service.metric_history, edge_id, int((time.time() - hours * 3600) * 1000))
     return EdgeDetail(**EdgeOut.model_validate(edge, from_attributes=True).model_dump(),
@@ -39,20 +44,21 @@ async def _config(services: Services, edge_id: str, if_none_match: str | None) -
 
 
 @router.get("/v1/edges/{edge_id}/config", response_model=EdgeConfig)
-async def edge_config(edge_id: str, services: ServicesDep, if_none_match: str | None = Header(None)) -> Response:
+async def edge_config(edge_id: EdgeId, services: ServicesDep, if_none_match: IfNoneMatch = None) -> Response:
     """The edge's collection config (seed 001); the strong ETag is its version, If-None-Match gives 304."""
     return await _config(services, edge_id, if_none_match)
 
 
 @router.get("/edge/{edge_id}/config", response_model=EdgeConfig)
-async def edge_config_alias(edge_id: str, services: ServicesDep, if_none_match: str | None = Header(None)) -> Response:
+async def edge_config_alias(edge_id: EdgeId, services: ServicesDep, if_none_match: IfNoneMatch = None) -> Response:
     """Alias of /api/fleet/v1/edges/{edge_id}/config."""
     return await _config(services, edge_id, if_none_match)
 
 
 @router.post("/devices/{edge_id}/commands", response_model=CommandOut, status_code=202)
-async def post_command(edge_id: str, body: CommandIn, services: ServicesDep,
-                       wait_s: float = Query(0.0, ge=0, le=30, description="Wait up to this long for the answer.")
+async def post_command(edge_id: EdgeId, body: CommandIn, services: ServicesDep,
+                       wait_s: float = Query(0.0, ge=0, le=30, allow_inf_nan=False,
+                                            description="Wait up to this long for the answer.")
                        ) -> CommandOut:
     """Send a command (``sync-config``, ``ping``, ``write``); ``id`` makes a retry safe (idempotency key)."""
     commander: Commander = services.ports.commands  # type: ignore[assignment] - fleet provides its own Commander
@@ -60,5 +66,5 @@ async def post_command(edge_id: str, body: CommandIn, services: ServicesDep,
 
 
 @router.get("/commands/{command_id}", response_model=CommandOut)
-async def get_command(command_id: str, services: ServicesDep) -> CommandOut:
+async def get_command(command_id: CommandId, services: ServicesDep) -> CommandOut:
     return await services.run_db(load_command, command_id)

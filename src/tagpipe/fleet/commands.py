@@ -10,7 +10,7 @@ Outcomes and their HTTP statuses (``POST /api/tags/{id}/write``):
     200  the edge wrote the value; ``value`` is what the PLC returned when read back
     404  no such tag
     422  the tag is not marked writable (field ``writable``) or the value does not fit its type (field ``value``)
-    409  the tag's edge is offline or has never connected: nothing was sent
+    409  the tag's edge is offline or has never connected, or its connection is disabled: nothing was sent
     502  the edge answered that the write failed (the PLC refused it or did not answer); ``detail`` says why
     504  the edge did not answer within the wait; the write may still happen (see ``command_id``)
 """

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from tagpipe.web.inputs import INPUT, Document, Text, UtcDatetime
 
 
 class EdgeOut(BaseModel):
     id: str
     name: str
     status: str
-    last_heartbeat: dt.datetime | None
+    last_heartbeat: UtcDatetime | None
     ip_address: str | None
     cpu_percent: float | None
     memory_percent: float | None
@@ -39,10 +40,10 @@ class EdgeDetail(EdgeOut):
 
 
 class CommandIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    command: str = Field(..., min_length=1, max_length=60, examples=["sync-config"])
-    params: dict[str, Any] = Field(default_factory=dict)
+    command: Text = Field(..., min_length=1, max_length=60, examples=["sync-config"])
+    params: Document = Field(default_factory=dict)
     id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
                            description="Idempotency key: sending the same id again returns the stored command "
                                        "instead of sending a second one. Default: a new id.")

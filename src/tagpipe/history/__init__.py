@@ -1,6 +1,6 @@
 """History: the time-series store, the ingest worker, rollups, the dashboard, trends and CSV.
 
-Other features reach it through the ``latest_values`` port and the events it publishes.
+Other features reach it through the ``latest_values`` and ``forget_tags`` ports and the events it publishes.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def _ingest() -> Role:
 
 
 def _provides(_: Services) -> Mapping[str, Any]:
-    from tagpipe.history.service import latest_values
+    from tagpipe.history.service import forget_tags, latest_values
 
-    return {"latest_values": latest_values}
+    return {"latest_values": latest_values, "forget_tags": forget_tags}
 
 
 def _lifespan(services: Services) -> AbstractAsyncContextManager[None]:

@@ -6,12 +6,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
-from tagpipe.history.models import BAD, Latest
+from tagpipe.contracts import in_time_range
+from tagpipe.history.models import BAD, Latest, Rollup1h, Rollup1m, Sample
 from tagpipe.history.rollup import choose_source
 from tagpipe.ports import LatestValue
+
+_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +26,39 @@ class Point:
     count: int
 
 
+def _refuse(constant: str) -> None:
+    raise ValueError(f"{constant} is not a value")
+
+
+def decode_latest(tag_id: int, ts: object, value_json: object, quality: object) -> LatestValue:
+    """A stored latest value; a row that cannot be shown (time out of range, not JSON, NaN) comes back bad with
+    what can be shown, never as an exception."""
+    ok_ts = in_time_range(ts)
+    try:
+        value = json.loads(value_json, parse_constant=_refuse) if isinstance(value_json, str) else None  # type: ignore[arg-type]
+        ok_value = isinstance(value_json, str)
+    except (ValueError, RecursionError):
+        value, ok_value = None, False
+    good = ok_ts and ok_value and quality != BAD
+    return LatestValue(tag_id, ts if ok_ts else None, value, "good" if good else "bad")  # type: ignore[arg-type]
+
+
 def latest_values(session: Session, tag_ids: Sequence[int] | None = None) -> dict[int, LatestValue]:
-    q = select(Latest)
+    q = select(Latest.tag_id, Latest.ts, Latest.value_json, Latest.quality)
     if tag_ids is not None:
         q = q.where(Latest.tag_id.in_(tag_ids))
-    return {r.tag_id: LatestValue(r.tag_id, r.ts, json.loads(r.value_json), "bad" if r.quality == BAD else "good")
-            for r in session.scalars(q)}
+    return {tag_id: decode_latest(tag_id, ts, value_json, quality) for tag_id, ts, value_json, quality
+            in session.execute(q)}
+
+
+def forget_tags(session: Session, tag_ids: Sequence[int]) -> None:
+    """Delete the samples, latest values and rollups of ``tag_ids`` in the caller's transaction (the forget-tags
+    port: plant calls it when it deletes tags, so no later tag ever shows their history)."""
+    ids = sorted(set(tag_ids))
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i:i + _CHUNK]
+        for table in (Sample, Latest, Rollup1m, Rollup1h):
+            session.execute(delete(table).where(table.tag_id.in_(chunk)))
 
 
 def history(session: Session, tag_id: int, start_ms: int, end_ms: int, points: int = 1000) -> tuple[str, list[Point]]:

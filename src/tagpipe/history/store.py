@@ -121,6 +121,10 @@ class IngestStore:
         names = self._ids.get((m.edge_id, m.connection_id))
         return not m.tags or names is not None and m.tags.keys() <= names.keys()
 
+    def forget_ids(self) -> None:
+        """Drop the cached tag ids (the configuration changed: a tag may be gone, or newly configured)."""
+        self._ids, self._fresh_until = {}, time.monotonic() + self.refresh_s
+
     def resolve(self, messages: Sequence[DataPayload]) -> dict[tuple[str, str], dict[str, int]]:
         """(edge id, connection id) -> tag name -> tag id for every tag of ``messages``, creating tags if needed."""
         if time.monotonic() > self._fresh_until:

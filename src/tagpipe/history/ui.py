@@ -138,8 +138,8 @@ async def trends(services: Services, tags: str = "", range: str = "1 h") -> None
             seconds = RANGES.get(span.value)
             if seconds is not None:
                 return now - seconds * 1000, now
-            end = parse_time("end", end_in.value or None, now)
-            return parse_time("start", start_in.value or None, end - 3_600_000), end
+            end = parse_time("end", end_in.value or None, now, require_zone=False)
+            return parse_time("start", start_in.value or None, end - 3_600_000, require_zone=False), end
 
         async def load() -> None:
             ids = list(picker.value or [])

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from tagpipe.backoff import Backoff
 from tagpipe.bus import DeadLetterSink, consume, events, stored_ms
 from tagpipe.contracts.data import DEFAULT_LIMITS, DataPayload, PayloadLimits, parse_data
+from tagpipe.contracts.events import ConfigChanged
 from tagpipe.contracts.subjects import Subjects
 from tagpipe.db import database_away
 from tagpipe.history.models import GOOD
@@ -105,6 +106,8 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, dead_let
                      durable: str = "ingest", partitions: int = 16) -> None:
     """Fetch, write, then ack: a crash between write and ack only causes a redelivery that changes nothing."""
     store = IngestStore(engine)
+    # A deleted tag's id must not be written again, nor a newly configured tag's values go to an old collector tag.
+    await events.listen(nc, subjects, ConfigChanged, lambda _: store.forget_ids())
     async with consume(nc, stream=subjects.stream_name, durable=durable, filter_subject=subjects.all("data"),
                        prepare=validator(limits), dead_letters=dead_letters, consumer="ingest",
                        max_deliveries=max_deliveries, batch=batch, weigh=_width, max_weight=50_000,

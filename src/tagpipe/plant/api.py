@@ -21,6 +21,7 @@ from tagpipe.plant.schemas import (
 )
 from tagpipe.plant.values import TagValue, WriteIn, WriteOut, tag_values
 from tagpipe.web.deps import ServicesDep
+from tagpipe.web.inputs import PathId, QueryId
 
 router = APIRouter(prefix="/api", tags=["plant"])
 
@@ -48,64 +49,68 @@ async def create_equipment(body: EquipmentIn, services: ServicesDep) -> Equipmen
     return _out(EquipmentOut, eq)
 
 
-@router.put("/equipment/{equipment_id}", response_model=EquipmentOut)
-async def update_equipment(equipment_id: int, body: EquipmentIn, services: ServicesDep) -> EquipmentOut:
+@router.put("/equipment/{equipment_id:int}", response_model=EquipmentOut)
+async def update_equipment(equipment_id: PathId, body: EquipmentIn, services: ServicesDep) -> EquipmentOut:
     eq = await services.run_db(service.update_equipment, equipment_id, body)
     await services.config_changed([])
     return _out(EquipmentOut, eq)
 
 
-@router.delete("/equipment/{equipment_id}", status_code=204)
-async def delete_equipment(equipment_id: int, services: ServicesDep) -> Response:
-    await services.config_changed(await services.run_db(service.delete_equipment, equipment_id))
+@router.delete("/equipment/{equipment_id:int}", status_code=204)
+async def delete_equipment(equipment_id: PathId, services: ServicesDep) -> Response:
+    await services.config_changed(await services.run_db(service.delete_equipment, equipment_id,
+                                                        services.ports.forget_tags))
     return Response(status_code=204)
 
 
 @router.get("/connections", response_model=list[ConnectionOut])
-async def list_connections(services: ServicesDep, equipment_id: int | None = None) -> list[ConnectionOut]:
+async def list_connections(services: ServicesDep, equipment_id: QueryId = None) -> list[ConnectionOut]:
     return [_out(ConnectionOut, c) for c in await services.run_db(service.list_connections, equipment_id)]
 
 
 @router.post("/connections", response_model=ConnectionOut, status_code=201)
 async def create_connection(body: ConnectionIn, services: ServicesDep) -> ConnectionOut:
-    conn = await services.run_db(service.create_connection, body)
+    conn = await services.run_db(service.create_connection, body, services.settings.device_networks)
     await services.config_changed([conn.edge_id])
     return _out(ConnectionOut, conn)
 
 
 @router.post("/connections/test", response_model=ConnectionTestOut)
-async def test_connection(body: ConnectionTestIn) -> ConnectionTestOut:
+async def test_connection(body: ConnectionTestIn, services: ServicesDep) -> ConnectionTestOut:
     """Connect from the **server** (not the edge) and read the tags once, before saving.
 
     Bad settings or tags are 422 naming the field; a device that cannot be reached or refuses a tag is a 200 whose
     ``ok`` is false, with ``reason`` (refused, timed out, unknown host, no answer, misconfigured, tags failed) and,
     per tag, the value or the PLC's error and its reason (unknown address, wrong data type, access denied).
     """
-    return await probe.try_connection(body)
+    return await probe.try_connection(body, services.settings.device_networks)
 
 
-@router.post("/connections/{connection_id}/test", response_model=ConnectionTestOut)
-async def test_saved_connection(connection_id: int, services: ServicesDep) -> ConnectionTestOut:
+@router.post("/connections/{connection_id:int}/test", response_model=ConnectionTestOut)
+async def test_saved_connection(connection_id: PathId, services: ServicesDep) -> ConnectionTestOut:
     """*Test connection* for a stored connection with its stored tags (from the server, like POST /connections/test)."""
-    return await probe.try_connection(await services.run_db(service.connection_test_body, connection_id))
+    body = await services.run_db(service.connection_test_body, connection_id)
+    return await probe.try_connection(body, services.settings.device_networks)
 
 
 @router.post("/opcua/browse", response_model=list[BrowseNode])
-async def opcua_browse(body: BrowseIn) -> list[BrowseNode]:
+async def opcua_browse(body: BrowseIn, services: ServicesDep) -> list[BrowseNode]:
     """The children of an OPC UA node (default: Objects), variables with data type, unit and access, from the server."""
-    return await probe.browse(body.settings, body.node_id)
+    return await probe.browse(body.settings, body.node_id, services.settings.device_networks)
 
 
-@router.put("/connections/{connection_id}", response_model=ConnectionOut)
-async def update_connection(connection_id: int, body: ConnectionIn, services: ServicesDep) -> ConnectionOut:
-    conn, edges = await services.run_db(service.update_connection, connection_id, body)
+@router.put("/connections/{connection_id:int}", response_model=ConnectionOut)
+async def update_connection(connection_id: PathId, body: ConnectionIn, services: ServicesDep) -> ConnectionOut:
+    conn, edges = await services.run_db(service.update_connection, connection_id, body,
+                                        services.settings.device_networks)
     await services.config_changed(edges)
     return _out(ConnectionOut, conn)
 
 
-@router.delete("/connections/{connection_id}", status_code=204)
-async def delete_connection(connection_id: int, services: ServicesDep) -> Response:
-    await services.config_changed(await services.run_db(service.delete_connection, connection_id))
+@router.delete("/connections/{connection_id:int}", status_code=204)
+async def delete_connection(connection_id: PathId, services: ServicesDep) -> Response:
+    await services.config_changed(await services.run_db(service.delete_connection, connection_id,
+                                                        services.ports.forget_tags))
     return Response(status_code=204)
 
 
@@ -115,20 +120,20 @@ async def list_tags(services: ServicesDep) -> list[TagValue]:
     return await services.run_db(tag_values, services.ports.latest_values)
 
 
-@router.get("/tags/{tag_id}", response_model=TagValue)
-async def get_tag(tag_id: int, services: ServicesDep) -> TagValue:
+@router.get("/tags/{tag_id:int}", response_model=TagValue)
+async def get_tag(tag_id: PathId, services: ServicesDep) -> TagValue:
     found = await services.run_db(tag_values, services.ports.latest_values, tag_id)
     if not found:
         raise NotFound(f"tag {tag_id} does not exist")
     return found[0]
 
 
-@router.post("/tags/{tag_id}/write", response_model=WriteOut,
-             responses={409: {"description": "The tag's edge is offline; nothing was sent."},
+@router.post("/tags/{tag_id:int}/write", response_model=WriteOut,
+             responses={409: {"description": "The tag's edge is offline or its connection disabled; nothing was sent."},
                         422: {"description": "Not writable (field writable) or the value does not fit (field value)."},
                         502: {"description": "The edge answered that the PLC write failed."},
                         504: {"description": "The edge did not answer in time; the write may still happen."}})
-async def write_tag(tag_id: int, body: WriteIn, services: ServicesDep) -> WriteOut:
+async def write_tag(tag_id: PathId, body: WriteIn, services: ServicesDep) -> WriteOut:
     """Write a value (engineering units) to a writable tag through its edge; answers the value read back."""
     done = await services.ports.commands.write_tag(tag_id, body.value)
     return WriteOut(tag_id=done.tag_id, ok=True, value=done.value, command_id=done.command_id)
@@ -141,19 +146,19 @@ async def create_tag(body: TagIn, services: ServicesDep) -> TagOut:
     return _out(TagOut, tag)
 
 
-@router.get("/tags/{tag_id}/config", response_model=TagOut)
-async def get_tag_config(tag_id: int, services: ServicesDep) -> TagOut:
+@router.get("/tags/{tag_id:int}/config", response_model=TagOut)
+async def get_tag_config(tag_id: PathId, services: ServicesDep) -> TagOut:
     return _out(TagOut, await services.run_db(service.get_tag, tag_id))
 
 
-@router.put("/tags/{tag_id}", response_model=TagOut)
-async def update_tag(tag_id: int, body: TagIn, services: ServicesDep) -> TagOut:
+@router.put("/tags/{tag_id:int}", response_model=TagOut)
+async def update_tag(tag_id: PathId, body: TagIn, services: ServicesDep) -> TagOut:
     tag, edges = await services.run_db(service.update_tag, tag_id, body)
     await services.config_changed(edges)
     return _out(TagOut, tag)
 
 
-@router.delete("/tags/{tag_id}", status_code=204)
-async def delete_tag(tag_id: int, services: ServicesDep) -> Response:
-    await services.config_changed(await services.run_db(service.delete_tag, tag_id))
+@router.delete("/tags/{tag_id:int}", status_code=204)
+async def delete_tag(tag_id: PathId, services: ServicesDep) -> Response:
+    await services.config_changed(await services.run_db(service.delete_tag, tag_id, services.ports.forget_tags))
     return Response(status_code=204)

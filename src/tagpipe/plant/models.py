@@ -10,9 +10,13 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from tagpipe.db.base import Base
 
+# Ids are never reused (SQLite AUTOINCREMENT; PostgreSQL sequences never go back): a new tag must not pick up a
+# deleted one's history, nor a new connection a deleted one's data on the wire.
+
 
 class Equipment(Base):
     __tablename__ = "equipment"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - read by SQLAlchemy, never mutated
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
@@ -25,6 +29,7 @@ class Connection(Base):
     """One PLC connection, polled by the edge ``edge_id``; its id is the seed's device id and connection_id."""
 
     __tablename__ = "connections"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - read by SQLAlchemy, never mutated
 
     id: Mapped[int] = mapped_column(primary_key=True)
     equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id", ondelete="CASCADE"), index=True)
@@ -59,7 +64,7 @@ class Tag(Base):
     """A tag of any source, unique by ``key`` (see ``plant.registry``); plc tags belong to a connection."""
 
     __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("connection_id", "name"), UniqueConstraint("key"))
+    __table_args__ = (UniqueConstraint("connection_id", "name"), UniqueConstraint("key"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -19,8 +21,10 @@ from tagpipe import drivers
 from tagpipe.codec import scale_value
 from tagpipe.contracts.config import TagConfig
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput
+from tagpipe.plant.reach import Network, check_reach
 from tagpipe.plant.schemas import BrowseNode, ConnectionTestIn, ConnectionTestOut, TagProbe, TagSpec
 
+log = logging.getLogger(__name__)
 TEST_TIMEOUT_S = 3.0  # per answer: a test should fail fast, a poller may wait longer
 TOTAL_TIMEOUT_S = 15.0
 
@@ -108,10 +112,12 @@ def _result(reason: str, error: str, started: float, values: dict[str, TagProbe]
                              elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
-async def try_connection(body: ConnectionTestIn) -> ConnectionTestOut:
-    """Connect through the protocol's driver and read every tag once; bad input raises InvalidInput (422)."""
+async def try_connection(body: ConnectionTestIn, networks: Sequence[Network] = ()) -> ConnectionTestOut:
+    """Connect through the protocol's driver and read every tag once; bad input (or a device outside ``networks``)
+    raises InvalidInput (422)."""
     started = time.perf_counter()
     settings, tags = validated(body)
+    check_reach(settings, networks)
     settings = _quick(settings)
     where = _endpoint(settings)
     if where is not None:
@@ -135,6 +141,9 @@ async def try_connection(body: ConnectionTestIn) -> ConnectionTestOut:
         return _result("misconfigured", f"the device refused the request: {e}", started)
     except InvalidInput as e:
         return _result("misconfigured", str(e), started)
+    except Exception as e:  # noqa: BLE001 - a library error a driver let through is this test's answer, not a 500
+        log.warning("test connection: %s driver failed: %r", body.protocol, e)
+        return _result("failed", f"the {body.protocol} driver failed: {e}", started)
     values: dict[str, TagProbe] = {}
     for tag in tags:
         r = readings.get(tag.name)
@@ -153,11 +162,13 @@ async def try_connection(body: ConnectionTestIn) -> ConnectionTestOut:
     return ConnectionTestOut(ok=True, values=values, elapsed_ms=elapsed)
 
 
-async def browse(settings: dict[str, Any], node_id: str | None = None) -> list[BrowseNode]:
+async def browse(settings: dict[str, Any], node_id: str | None = None,
+                 networks: Sequence[Network] = ()) -> list[BrowseNode]:
     """The children of an OPC UA node (default Objects); DeviceUnreachable (502) or DeviceMisconfigured (422) otherwise."""
     from tagpipe.drivers.opcua import OpcUa
 
     validated_settings = _quick(drivers.validate_settings("opcua", settings))
+    check_reach(validated_settings, networks)
     if node_id is not None:
         try:
             OpcUa.validate_tag(TagConfig(name="browse", address=node_id, data_type="FLOAT64"))  # type: ignore[arg-type]

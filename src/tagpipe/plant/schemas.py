@@ -1,76 +1,102 @@
-"""API shapes for equipment, connections and tags; validation names the field that is wrong."""
+"""API shapes for equipment, connections and tags; validation names the field that is wrong.
+
+Input models use the shared types of ``web.inputs`` (ids, names, finite numbers, strict flags, no unknown keys);
+output models are plain, so a row stored before a rule existed is still shown, never a 500.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from tagpipe.contracts.config import ByteOrder, DataType
-from tagpipe.contracts.names import NAME_MAX, NAME_PATTERN
+from tagpipe.contracts.names import NAME_PATTERN
+from tagpipe.web.inputs import INPUT, Flag, Id, Name, Text
 
 
 class EquipmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    name: str = Field(..., min_length=1, max_length=120, examples=["Press 1"])
-    description: str = Field("", max_length=500)
+    name: Name = Field(..., examples=["Press 1"])
+    description: Text = Field("", max_length=500)
 
 
-class EquipmentOut(EquipmentIn):
+class EquipmentOut(BaseModel):
     id: int
+    name: str
+    description: str
 
 
 class ConnectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    equipment_id: int
+    equipment_id: Id
     edge_id: str = Field(..., min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_-]+$",
                          description="The edge agent that polls this connection.", examples=["edge-1"])
-    name: str = Field(..., min_length=1, max_length=120, examples=["Press PLC"])
-    protocol: str = Field(..., examples=["modbus_tcp"], description="modbus_tcp, opcua, s7, xgt (plc_ethernet), simulator")
+    name: Name = Field(..., examples=["Press PLC"])
+    protocol: str = Field(..., max_length=40, examples=["modbus_tcp"],
+                          description="modbus_tcp, opcua, s7, xgt (plc_ethernet), simulator")
     settings: dict[str, Any] = Field(default_factory=dict, examples=[{"host": "192.168.1.10", "port": 502, "unit_id": 1}],
-                                     description="The protocol's settings (see GET /api/protocols).")
+                                     description="The protocol's settings (see GET /api/protocols); unknown keys are "
+                                                 "refused.")
     interval_ms: int = Field(1000, ge=50, le=3_600_000)
-    enabled: bool = True
+    enabled: Flag = True
 
 
-class ConnectionOut(ConnectionIn):
+class ConnectionOut(BaseModel):
     id: int
+    equipment_id: int
+    edge_id: str
+    name: str
+    protocol: str
+    settings: dict[str, Any]
+    interval_ms: int
+    enabled: bool
 
 
 class TagSpec(BaseModel):
     """A tag's definition without its connection (what *Test connection* reads before anything is saved)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    name: str = Field(..., min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN, examples=["temperature"],
-                      description="Unique within the connection; no spaces, control characters, '/', '.', '#', '+', "
-                                  "'*' or '>' (the same rule as names in data payloads).")
-    address: str = Field(..., min_length=1, max_length=200, examples=["40001"])
+    name: Name = Field(..., pattern=NAME_PATTERN, examples=["temperature"],
+                       description="Unique within the connection; no spaces, control characters, '/', '.', '#', '+', "
+                                   "'*' or '>' (the same rule as names in data payloads).")
+    address: Text = Field(..., min_length=1, max_length=200, examples=["40001"])
     data_type: DataType = DataType.UINT16
     byte_order: ByteOrder | None = Field(None, description="Unset: the protocol's own order (XGT little-endian, others big-endian).")
     scale: float = 1.0
     offset: float = 0.0
-    unit: str = Field("", max_length=40)
+    unit: Text = Field("", max_length=40)
     length: int | None = Field(None, ge=1, le=1024, description="STRING length in bytes.")
-    writable: bool = False
+    writable: Flag = False
 
 
 class TagIn(TagSpec):
-    connection_id: int
+    connection_id: Id
 
 
-class TagOut(TagIn):
+class TagOut(BaseModel):
     id: int
+    connection_id: int | None
+    name: str
+    address: str
+    data_type: str
+    byte_order: str | None
+    scale: float
+    offset: float
+    unit: str
+    length: int | None
+    writable: bool
 
 
 class ConnectionTestIn(BaseModel):
     """A connection that is not saved yet: the server connects to it and reads ``tags`` once."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    protocol: str = Field(..., examples=["modbus_tcp"])
+    protocol: str = Field(..., max_length=40, examples=["modbus_tcp"])
     settings: dict[str, Any] = Field(default_factory=dict, examples=[{"host": "192.168.1.10", "port": 502}])
     tags: list[TagSpec] = Field(default_factory=list, max_length=500)
 
@@ -91,10 +117,10 @@ class ConnectionTestOut(BaseModel):
 
 
 class BrowseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
     settings: dict[str, Any] = Field(..., examples=[{"endpoint_url": "opc.tcp://192.168.1.20:4840"}])
-    node_id: str | None = Field(None, description="The node whose children to list; default the Objects folder.",
+    node_id: Text | None = Field(None, max_length=4096, description="The node whose children to list; default the Objects folder.",
                                 examples=["ns=2;s=PLC1"])
 
 

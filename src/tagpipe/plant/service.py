@@ -1,20 +1,29 @@
-"""CRUD for equipment, connections and tags: validate against the protocol's driver, then store."""
+"""CRUD for equipment, connections and tags: validate against the protocol's driver, then store.
+
+Deleting removes the history of every tag that goes (the ``forget_tags`` port, in the same transaction), and ids are
+never reused (AUTOINCREMENT on SQLite, sequences on PostgreSQL), so a new tag never shows an old one's values.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tagpipe import drivers
 from tagpipe.contracts.config import DeviceConfig, TagConfig
+from tagpipe.db import fits
 from tagpipe.errors import Conflict, NotFound
 from tagpipe.plant.models import Connection, Equipment, Tag, TagSource
+from tagpipe.plant.reach import Network, check_reach
 from tagpipe.plant.schemas import ConnectionIn, ConnectionTestIn, EquipmentIn, TagIn, TagSpec
+from tagpipe.ports import ForgetTags
 
 
 def _get(session: Session, model: type, id_: int, what: str):  # type: ignore[no-untyped-def]
-    obj = session.get(model, id_)
+    obj = session.get(model, id_) if fits(id_) else None
     if obj is None:
         raise NotFound(f"{what} {id_} does not exist")
     return obj
@@ -49,9 +58,27 @@ def update_equipment(session: Session, id_: int, data: EquipmentIn) -> Equipment
     return eq
 
 
-def delete_equipment(session: Session, id_: int) -> set[str]:
+def _tags_of(session: Session, connections: Sequence[Connection]) -> list[int]:
+    """Ids of the connections' tags: configured ones, and those discovered from data published under their ids."""
+    if not connections:
+        return []
+    wire = [and_(Tag.edge_id == c.edge_id, Tag.source_connection == str(c.id)) for c in connections]
+    return list(session.scalars(select(Tag.id).where(or_(Tag.connection_id.in_([c.id for c in connections]),
+                                                         and_(Tag.connection_id.is_(None), or_(*wire))))))
+
+
+def _delete_tags(session: Session, tag_ids: list[int], forget_tags: ForgetTags) -> None:
+    """Forget the tags' history and delete discovered ones (configured tags go with their connection's cascade)."""
+    forget_tags(session, tag_ids)
+    for tag in session.scalars(select(Tag).where(Tag.id.in_(tag_ids), Tag.connection_id.is_(None))):
+        session.delete(tag)
+
+
+def delete_equipment(session: Session, id_: int, forget_tags: ForgetTags) -> set[str]:
+    """Delete equipment with its connections, their tags and the tags' history; returns the edges to notify."""
     eq = _get(session, Equipment, id_, "equipment")
     edges = {c.edge_id for c in eq.connections}
+    _delete_tags(session, _tags_of(session, eq.connections), forget_tags)
     session.delete(eq)
     session.commit()
     return edges
@@ -59,31 +86,35 @@ def delete_equipment(session: Session, id_: int) -> set[str]:
 
 # -- connections ----------------------------------------------------------------------------------
 
-def _validate_connection(data: ConnectionIn) -> dict:
+def _validate_connection(data: ConnectionIn, networks: Sequence[Network] = ()) -> dict:
     settings = drivers.validate_settings(data.protocol, data.settings)
+    check_reach(settings, networks)
     return settings.model_dump(mode="json")
 
 
 def list_connections(session: Session, equipment_id: int | None = None) -> list[Connection]:
     q = select(Connection).order_by(Connection.id)
     if equipment_id is not None:
+        if not fits(equipment_id):
+            return []
         q = q.where(Connection.equipment_id == equipment_id)
     return list(session.scalars(q))
 
 
-def create_connection(session: Session, data: ConnectionIn) -> Connection:
+def create_connection(session: Session, data: ConnectionIn, networks: Sequence[Network] = ()) -> Connection:
     _get(session, Equipment, data.equipment_id, "equipment")
-    settings = _validate_connection(data)
+    settings = _validate_connection(data, networks)
     conn = Connection(**data.model_dump(exclude={"settings"}), settings=settings)
     session.add(conn)
     _commit(session, "connection conflicts with a stored one")
     return conn
 
 
-def update_connection(session: Session, id_: int, data: ConnectionIn) -> tuple[Connection, set[str]]:
+def update_connection(session: Session, id_: int, data: ConnectionIn,
+                      networks: Sequence[Network] = ()) -> tuple[Connection, set[str]]:
     conn = _get(session, Connection, id_, "connection")
     _get(session, Equipment, data.equipment_id, "equipment")
-    settings = _validate_connection(data)
+    settings = _validate_connection(data, networks)
     for tag in conn.tags:
         drivers.validate_tag(data.protocol, _tag_config(tag))
     edges = {conn.edge_id, data.edge_id}
@@ -97,12 +128,16 @@ def update_connection(session: Session, id_: int, data: ConnectionIn) -> tuple[C
 def connection_test_body(session: Session, id_: int) -> ConnectionTestIn:
     """A stored connection and its tags as the body of *Test connection*."""
     conn = _get(session, Connection, id_, "connection")
-    tags = [TagSpec.model_validate(t, from_attributes=True) for t in conn.tags]
-    return ConnectionTestIn(protocol=conn.protocol, settings=dict(conn.settings), tags=tags)
+    # Stored tags as they are (a name stored before a rule existed is tested, not refused); unset stays unset.
+    tags = [TagSpec.model_construct(**{k: getattr(t, k) for k in TagSpec.model_fields
+                                       if getattr(t, k) is not None or k != "byte_order"}) for t in conn.tags]
+    return ConnectionTestIn.model_construct(protocol=conn.protocol, settings=dict(conn.settings or {}), tags=tags)
 
 
-def delete_connection(session: Session, id_: int) -> set[str]:
+def delete_connection(session: Session, id_: int, forget_tags: ForgetTags) -> set[str]:
+    """Delete a connection with its tags and their history; returns the edges to notify."""
     conn = _get(session, Connection, id_, "connection")
+    _delete_tags(session, _tags_of(session, [conn]), forget_tags)
     session.delete(conn)
     session.commit()
     return {conn.edge_id}
@@ -117,6 +152,8 @@ def _tag_config(tag: Tag | TagIn) -> TagConfig:
 def list_tags(session: Session, connection_id: int | None = None) -> list[Tag]:
     q = select(Tag).order_by(Tag.id)
     if connection_id is not None:
+        if not fits(connection_id):
+            return []
         q = q.where(Tag.connection_id == connection_id)
     return list(session.scalars(q))
 
@@ -145,9 +182,11 @@ def update_tag(session: Session, id_: int, data: TagIn) -> tuple[Tag, set[str]]:
     return tag, edges
 
 
-def delete_tag(session: Session, id_: int) -> set[str]:
+def delete_tag(session: Session, id_: int, forget_tags: ForgetTags) -> set[str]:
+    """Delete a tag and its history in one transaction; returns the edges to notify."""
     tag = get_tag(session, id_)
     edges = {tag.connection.edge_id} if tag.connection else set()
+    forget_tags(session, [tag.id])
     session.delete(tag)
     session.commit()
     return edges

@@ -150,7 +150,13 @@ async def test_dialog(services: Services, host: ui.element, connection_id: int, 
         table = ui.table(columns=RESULT_COLUMNS, rows=[]).classes("w-full").props("dense flat")
         ui.button("Close", on_click=dialog.close).props("flat")
     dialog.open()
-    result = await probe.try_connection(await services.run_db(service.connection_test_body, connection_id))
+    body = await services.run_db(service.connection_test_body, connection_id)
+    try:
+        result = await probe.try_connection(body, services.settings.device_networks)
+    except InvalidInput as e:  # a stored setting the driver or the allowed networks refuse now
+        summary.text = str(e)
+        summary.classes(replace="text-negative text-sm")
+        return
     show_test_result(result, summary, table)
 
 
@@ -188,7 +194,7 @@ async def browse_dialog(services: Services, host: ui.element, connection_id: int
                 ui.label("/") if i < len(path) - 1 else None
         status.text = "Browsing…"
         try:
-            children = await probe.browse(settings, path[-1][0])
+            children = await probe.browse(settings, path[-1][0], services.settings.device_networks)
         except Exception as e:  # noqa: BLE001 - show the reason (unreachable, unknown node) in the dialog
             status.text = str(e)
             return
@@ -316,7 +322,7 @@ async def configuration(services: Services) -> None:
                 try:
                     body = ConnectionTestIn(protocol=v["protocol"], settings=form_settings(v),
                                             tags=parse_tag_lines(v["tags"]))
-                    result = await probe.try_connection(body)
+                    result = await probe.try_connection(body, services.settings.device_networks)
                 except (ValidationError, InvalidInput) as e:
                     test_summary.text = ""
                     c_form.show(e)
@@ -330,7 +336,7 @@ async def configuration(services: Services) -> None:
                 async def act() -> list[str]:
                     body = ConnectionIn(equipment_id=v["equipment_id"] or 0, name=v["name"], edge_id=v["edge_id"],
                                         protocol=v["protocol"], interval_ms=int(v["interval_ms"] or 0), settings=settings)
-                    conn = await services.run_db(service.create_connection, body)
+                    conn = await services.run_db(service.create_connection, body, services.settings.device_networks)
                     return [conn.edge_id]
                 if await c_form.submit(act):
                     ui.notify("Connection added")

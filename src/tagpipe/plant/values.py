@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 from sqlalchemy.orm import Session
 
 from tagpipe.contracts import iso_timestamp
 from tagpipe.plant.service import tag_catalog
 from tagpipe.ports import LatestValues
+from tagpipe.web.inputs import INPUT, Text
 
 
 class TagValue(BaseModel):
@@ -32,10 +33,10 @@ class TagValue(BaseModel):
 
 
 class WriteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    value: bool | int | float | str = Field(..., description="In engineering units (scale and offset are undone).",
-                                            examples=[42.5])
+    value: StrictBool | StrictInt | StrictFloat | Text = Field(
+        ..., description="In engineering units (scale and offset are undone).", examples=[42.5])
 
 
 class WriteOut(BaseModel):
@@ -55,7 +56,10 @@ def tag_values(session: Session, latest_values: LatestValues, tag_id: int | None
     out = []
     for t in catalog:
         lv = latest.get(t["id"])
-        extra = {"value": lv.value, "quality": lv.quality, "timestamp": iso_timestamp(lv.ts),
-                 "age_s": round((now - lv.ts) / 1000, 1)} if lv else {}
+        extra: dict[str, Any] = {}
+        if lv is not None:
+            extra = {"value": lv.value, "quality": lv.quality}
+            if lv.ts is not None:  # a stored time out of range is shown as none, with quality bad
+                extra |= {"timestamp": iso_timestamp(lv.ts), "age_s": round((now - lv.ts) / 1000, 1)}
         out.append(TagValue(**{k: t[k] for k in TagValue.model_fields if k in t}, **extra))
     return out

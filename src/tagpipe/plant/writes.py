@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from tagpipe.codec import encode_bytes, unscale_value
 from tagpipe.contracts.config import TagConfig
-from tagpipe.errors import InvalidInput, NotFound
+from tagpipe.db import fits
+from tagpipe.errors import Conflict, InvalidInput, NotFound
 from tagpipe.plant.models import Tag
 
 
@@ -21,8 +22,9 @@ class WriteTarget:
 
 
 def write_target(session: Session, tag_id: int, value: object) -> WriteTarget:
-    """Check the tag may be written and the value fits its type (InvalidInput naming ``writable`` or ``value``)."""
-    tag = session.get(Tag, tag_id)
+    """Check the tag may be written and the value fits its type (InvalidInput naming ``writable`` or ``value``; Conflict
+    when its connection is disabled)."""
+    tag = session.get(Tag, tag_id) if fits(tag_id) else None
     if tag is None:
         raise NotFound(f"tag {tag_id} does not exist")
     if tag.connection is None:
@@ -31,6 +33,9 @@ def write_target(session: Session, tag_id: int, value: object) -> WriteTarget:
     if not tag.writable:
         raise InvalidInput("writable", f"a tag marked writable; {tag.name} is read-only (set writable to true in its "
                                        "configuration to allow writes)")
+    if not tag.connection.enabled:
+        raise Conflict(f"connection {tag.connection.name!r} of {tag.name} is disabled: no edge polls it, so the write "
+                       "was not sent")
     cfg = TagConfig.model_validate(tag, from_attributes=True)
     raw = unscale_value(value, cfg.scale, cfg.offset, cfg.data_type)
     encode_bytes(raw, cfg.data_type, cfg.byte_order, cfg.length)

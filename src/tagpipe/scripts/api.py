@@ -23,6 +23,7 @@ from tagpipe.scripts.schemas import (
     VersionOut,
 )
 from tagpipe.web.deps import ServicesDep
+from tagpipe.web.inputs import MAX_INT64, PathId, QueryId
 from tagpipe.web.problem import problem
 
 router = APIRouter(prefix="/api/fleet/scripts", tags=["scripts"])
@@ -46,8 +47,8 @@ async def hook_types() -> list[HookTypeOut]:
 
 @router.get("", response_model=list[ScriptOut])
 async def list_scripts(services: ServicesDep, hook_type: HookTypeName | None = None, scope: ScopeName | None = None,
-                       enabled: bool | None = None, equipment_id: int | None = None,
-                       connection_id: int | None = None) -> list[ScriptOut]:
+                       enabled: bool | None = None, equipment_id: QueryId = None,
+                       connection_id: QueryId = None) -> list[ScriptOut]:
     found = await services.run_db(service.list_scripts, hook_type=hook_type, scope=scope, enabled=enabled,
                          equipment_id=equipment_id, connection_id=connection_id)
     return [_out(s) for s in found]
@@ -59,8 +60,8 @@ async def dry_run(body: DryRunIn, services: ServicesDep) -> DryRunOut:
     return await dryrun.dry_run(dryrun.pool(services), body)
 
 
-@router.get("/{script_id}", response_model=ScriptOut)
-async def get_script(script_id: int, services: ServicesDep) -> ScriptOut:
+@router.get("/{script_id:int}", response_model=ScriptOut)
+async def get_script(script_id: PathId, services: ServicesDep) -> ScriptOut:
     return _out(await services.run_db(service.get_script, script_id))
 
 
@@ -76,8 +77,8 @@ async def create_script(body: ScriptIn, services: ServicesDep) -> ScriptOut | JS
     return _out(script)
 
 
-@router.put("/{script_id}", response_model=ScriptOut)
-async def update_script(script_id: int, body: ScriptUpdate, services: ServicesDep) -> ScriptOut | JSONResponse:
+@router.put("/{script_id:int}", response_model=ScriptOut)
+async def update_script(script_id: PathId, body: ScriptUpdate, services: ServicesDep) -> ScriptOut | JSONResponse:
     """Change a script; a change of code or placement is a new version, and the affected edges reload it."""
     existing = _out(await services.run_db(service.get_script, script_id))
     try:
@@ -89,35 +90,35 @@ async def update_script(script_id: int, body: ScriptUpdate, services: ServicesDe
     return _out(script)
 
 
-@router.delete("/{script_id}", status_code=204)
-async def delete_script(script_id: int, services: ServicesDep) -> Response:
+@router.delete("/{script_id:int}", status_code=204)
+async def delete_script(script_id: PathId, services: ServicesDep) -> Response:
     await services.config_changed(await services.run_db(service.delete_script, script_id), feature="scripts")
     return Response(status_code=204)
 
 
-@router.get("/{script_id}/versions", response_model=list[VersionOut])
-async def versions(script_id: int, services: ServicesDep) -> list[VersionOut]:
+@router.get("/{script_id:int}/versions", response_model=list[VersionOut])
+async def versions(script_id: PathId, services: ServicesDep) -> list[VersionOut]:
     """Every saved version, oldest first."""
     return [VersionOut.model_validate(v, from_attributes=True) for v in await services.run_db(service.versions, script_id)]
 
 
-@router.get("/{script_id}/diff", response_model=DiffOut)
-async def diff(script_id: int, services: ServicesDep, from_: int = Query(..., alias="from"),
-               to: int = Query(...)) -> DiffOut:
+@router.get("/{script_id:int}/diff", response_model=DiffOut)
+async def diff(script_id: PathId, services: ServicesDep, from_: int = Query(..., alias="from", ge=1, le=MAX_INT64),
+               to: int = Query(..., ge=1, le=MAX_INT64)) -> DiffOut:
     """Unified diff of the code between two versions."""
     text = await services.run_db(service.diff, script_id, from_, to)
     return DiffOut(script_id=script_id, from_version=from_, to_version=to, diff=text)
 
 
-@router.post("/{script_id}/rollback/{version}", response_model=ScriptOut)
-async def rollback(script_id: int, version: int, services: ServicesDep) -> ScriptOut:
+@router.post("/{script_id:int}/rollback/{version:int}", response_model=ScriptOut)
+async def rollback(script_id: PathId, version: PathId, services: ServicesDep) -> ScriptOut:
     """Make an old version current again; it is stored as a new version."""
     script, edges = await services.run_db(service.rollback, script_id, version)
     await services.config_changed(edges, feature="scripts")
     return _out(script)
 
 
-@router.get("/{script_id}/stats", response_model=list[ScriptStats])
-async def stats(script_id: int, services: ServicesDep) -> list[ScriptStats]:
+@router.get("/{script_id:int}/stats", response_model=list[ScriptStats])
+async def stats(script_id: PathId, services: ServicesDep) -> list[ScriptStats]:
     """Per edge: runs, errors, timeouts and the last error with its line, from the edges' heartbeats."""
     return await services.run_db(service.stats, services.ports.edge_states, script_id)

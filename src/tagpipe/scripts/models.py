@@ -15,6 +15,7 @@ class Script(Base):
     """A hook script as it runs now: its code, where it applies (scope) and its current version number."""
 
     __tablename__ = "scripts"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - ids are never reused (edges count runs per id)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))

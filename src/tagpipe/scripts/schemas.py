@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from tagpipe.web.inputs import INPUT, Code, Document, Flag, Id, Name, Text, UtcDatetime
 
 HookTypeName = Literal["transform", "derived_tags", "filter", "alarm", "pre_send"]
 ScopeName = Literal["global", "equipment", "connection", "device"]
@@ -20,39 +21,43 @@ class HookTypeOut(BaseModel):
     example: str
 
 
-class ScriptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+EDGE_ID = r"^[A-Za-z0-9_-]+$"
 
-    name: str = Field(..., min_length=1, max_length=120, examples=["power from V and I"])
-    description: str = Field("", max_length=500)
+
+class ScriptIn(BaseModel):
+    model_config = INPUT
+
+    name: Name = Field(..., examples=["power from V and I"])
+    description: Text = Field("", max_length=500)
     hook_type: HookTypeName
     scope: ScopeName = "global"
-    equipment_id: int | None = Field(None, description="Required when scope is equipment.")
-    connection_id: int | None = Field(None, description="Required when scope is connection.")
-    device_id: str | None = Field(None, max_length=120, description="The edge id; required when scope is device.")
+    equipment_id: Id | None = Field(None, description="Required when scope is equipment.")
+    connection_id: Id | None = Field(None, description="Required when scope is connection.")
+    device_id: str | None = Field(None, min_length=1, max_length=120, pattern=EDGE_ID,
+                                  description="The edge id; required when scope is device.")
     priority: int = Field(100, ge=0, le=10_000, description="Lower runs first.")
     timeout_ms: int = Field(1000, ge=1, le=60_000)
-    enabled: bool = True
-    code: str = Field(..., min_length=1, max_length=100_000)
+    enabled: Flag = True
+    code: Code
 
 
 class ScriptUpdate(BaseModel):
     """Every field optional: what is given replaces what is stored; a change of code or placement is a new version."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    name: str | None = Field(None, min_length=1, max_length=120)
-    description: str | None = Field(None, max_length=500)
+    name: Name | None = None
+    description: Text | None = Field(None, max_length=500)
     hook_type: HookTypeName | None = None
     scope: ScopeName | None = None
-    equipment_id: int | None = None
-    connection_id: int | None = None
-    device_id: str | None = Field(None, max_length=120)
+    equipment_id: Id | None = None
+    connection_id: Id | None = None
+    device_id: str | None = Field(None, min_length=1, max_length=120, pattern=EDGE_ID)
     priority: int | None = Field(None, ge=0, le=10_000)
     timeout_ms: int | None = Field(None, ge=1, le=60_000)
-    enabled: bool | None = None
-    code: str | None = Field(None, min_length=1, max_length=100_000)
-    comment: str = Field("", max_length=200, description="Why this version was saved.")
+    enabled: Flag | None = None
+    code: Code | None = None
+    comment: Text = Field("", max_length=200, description="Why this version was saved.")
 
 
 class ScriptOut(BaseModel):
@@ -69,8 +74,8 @@ class ScriptOut(BaseModel):
     enabled: bool
     version: int
     code: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class VersionOut(BaseModel):
@@ -78,7 +83,7 @@ class VersionOut(BaseModel):
     code: str
     settings: dict[str, Any]
     comment: str
-    created_at: dt.datetime
+    created_at: UtcDatetime
 
 
 class DiffOut(BaseModel):
@@ -89,13 +94,13 @@ class DiffOut(BaseModel):
 
 
 class DryRunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = INPUT
 
-    code: str = Field(..., min_length=1, max_length=100_000)
+    code: Code
     hook_type: HookTypeName
-    test_input: dict[str, Any] = Field(..., examples=[{"tag_name": "temperature_raw", "raw_value": 650}],
-                                       description="The hook's arguments but context, by name.")
-    context: dict[str, Any] | None = None
+    test_input: Document = Field(..., examples=[{"tag_name": "temperature_raw", "raw_value": 650}],
+                                 description="The hook's arguments but context, by name.")
+    context: Document | None = None
     timeout_ms: int = Field(1000, ge=1, le=10_000)
 
 

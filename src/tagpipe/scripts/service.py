@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagpipe import plant
 from tagpipe.contracts.config import ScriptConfig
-from tagpipe.db.base import utcnow
+from tagpipe.db.base import fits, utcnow
 from tagpipe.errors import InvalidInput, NotFound
 from tagpipe.ports import EdgeStates
 from tagpipe.scripts.models import Script, ScriptVersion
@@ -54,6 +55,8 @@ def list_scripts(session: Session, *, hook_type: str | None = None, scope: str |
                  enabled: bool | None = None, equipment_id: int | None = None,
                  connection_id: int | None = None) -> list[Script]:
     q = select(Script).order_by(Script.hook_type, Script.priority, Script.id)
+    if any(i is not None and not fits(i) for i in (equipment_id, connection_id)):
+        return []
     for column, value in ((Script.hook_type, hook_type), (Script.scope, scope), (Script.enabled, enabled),
                           (Script.equipment_id, equipment_id), (Script.connection_id, connection_id)):
         if value is not None:
@@ -62,7 +65,7 @@ def list_scripts(session: Session, *, hook_type: str | None = None, scope: str |
 
 
 def get_script(session: Session, script_id: int) -> Script:
-    script = session.get(Script, script_id)
+    script = session.get(Script, script_id) if fits(script_id) else None
     if script is None:
         raise NotFound(f"script {script_id} does not exist")
     return script
@@ -112,7 +115,7 @@ def versions(session: Session, script_id: int) -> list[ScriptVersion]:
 
 def get_version(session: Session, script_id: int, version: int) -> ScriptVersion:
     found = session.scalar(select(ScriptVersion).where(ScriptVersion.script_id == script_id,
-                                                       ScriptVersion.version == version))
+                                                       ScriptVersion.version == version)) if fits(version) else None
     if found is None:
         get_script(session, script_id)
         raise NotFound(f"script {script_id} has no version {version}")
@@ -160,9 +163,18 @@ def scripts_for_edge(session: Session, edge_id: str) -> list[ScriptConfig]:
 def stats(session: Session, edge_states: EdgeStates, script_id: int) -> list[ScriptStats]:
     """How often the script ran on each edge that reports it, with errors, timeouts and the last error."""
     get_script(session, script_id)
-    return [ScriptStats(edge_id=edge_id, edge_status=state.status,
-                        **{k: v for k, v in state.scripts[str(script_id)].items() if k in ScriptStats.model_fields})
+    return [_stats(edge_id, state.status, state.scripts[str(script_id)])
             for edge_id, state in sorted(edge_states(session).items()) if str(script_id) in state.scripts]
+
+
+def _stats(edge_id: str, status: str, counters: object) -> ScriptStats:
+    """One edge's counters as its heartbeat stored them; counters of the wrong shape are left out, not a 500."""
+    fields = {k: v for k, v in counters.items() if k in ScriptStats.model_fields and k != "edge_id"} \
+        if isinstance(counters, dict) else {}
+    try:
+        return ScriptStats(edge_id=edge_id, edge_status=status, **fields)
+    except ValidationError:
+        return ScriptStats(edge_id=edge_id, edge_status=status)
 
 
 def edge_config_part(session: Session, edge_id: str) -> dict[str, Any]:
