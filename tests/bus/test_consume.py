@@ -222,3 +222,32 @@ async def test_a_deleted_consumer_is_created_again(nc: Client, engine: Engine) -
 
 async def _equals(value: Awaitable[object], expected: object) -> bool:
     return await value == expected
+
+
+async def test_copies_of_a_partitioned_role_each_own_their_share_of_the_events(nc: Client, engine: Engine) -> None:
+    from tagpipe.bus.events import ensure_events_stream, shard_subjects
+
+    js = nc.jetstream()
+    await ensure_events_stream(js, SUBJECTS)
+    for partition in range(8):
+        await js.publish(SUBJECTS.event("values", partition), json.dumps({"n": partition}).encode())
+    seen: dict[int, list[int]] = {0: [], 1: []}
+    store = DeadLetterStore(engine)
+
+    async def copy(shard: int) -> None:
+        async with consume(nc, stream=SUBJECTS.events_stream_name, durable=f"calc-{shard}",
+                           filter_subject=shard_subjects(SUBJECTS, "values", shard, 2, 8), prepare=prepare,
+                           dead_letters=store) as batches:
+            async for batch in batches:
+                seen[shard] += [item["n"] for item in batch.items]
+                await batch.ack()
+
+    tasks = [asyncio.create_task(copy(k)) for k in (0, 1)]
+    await async_wait_until(lambda: len(seen[0]) + len(seen[1]) == 8, timeout=10)
+    for t in tasks:
+        t.cancel()
+        with contextlib.suppress(BaseException):
+            await t
+    assert sorted(seen[0]) == [0, 2, 4, 6] and sorted(seen[1]) == [1, 3, 5, 7]
+    with pytest.raises(ValueError, match="shard 2 of 2"):
+        shard_subjects(SUBJECTS, "values", 2, 2, 8)

@@ -125,7 +125,7 @@ class Consumer(Generic[T]):
     """Batches of the durable consumer ``durable`` on ``stream`` (created or updated first), as an async iterator;
     as an async context manager it also stops its fetch task. See the module docstring for the rules."""
 
-    def __init__(self, nc: Client, *, stream: str, durable: str, filter_subject: str, prepare: Callable[[Msg], T],
+    def __init__(self, nc: Client, *, stream: str, durable: str, filter_subject: str | list[str], prepare: Callable[[Msg], T],
                  dead_letters: DeadLetterSink, consumer: str | None = None, max_deliveries: int = 5,
                  deliver_new: bool = False, batch: int = 5000, expires: float = 0.25, ack_wait: float = 60.0,
                  max_ack_pending: int = 100_000, weigh: Callable[[T], int] | None = None,
@@ -136,7 +136,10 @@ class Consumer(Generic[T]):
         self.weigh, self.max_weight = weigh, max_weight
         self.config = ConsumerConfig(
             durable_name=durable, ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.NEW if deliver_new else DeliverPolicy.ALL, filter_subject=filter_subject,
+            deliver_policy=DeliverPolicy.NEW if deliver_new else DeliverPolicy.ALL,
+            # several subjects: a copy of a partitioned role takes only its partitions (bus.events.shard_subjects)
+            **({"filter_subject": filter_subject} if isinstance(filter_subject, str)
+               else {"filter_subjects": filter_subject}),
             ack_wait=ack_wait, max_ack_pending=max_ack_pending, max_deliver=max_deliveries + BACKSTOP)
         self._ready: asyncio.Queue[Batch[T]] = asyncio.Queue(maxsize=1)  # one batch prepared ahead
         self._front: deque[Batch[T]] = deque()  # halves of a failed batch and retried batches come first

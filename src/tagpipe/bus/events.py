@@ -80,3 +80,11 @@ async def listen(nc: Client, subjects: Subjects, model: type[E], handle: Callabl
 def compact(rows: list[tuple[int, int, object, int]], partition: int) -> bytes:
     """A StoredValues event encoded without pydantic: ingest publishes tens of thousands of values a second."""
     return b'{"v":1,"partition":%d,"values":%s}' % (partition, json.dumps(rows, separators=(",", ":")).encode())
+
+
+def shard_subjects(subjects: Subjects, kind: str, shard: int, shards: int, partitions: int) -> list[str]:
+    """The subjects copy ``shard`` of ``shards`` consumes of a partitioned event kind: the partitions p with
+    p mod shards == shard, so N copies of a stateful role (calc, alarms) each own a share of the tags."""
+    if not 0 <= shard < shards <= partitions:
+        raise ValueError(f"shard {shard} of {shards}: expected 0 <= shard < shards <= partitions ({partitions})")
+    return [subjects.event(kind, p) for p in range(partitions) if p % shards == shard]
