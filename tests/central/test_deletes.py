@@ -8,9 +8,11 @@ import time
 import pytest
 from alembic import command
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from tagpipe.db import make_engine, upgrade
 from tagpipe.db.migrate import alembic_config
+from tagpipe.plant import TagSource, resolve_or_create
 
 NOW = int(time.time() * 1000)
 HISTORY = ("samples", "latest", "rollup_1m", "rollup_1h")
@@ -74,12 +76,9 @@ def test_deleting_a_connection_or_equipment_takes_the_history_of_all_its_tags(sh
                                                      "protocol": "simulator"}).json()["id"]
     third = new_tag(shared_central, conn2, "speed")
     # A tag discovered from data published under the connection's id belongs to it too.
-    with engine.begin() as db:
-        db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, scale, \"offset\", unit, writable, "
-                        "edge_id, source_connection) VALUES (NULL, 'extra', '', 'FLOAT64', 1, 0, '', 0, 'edge-1', :c)"),
-                   {"c": str(conn)})
-        discovered = db.execute(text("SELECT id FROM tags WHERE name = 'extra' AND source_connection = :c"),
-                                {"c": str(conn)}).scalar()
+    with Session(engine) as session, session.begin():
+        ref = ("edge-1", str(conn), "extra")
+        discovered = resolve_or_create(session, TagSource.COLLECTOR, {ref: 1.5})[ref]
     for t in (tag, second, third, discovered):
         store_history(engine, t)
 
@@ -135,12 +134,12 @@ def _check_migrated(engine: Engine) -> None:
     assert history_rows(engine, 3) == dict.fromkeys(HISTORY, 0)
     assert history_rows(engine, 1) == dict.fromkeys(HISTORY, 1) | {"samples": 2}
     with engine.begin() as db:
-        db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, scale, \"offset\", unit, writable) "
-                        "VALUES (1, 'd', 'sine', 'FLOAT64', 1, 0, '', false)"))
+        db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, scale, \"offset\", unit, writable, "
+                        "source, key) VALUES (1, 'd', 'sine', 'FLOAT64', 1, 0, '', false, 'plc', 'plc/1/d')"))
         assert db.execute(text("SELECT MAX(id) FROM tags")).scalar() == 4  # not 3, whose history was there
         db.execute(text("DELETE FROM tags WHERE id = 4"))
-        db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, scale, \"offset\", unit, writable) "
-                        "VALUES (1, 'e', 'sine', 'FLOAT64', 1, 0, '', false)"))
+        db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, scale, \"offset\", unit, writable, "
+                        "source, key) VALUES (1, 'e', 'sine', 'FLOAT64', 1, 0, '', false, 'plc', 'plc/1/e')"))
         assert db.execute(text("SELECT MAX(id) FROM tags")).scalar() == 5  # a deleted id is never given again
     engine.dispose()
 

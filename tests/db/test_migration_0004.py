@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, text
 
 from tagpipe.db import make_engine
-from tagpipe.db.migrate import alembic_config
+from tagpipe.db.migrate import migrate as db_migrate
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -20,10 +19,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def migrate(engine: Engine, url: str, revision: str, *, down: bool = False) -> None:
-    cfg = alembic_config(url)
-    with engine.begin() as c:
-        cfg.attributes["connection"] = c
-        (command.downgrade if down else command.upgrade)(cfg, revision)
+    engine.dispose()  # the migration takes its own connection (foreign keys off on SQLite while tables are rebuilt)
+    db_migrate(url, revision, down=down)
 
 
 def rows(engine: Engine, sql: str) -> list[tuple]:

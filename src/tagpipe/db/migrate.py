@@ -25,6 +25,12 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
+    """Migrate the database to this version's schema."""
+    migrate(url, "head")
+
+
+def migrate(url: str, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) the database to ``revision``."""
     from alembic import command
 
     from tagpipe.db.engine import make_engine
@@ -40,7 +46,7 @@ def upgrade(url: str) -> None:
             conn.commit()
         with conn.begin():
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            (command.downgrade if down else command.upgrade)(cfg, revision)
             if sqlite:
                 broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:

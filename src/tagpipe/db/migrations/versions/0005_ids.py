@@ -1,6 +1,6 @@
 """ids are never reused; history of deleted tags goes
 
-Revision ID: 0004_ids
+Revision ID: 0005_ids
 Revises: 0003
 
 SQLite reuses the largest rowid after a delete, so a new tag took a deleted tag's id and showed its samples. The
@@ -14,7 +14,7 @@ found by an index walk over the distinct tag ids, not a scan of every sample.
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004_ids'
+revision = '0005_ids'
 down_revision = '0004_ingest'
 branch_labels = None
 depends_on = None
