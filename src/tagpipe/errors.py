@@ -7,12 +7,17 @@
     ├── DeviceUnreachable               the PLC did not answer: mark its tags bad, back off, retry
     ├── DeviceMisconfigured             the PLC answered that our request is wrong: report it, retry slowly
     ├── CommandFailed(command_id)       an edge answered that a command failed; HTTP 502
-    └── CommandTimeout(command_id)      an edge did not answer a command in time (it may still act); HTTP 504
+    ├── CommandTimeout(command_id)      an edge did not answer a command in time (it may still act); HTTP 504
+    ├── NotAuthenticated                no credentials, or ones that are wrong, expired or revoked; HTTP 401
+    ├── Forbidden                       a permission the caller lacks, or a missing CSRF token; HTTP 403
+    └── TooManyAttempts(retry_after_s)  log in throttled; HTTP 429 with Retry-After
 
 Drivers wrap their library's exceptions into these; nothing above a driver sees pymodbus or asyncua errors.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class TagpipeError(Exception):
@@ -59,3 +64,22 @@ class CommandTimeout(TagpipeError):
     def __init__(self, detail: str, command_id: str) -> None:
         super().__init__(detail)
         self.command_id = command_id
+
+
+class NotAuthenticated(TagpipeError):
+    """The request carries no credentials, or ones that are wrong, expired or revoked."""
+
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(TagpipeError):
+    """The caller is known but may not do this (a missing permission, a missing or wrong CSRF token)."""
+
+
+class TooManyAttempts(TagpipeError):
+    """Too many failed log ins for a user or from an address; try again after ``retry_after_s`` seconds."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+        self.headers = {"Retry-After": str(retry_after_s)}

@@ -7,10 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 
 from tagpipe import __version__
+from tagpipe.auth import PUBLIC
+from tagpipe.auth.access import authorizer
+from tagpipe.auth.audit import AuditMiddleware, install_listener
+from tagpipe.auth.policy import policy
 from tagpipe.bus import connect, ensure_stream
 from tagpipe.bus.events import ensure_events_stream
 from tagpipe.bus.jetstream import close
@@ -22,6 +26,7 @@ from tagpipe.web import problem
 from tagpipe.web.metrics import prometheus_text
 
 log = logging.getLogger(__name__)
+SYSTEM_ACCESS = {"GET /api/health": PUBLIC, "GET /api/metrics": "system.read"}
 
 
 async def _connect_bus(services: Services) -> None:
@@ -41,9 +46,14 @@ async def _connect_bus(services: Services) -> None:
 
 def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bool = True) -> FastAPI:
     settings = settings or Settings()
+    if settings.auth == "off" and not settings.loopback:
+        raise ValueError(f"TAGPIPE_AUTH=off is only allowed on a loopback address, not host {settings.host}")
     if migrate:
         upgrade(settings.db_url)
     services = build_services(settings, FEATURES)
+    services.state["auth.access"] = SYSTEM_ACCESS
+    authorize = Depends(authorizer(services))  # every route: who calls, and may they (auth.access)
+    install_listener(services.sessions)  # every change a user makes, in the audit log
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -61,21 +71,35 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
                   description="Industrial data platform: equipment, tags, history, fleet of edges.")
     app.state.services = services
     problem.install(app)
+    app.add_middleware(AuditMiddleware, services=services)
     for feature in services.features:
         for router in feature.routers() if feature.routers else ():
-            app.include_router(router)
+            app.include_router(router, dependencies=[authorize])
+    system = APIRouter(tags=["system"])
 
-    @app.get("/api/health", tags=["system"])
+    @system.get("/api/health")
     async def health() -> dict[str, object]:
         return {"status": "ok", "version": __version__, "bus": services.bus_connected}
 
-    @app.get("/api/metrics", tags=["system"], response_class=PlainTextResponse)
+    @system.get("/api/metrics", response_class=PlainTextResponse)
     async def metrics() -> str:
         """This server process's counters in the Prometheus text format."""
         return prometheus_text(services)
+
+    app.include_router(system, dependencies=[authorize])
+    undeclared = undeclared_routes(app, services)
+    if undeclared:
+        log.error("routes without a permission, refused to everybody: %s", ", ".join(undeclared))
 
     if ui:
         from tagpipe.web import pages
 
         pages.mount(app, services)
     return app
+
+
+def undeclared_routes(app: FastAPI, services: Services) -> list[str]:
+    """``METHOD /path`` of every API operation whose permission no feature declares."""
+    pol = policy(services)
+    return [f"{method.upper()} {path}" for path, ops in app.openapi().get("paths", {}).items() for method in ops
+            if pol.permission_of(method.upper(), path) is None]

@@ -9,7 +9,7 @@ import pytest
 
 from tagpipe.bus import EmbeddedNats
 from tagpipe.db import upgrade
-from tests.conftest import Central, _spawn, _stop
+from tests.conftest import Central, _spawn, _stop, provision_admin
 from tests.helpers import free_port, wait_until
 
 
@@ -23,7 +23,8 @@ def shared_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central
     env.pop("TAGPIPE_DATABASE_URL", None)
     data_dir.mkdir(parents=True)
     upgrade(f"sqlite:///{data_dir / 'tagpipe.db'}")
-    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats, env=env)
+    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats, env=env,
+                token=provision_admin(f"sqlite:///{data_dir / 'tagpipe.db'}"))
     c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
     try:
         wait_until(lambda: c.get("/api/health").json()["status"] == "ok", timeout=30, what="the server")

@@ -60,6 +60,11 @@ FEATURE = Feature(
     nav=(Nav(label="Dashboard", path="/", order=10), Nav(label="Trends", path="/trends", order=20)),
     roles={"ingest": _ingest},
     permissions={"history.read": "See trends, history and CSV exports of every tag; see ingest rejects."},
+    access={
+        "GET /api/tags/{tag_id}/history": "history.read",
+        "GET /api/history.csv": "history.read",
+        "GET /api/ingest/rejects": "history.read",
+    },
     provides=_provides,
     lifespan=_lifespan,
 )

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tagpipe import drivers
+from tagpipe.auth.secrets import box_of, is_sealed, seal_settings, secret_fields, unsealed, with_kept_secrets
 from tagpipe.contracts.config import DeviceConfig, TagConfig
 from tagpipe.errors import Conflict, NotFound
 from tagpipe.plant.models import Connection, Equipment, Tag
@@ -61,9 +62,25 @@ def delete_equipment(session: Session, id_: int) -> set[str]:
 
 # -- connections ----------------------------------------------------------------------------------
 
-def _validate_connection(data: ConnectionIn) -> dict:
-    settings = drivers.validate_settings(data.protocol, data.settings)
-    return settings.model_dump(mode="json")
+def _validate_connection(session: Session, data: ConnectionIn, previous: dict | None = None) -> dict:
+    """The settings to store: validated, with secrets sealed (a secret left out or masked keeps its stored value)."""
+    box, fields = box_of(session), secret_fields(drivers.driver_class(data.protocol).settings_model)
+    settings = drivers.validate_settings(data.protocol, with_kept_secrets(box, fields, data.settings, previous))
+    return seal_settings(box, fields, data.settings, settings.model_dump(mode="json"), previous)
+
+
+def seal_stored_secrets(session: Session) -> int:
+    """Seal secrets stored in clear by a version before secrets were sealed; how many connections changed."""
+    box, changed = box_of(session), 0
+    for conn in session.scalars(select(Connection)):
+        protocol = drivers.ALIASES.get(conn.protocol, conn.protocol)
+        fields = secret_fields(drivers.DRIVERS[protocol].settings_model) if protocol in drivers.DRIVERS else ()
+        clear = [f for f in fields if conn.settings.get(f) not in (None, "") and not is_sealed(conn.settings[f])]
+        if clear:
+            conn.settings = {**conn.settings, **{f: box.seal(str(conn.settings[f])) for f in clear}}
+            changed += 1
+    session.commit()
+    return changed
 
 
 def list_connections(session: Session, equipment_id: int | None = None) -> list[Connection]:
@@ -75,7 +92,7 @@ def list_connections(session: Session, equipment_id: int | None = None) -> list[
 
 def create_connection(session: Session, data: ConnectionIn) -> Connection:
     _get(session, Equipment, data.equipment_id, "equipment")
-    settings = _validate_connection(data)
+    settings = _validate_connection(session, data)
     conn = Connection(**data.model_dump(exclude={"settings"}), settings=settings)
     session.add(conn)
     _commit(session, "connection conflicts with a stored one")
@@ -85,7 +102,7 @@ def create_connection(session: Session, data: ConnectionIn) -> Connection:
 def update_connection(session: Session, id_: int, data: ConnectionIn) -> tuple[Connection, set[str]]:
     conn = _get(session, Connection, id_, "connection")
     _get(session, Equipment, data.equipment_id, "equipment")
-    settings = _validate_connection(data)
+    settings = _validate_connection(session, data, dict(conn.settings))
     for tag in conn.tags:
         drivers.validate_tag(data.protocol, _tag_config(tag))
     edges = {conn.edge_id, data.edge_id}
@@ -100,7 +117,12 @@ def connection_test_body(session: Session, id_: int) -> ConnectionTestIn:
     """A stored connection and its tags as the body of *Test connection*."""
     conn = _get(session, Connection, id_, "connection")
     tags = [TagSpec.model_validate(t, from_attributes=True) for t in conn.tags]
-    return ConnectionTestIn(protocol=conn.protocol, settings=dict(conn.settings), tags=tags)
+    return ConnectionTestIn(protocol=conn.protocol, settings=unsealed(box_of(session), conn.settings), tags=tags)
+
+
+def connection_settings(session: Session, id_: int) -> dict:
+    """A stored connection's settings with its secrets, for the server to connect with (OPC UA browse)."""
+    return unsealed(box_of(session), _get(session, Connection, id_, "connection").settings)
 
 
 def delete_connection(session: Session, id_: int) -> set[str]:
@@ -160,8 +182,9 @@ def delete_tag(session: Session, id_: int) -> set[str]:
 def devices_for_edge(session: Session, edge_id: str) -> list[DeviceConfig]:
     """The seed's ``devices[]`` of one edge's config."""
     conns = session.scalars(select(Connection).where(Connection.edge_id == edge_id).order_by(Connection.id))
+    box = box_of(session)
     return [
-        DeviceConfig(id=str(c.id), name=c.name, protocol=c.protocol, connection=dict(c.settings),
+        DeviceConfig(id=str(c.id), name=c.name, protocol=c.protocol, connection=unsealed(box, c.settings),
                      interval_ms=c.interval_ms, enabled=c.enabled, equipment_id=c.equipment_id,
                      tags=[_tag_config(t).model_copy(update={"id": t.id}) for t in c.tags])
         for c in conns

@@ -14,17 +14,20 @@ from tagpipe.errors import (
     Conflict,
     DeviceMisconfigured,
     DeviceUnreachable,
+    Forbidden,
     InvalidInput,
+    NotAuthenticated,
     NotFound,
+    TooManyAttempts,
 )
 
 log = logging.getLogger(__name__)
 MEDIA = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
     return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
-                        status_code=status, media_type=MEDIA)
+                        status_code=status, media_type=MEDIA, headers=headers)
 
 
 def _field(loc: tuple) -> str:
@@ -54,12 +57,16 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     DeviceMisconfigured: (422, "Device refused the request"),
     CommandFailed: (502, "The edge could not carry out the command"),
     CommandTimeout: (504, "No answer from the edge"),
+    NotAuthenticated: (401, "Not authenticated"),
+    Forbidden: (403, "Forbidden"),
+    TooManyAttempts: (429, "Too many attempts"),
 }
 
 
 def _handler(status: int, title: str):  # type: ignore[no-untyped-def]
     async def handle(_: Request, exc: Exception) -> JSONResponse:
         command_id = getattr(exc, "command_id", None)
-        return problem(status, title, str(exc), **({"command_id": command_id} if command_id else {}))
+        return problem(status, title, str(exc), getattr(exc, "headers", None),
+                       **({"command_id": command_id} if command_id else {}))
 
     return handle
