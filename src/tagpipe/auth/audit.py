@@ -4,7 +4,8 @@
   who, from where, the route, the outcome (the HTTP status, refusals included) and the redacted body.
 - A SQLAlchemy ``after_flush`` listener sees every row a principal inserts, changes or deletes, with the changed
   fields (a unified diff for text such as a script's code): inside an API request they join that request's entry;
-  from a UI event (a page's button) they are written as an entry of their own in the same transaction.
+  from a UI event (a page's button) they are written, before the commit, as an entry of their own in the same
+  transaction.
 
 Rows of the auth bookkeeping (sessions, failed log ins, the audit log itself) are not audited as changes.
 """
@@ -113,15 +114,32 @@ def _changes(session: Session) -> list[dict[str, Any]]:
     return found
 
 
+def merge(into: list[dict[str, Any]], changes: list[dict[str, Any]]) -> None:
+    """Add ``changes`` to ``into``, one record per row: a row flushed twice in one action is one change."""
+    seen = {(c["table"], c["id"]): c for c in into}
+    for c in changes:
+        found = seen.get((c["table"], c["id"]))
+        if found is None:
+            into.append(c)
+            seen[(c["table"], c["id"])] = c
+        else:
+            found["fields"].update(c["fields"])
+            found["op"] = "delete" if c["op"] == "delete" else found["op"]
+
+
 def _after_flush(session: Session, _context: object) -> None:
+    if current() is not None:
+        merge(session.info.setdefault("audit.pending", []), _changes(session))
+
+
+def _before_commit(session: Session) -> None:
+    """A UI event's changes: one entry, written in the transaction that makes them."""
     principal = current()
-    if principal is None:
+    if principal is None or _REQUEST.get() is not None:
         return
-    changes = _changes(session)
+    session.flush()
+    changes = session.info.pop("audit.pending", None)
     if not changes:
-        return
-    if _REQUEST.get() is not None:  # joins the request's entry once committed
-        session.info.setdefault("audit.pending", []).extend(changes)
         return
     kinds = ", ".join(dict.fromkeys(f"{c['op']} {c['table']}" for c in changes))
     first = changes[0]
@@ -131,10 +149,11 @@ def _after_flush(session: Session, _context: object) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    """An API request's changes join its entry, which the middleware writes once the request is answered."""
     pending = session.info.pop("audit.pending", None)
     ctx = _REQUEST.get()
     if pending and ctx is not None:
-        ctx.changes.extend(pending)
+        merge(ctx.changes, pending)
 
 
 def _after_rollback(session: Session) -> None:
@@ -144,6 +163,7 @@ def _after_rollback(session: Session) -> None:
 def install_listener(sessions: sessionmaker[Session]) -> None:
     """Audit what principals change through sessions of this factory (the server's)."""
     event.listen(sessions, "after_flush", _after_flush)
+    event.listen(sessions, "before_commit", _before_commit)
     event.listen(sessions, "after_commit", _after_commit)
     event.listen(sessions, "after_soft_rollback", lambda s, _t: _after_rollback(s))
 

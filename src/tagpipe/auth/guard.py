@@ -40,6 +40,7 @@ def page_guard(services: Services, page: Page) -> PageHandler:
             if page.permission is None or not principal.can(page.permission):
                 from tagpipe.web.shell import page as shell
 
+                context.client.status_code = 403
                 need = page.permission or "a permission nobody declared"
                 with shell(services, "Not allowed"):
                     ui.label(f"This page needs {need}; your role ({principal.role}) does not have it.").props(
