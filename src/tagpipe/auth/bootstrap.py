@@ -44,7 +44,7 @@ def prepare(settings: Settings, *, demo: bool = False) -> FirstStart:
         return FirstStart()
     engine = make_engine(settings.db_url)
     try:
-        with Session(engine) as session:
+        with Session(engine, expire_on_commit=False) as session:
             if admin_exists(session):
                 if not demo:
                     return FirstStart()

@@ -46,7 +46,7 @@ def _session(data_dir: Path | None) -> Iterator[Session]:
     upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
     try:
-        with Session(engine) as session:
+        with Session(engine, expire_on_commit=False) as session:
             yield session
     except TagpipeError as e:
         console.print(f"[red]{e}[/]")
