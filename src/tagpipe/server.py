@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 
 from tagpipe import __version__
 from tagpipe.auth import PUBLIC
-from tagpipe.auth.access import authorizer
+from tagpipe.auth.access import authorizer, credential_cache
 from tagpipe.auth.audit import AuditMiddleware, install_listener
 from tagpipe.auth.policy import policy
 from tagpipe.bus import connect, ensure_stream
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
     services.state["auth.access"] = SYSTEM_ACCESS
     authorize = Depends(authorizer(services))  # every route: who calls, and may they (auth.access)
     install_listener(services.sessions)  # every change a user makes, in the audit log
+    credential_cache(services)  # emptied by every change to users, sessions and tokens
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -24,7 +24,7 @@ def env_for(data: Path, **extra: str) -> dict[str, str]:
 
 def tagpipe(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tagpipe", *args], env=env, input=stdin, capture_output=True,
-                          text=True, timeout=60, start_new_session=True)
+                          text=True, timeout=60, start_new_session=True, check=False)
 
 
 def test_up_refuses_a_non_loopback_address_until_an_admin_exists(tmp_path: Path) -> None:

@@ -28,8 +28,8 @@ async def log_in(page: Page, central: Central, username: str, password: str, rol
     await page.goto(central.url + "/")
 
 
-async def test_viewer_sees_no_write_operator_writes_and_the_audit_shows_it(central: Central,  # noqa: F811
-                                                                          browser: Browser) -> None:
+async def test_viewer_sees_no_write_operator_writes_and_the_audit_shows_it(
+        central: Central, browser: Browser) -> None:  # noqa: F811
     async with ModbusSim() as sim:
         await sim.set_value("40005", 100)
         central.plant("modbus_tcp", {"host": "127.0.0.1", "port": sim.port},

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from fastapi import Request, Response
 
 from tagpipe.auth import audit
-from tagpipe.auth.credentials import same
+from tagpipe.auth.cache import CredentialCache
+from tagpipe.auth.credentials import digest, same
 from tagpipe.auth.identify import by_session, by_token
 from tagpipe.auth.policy import policy
 from tagpipe.auth.principal import Principal, bind
@@ -54,12 +55,27 @@ async def authenticate(services: Services, request: Request, *, cookie_only: boo
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
-        principal = await services.run_db(by_token, secret.strip(), pol.roles)
+        lookup, secret = by_token, secret.strip()
     elif cookie := request.cookies.get(SESSION_COOKIE):
-        principal = await services.run_db(by_session, cookie, pol.roles)
+        lookup, secret = by_session, cookie
     else:
         raise NotAuthenticated("no credentials: send 'Authorization: Bearer <token>' or log in")
+    cache = credential_cache(services)
+    key = f"{lookup.__name__}:{digest(secret)}"
+    principal = cache.get(key)
+    if principal is None:
+        principal = await services.run_db(lookup, secret, pol.roles)
+        cache.put(key, principal, principal.valid_until)
     return dataclasses.replace(principal, address=client_address(request))
+
+
+def credential_cache(services: Services) -> CredentialCache:
+    """This process's cache of checked credentials, emptied by every change to users, sessions and tokens."""
+    cache = services.state.get("auth.cache")
+    if cache is None:
+        cache = services.state["auth.cache"] = CredentialCache()
+        cache.watch(services.sessions)
+    return cache  # type: ignore[no-any-return]
 
 
 def check_csrf(principal: Principal, request: Request) -> None:

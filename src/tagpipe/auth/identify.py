@@ -42,11 +42,12 @@ def by_token(session: Session, secret: str, roles: Roles) -> Principal:
         session.commit()
     if token.kind == "edge":  # issue 10, item 5: an edge's own credential; holds no user permission
         return Principal(kind="edge", name=token.edge_id or token.name, role="edge", permissions=frozenset(),
-                         via="token", token_id=token.id, token_name=token.name)
+                         via="token", token_id=token.id, token_name=token.name, valid_until=token.expires_at)
     if user is None or user.disabled:
         raise NotAuthenticated("the token is not valid")
     role = token.role if token.role in ROLES else "viewer"
-    return user_principal(user, roles, via="token", role=role, token_id=token.id, token_name=token.name)
+    return user_principal(user, roles, via="token", role=role, token_id=token.id, token_name=token.name,
+                          valid_until=token.expires_at)
 
 
 def by_session(session: Session, secret: str, roles: Roles) -> Principal:
@@ -61,4 +62,5 @@ def by_session(session: Session, secret: str, roles: Roles) -> Principal:
         raise NotAuthenticated("the session has expired; log in again")
     if user.disabled:
         raise NotAuthenticated("the session has ended; log in again")
-    return user_principal(user, roles, via="session", session_id=login.id, csrf=login.csrf)
+    return user_principal(user, roles, via="session", session_id=login.id, csrf=login.csrf,
+                          valid_until=login.expires_at)

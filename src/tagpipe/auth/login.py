@@ -82,8 +82,9 @@ def login(session: Session, username: str, password: str, address: str, roles: R
 
 
 def logout(session: Session, session_id: int | None) -> None:
-    if session_id is not None:
-        session.execute(delete(LoginSession).where(LoginSession.id == session_id))
+    found = session.get(LoginSession, session_id) if session_id is not None else None
+    if found is not None:
+        session.delete(found)  # through the ORM, so the credential cache sees it
         session.commit()
 
 

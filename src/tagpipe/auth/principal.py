@@ -8,6 +8,7 @@ reads it. Workers and the CLI bind nobody (or ``system``), and nothing they chan
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sys
 import weakref
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ class Principal:
     token_name: str | None = None
     csrf: str | None = None
     address: str = ""  # where the request or the browser tab came from
+    valid_until: dt.datetime | None = None  # when its credential expires (naive UTC)
 
     def can(self, permission: str) -> bool:
         return self.role == "admin" or permission in self.permissions
