@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tagpipe.auth import audit
 from tagpipe.auth.cache import CredentialCache
@@ -34,6 +35,9 @@ SESSION_COOKIE = "tagpipe_session"
 CSRF_COOKIE = "tagpipe_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+# Declares the bearer scheme in the OpenAPI document (the Authorize button of /docs); authenticate() reads the header.
+BEARER = HTTPBearer(auto_error=False, description="An API token: tagpipe token create, or POST /api/tokens.")
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
 
 def local_admin(permissions: frozenset[str]) -> Principal:
@@ -91,7 +95,7 @@ def authorizer(services: Services) -> Callable[[Request], Awaitable[None]]:
     """The dependency for every API router of this app."""
     pol = policy(services)
 
-    async def authorize(request: Request) -> None:
+    async def authorize(request: Request, _: BearerDoc) -> None:
         route = request.scope.get("route")
         template = getattr(route, "path_format", request.url.path)
         permission = pol.permission_of(request.method, template)

@@ -17,13 +17,15 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from tagpipe.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 log = logging.getLogger(__name__)
 SEALED = "enc:v1:"
@@ -39,6 +41,8 @@ class SecretBox:
         self._fernet: Fernet | None = None
 
     def _key(self) -> Fernet:
+        from cryptography.fernet import Fernet  # only a process that stores or reads a secret loads it
+
         if self._fernet is None:
             key = self._settings.secret_key or load_or_create_key(self._settings.data_dir / KEY_FILE)
             self._fernet = Fernet(key.encode() if isinstance(key, str) else key)
@@ -48,6 +52,8 @@ class SecretBox:
         return SEALED + self._key().encrypt(value.encode()).decode()
 
     def unseal(self, value: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         if not is_sealed(value):
             return value  # stored before secrets were sealed; sealed again on the next save
         try:
@@ -59,6 +65,8 @@ class SecretBox:
 
 def load_or_create_key(path: Path) -> str:
     """The key in ``path``, created (mode 0600, never overwritten) when there is none."""
+    from cryptography.fernet import Fernet
+
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
