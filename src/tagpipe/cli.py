@@ -111,7 +111,7 @@ def first_start(settings: Settings, demo: bool) -> None:
         raise typer.Exit(2) from None
     if start.password:
         console.print(f"Created the admin [bold]{start.username}[/] with the password [bold]{start.password}[/] "
-                      "(shown once; change it under Account).")
+                      "(shown once; change it under Account).", soft_wrap=True)
     if start.link:
         console.print(f"Log in once, without a password, at: [link]{start.link}[/]", soft_wrap=True)
 
