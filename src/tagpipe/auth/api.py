@@ -41,7 +41,7 @@ def _me(principal: Principal, csrf: str | None = None) -> Me:
               via=principal.via, token_name=principal.token_name, csrf_token=csrf)
 
 
-def acting() -> Principal:
+def caller() -> Principal:
     principal = current()
     if principal is None:  # the authorize dependency binds one before any route that needs it runs
         raise NotAuthenticated("no credentials")
@@ -75,7 +75,7 @@ async def log_in(body: LoginIn, request: Request, response: Response, services: 
 @router.post("/auth/logout", status_code=204)
 async def log_out(services: ServicesDep) -> Response:
     """End this browser session (a bearer token stays valid: revoke it under /api/tokens)."""
-    await services.run_db(login.logout, acting().session_id)
+    await services.run_db(login.logout, caller().session_id)
     response = Response(status_code=204)
     clear_login_cookies(response)
     return response
@@ -104,14 +104,14 @@ async def log_in_by_link(secret: str, request: Request, services: ServicesDep, n
 @router.get("/auth/me", response_model=Me)
 async def me() -> Me:
     """Who the credentials of this request belong to, with their role and permissions."""
-    return _me(acting())
+    return _me(caller())
 
 
 @router.post("/auth/password", status_code=204,
              responses={401: {"description": "The current password is wrong."}})
 async def change_password(body: PasswordIn, services: ServicesDep) -> Response:
     """Change one's own password; every other session of the user ends."""
-    await services.run_db(users.change_own_password, acting(), body.current_password, body.new_password)
+    await services.run_db(users.change_own_password, caller(), body.current_password, body.new_password)
     return Response(status_code=204)
 
 
@@ -150,7 +150,7 @@ async def update_user(user_id: int, body: UserUpdate, services: ServicesDep) -> 
 
 @router.delete("/users/{user_id}", status_code=204)
 async def delete_user(user_id: int, services: ServicesDep) -> Response:
-    await services.run_db(users.delete_user, user_id, acting())
+    await services.run_db(users.delete_user, user_id, caller())
     return Response(status_code=204)
 
 
@@ -166,7 +166,7 @@ def token_out(t: object, model: type[TokenOut] = TokenOut, **extra: object) -> T
 async def list_tokens(services: ServicesDep, all: bool = Query(False, description="Everyone's (admins).")
                       ) -> list[TokenOut]:
     """Your API tokens with their last use (never the tokens themselves)."""
-    return [token_out(t) for t in await services.run_db(_tokens_with_users, acting(), all)]
+    return [token_out(t) for t in await services.run_db(_tokens_with_users, caller(), all)]
 
 
 def _tokens_with_users(session, principal: Principal, everyone: bool) -> list:  # type: ignore[no-untyped-def]
@@ -182,18 +182,18 @@ async def create_token(body: TokenIn, services: ServicesDep) -> TokenOut:
     """A new API token; the answer holds the token itself, which is shown this once."""
 
     def create(session):  # type: ignore[no-untyped-def]
-        token, secret = tokens.create_token(session, acting_principal, name=body.name, role=body.role,
+        token, secret = tokens.create_token(session, creator, name=body.name, role=body.role,
                                             username=body.username, expires_at=body.expires_at)
         return token_out(token, TokenCreated, token=secret)
 
-    acting_principal = acting()
+    creator = caller()
     return await services.run_db(create)
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(token_id: int, services: ServicesDep) -> Response:
     """Revoke a token: the next request with it is refused."""
-    await services.run_db(tokens.revoke_token, acting(), token_id)
+    await services.run_db(tokens.revoke_token, caller(), token_id)
     return Response(status_code=204)
 
 
