@@ -4,9 +4,9 @@ to the same route with authentication off, in one run.
 Run: ``.venv/bin/python benchmarks/auth.py --tags 50 --rounds 15 --requests 200``
 
 Starts ``tagpipe up`` on free ports in a scratch directory (an admin and a token made first with ``tagpipe user``
-and ``tagpipe token``), configures ``--tags`` tags, then two more ``tagpipe server`` processes on the same database
-and bus, one with ``TAGPIPE_AUTH=off`` and one with authentication on, so both serve the same data from equal
-processes, pinned to the same core (the client to another). Requests are interleaved (one of each variant in turn: off, token, session, keep-alive), so a busy
+and ``tagpipe token``), configures ``--tags`` tags, then three more ``tagpipe server`` processes on the same
+database and bus, one per variant (``TAGPIPE_AUTH=off``; on, called with a token; on, called with a session), so
+each serves the same data at the same rate from an equal process, all pinned to one core (the client to another). Requests are interleaved (one of each variant in turn: off, token, session, keep-alive), so a busy
 moment of a shared machine hits all three alike; the figure is each variant's median request time as a ratio to
 auth off (the median over rounds of each round's mean is printed beside it). The last line is JSON.
 """
@@ -43,7 +43,7 @@ def server(data: Path, nats_port: int, auth: str) -> tuple[subprocess.Popen[byte
     # Both servers on the last core, the client on the first: equal places, so a ratio compares code, not cores.
     pin = ["taskset", "-c", str(CORES[-1])] if len(CORES) > 1 else []
     proc = subprocess.Popen([*pin, sys.executable, "-m", "tagpipe", "server"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=(data / f"server-{auth}.log").open("wb"))
+                            stderr=(data / f"server-{port}.log").open("wb"))
     wait_port(port)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -115,15 +115,17 @@ def main() -> None:
                                             "data_type": "UINT32"}).raise_for_status()
         procs = []
         try:
-            off_proc, off_url = server(data, nats_port, "off")
-            on_proc, on_url = server(data, nats_port, "on")
-            procs = [off_proc, on_proc]
+            # One server per variant, so each gets the same share of requests (a server kept busier answers faster).
+            urls = {}
+            for variant, auth in (("off", "off"), ("token", "on"), ("session", "on")):
+                proc, urls[variant] = server(data, nats_port, auth)
+                procs.append(proc)
             if len(CORES) > 1:
                 os.sched_setaffinity(0, {CORES[0]})
-            session = httpx.Client(base_url=on_url, timeout=30)
+            session = httpx.Client(base_url=urls["session"], timeout=30)
             session.post("/api/auth/login", json={"username": "bench", "password": PASSWORD}).raise_for_status()
-            clients = {"off": httpx.Client(base_url=off_url, timeout=30),
-                       "token": httpx.Client(base_url=on_url, headers=bearer, timeout=30), "session": session}
+            clients = {"off": httpx.Client(base_url=urls["off"], timeout=30),
+                       "token": httpx.Client(base_url=urls["token"], headers=bearer, timeout=30), "session": session}
             for c in clients.values():
                 assert len(c.get("/api/tags").json()) == args.tags
                 for _ in range(args.requests):
