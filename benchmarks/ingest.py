@@ -241,10 +241,13 @@ class Central(NamedTuple):
 
 
 @contextlib.contextmanager
-def tagpipe_up(prefix: str, keep: bool = False, env: dict[str, str] | None = None) -> Iterator[Central]:
-    """``tagpipe up`` on free ports in a scratch data directory, once it listens. Afterwards stopped by PID, and the
-    directory removed unless ``keep`` (a 60 s ingest run leaves ~400 MB)."""
-    data = Path(tempfile.mkdtemp(prefix=prefix))
+def tagpipe_up(prefix: str, keep: bool = False, env: dict[str, str] | None = None, auth: bool = False,
+               data: Path | None = None) -> Iterator[Central]:
+    """``tagpipe up`` on free ports in a scratch data directory (or ``data``), once it listens. Afterwards stopped by
+    PID, and the directory removed unless ``keep`` (a 60 s ingest run leaves ~400 MB). Without ``auth`` the API
+    needs no credentials (``TAGPIPE_AUTH=off``, loopback only; a version without auth ignores it)."""
+    env = {**(env if env is not None else os.environ), **({} if auth else {"TAGPIPE_AUTH": "off"})}
+    data = data or Path(tempfile.mkdtemp(prefix=prefix))
     http, nats_port, mqtt_port = free_port(), free_port(), free_port()
     cli = Path(sys.executable).parent / "tagpipe"
     up = subprocess.Popen([str(cli), "up", "--data-dir", str(data), "--http-port", str(http), "--nats-port",

@@ -99,7 +99,7 @@ def http_runs(data: Path, tag: int, start: int, end: int, runs: int) -> list[flo
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = Settings(data_dir=data, http_port=port, nats_url="nats://127.0.0.1:1")
+    settings = Settings(data_dir=data, http_port=port, nats_url="nats://127.0.0.1:1", auth="off")
     server = uvicorn.Server(uvicorn.Config(create_app(settings, migrate=False), host="127.0.0.1", port=port,
                                            log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()

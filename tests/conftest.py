@@ -22,6 +22,25 @@ from tagpipe.bus import EmbeddedNats
 from tagpipe.db import upgrade
 from tests.helpers import free_port, wait_until
 
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def provision_admin(db_url: str) -> str:
+    """An admin ``admin`` (password ADMIN_PASSWORD) in a migrated database; returns an admin API token."""
+    from sqlalchemy.orm import Session
+
+    from tagpipe.auth import tokens, users
+    from tagpipe.auth.principal import Principal
+    from tagpipe.db import make_engine
+
+    engine = make_engine(db_url)
+    with Session(engine) as s:
+        users.create_user(s, "admin", "admin", ADMIN_PASSWORD)
+        tests = Principal(kind="system", name="tests", role="admin", permissions=frozenset(), via="cli")
+        _, secret = tokens.create_token(s, tests, name="tests", username="admin")
+    engine.dispose()
+    return secret
+
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
@@ -83,12 +102,32 @@ class Central:
     data_dir: Path
     nats: EmbeddedNats
     env: dict[str, str]
+    token: str = ""  # an admin's API token: every call below carries it
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
 
     @property
     def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {self.token}"})
+
+    @property
+    def anonymous(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
+
+    def user(self, username: str, role: str, password: str = "password-of-a-user") -> str:
+        """Create a user through the API; returns an API token of theirs with their role."""
+        r = self.post("/api/users", {"username": username, "role": role, "password": password})
+        assert r.status_code == 201, r.text
+        r = self.post("/api/tokens", {"name": f"{username}'s", "username": username})
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    def session_cookies(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> list[dict]:
+        """Log in as a browser does; the cookies to give a Playwright context."""
+        with self.anonymous as c:
+            r = c.post("/api/auth/login", json={"username": username, "password": password})
+            assert r.status_code == 200, r.text
+            return [{"name": k, "value": v, "url": self.url} for k, v in r.cookies.items()]
 
     def get(self, path: str, **kw: object) -> httpx.Response:
         with self.api as c:
@@ -190,7 +229,8 @@ def shared_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central
     env.pop("TAGPIPE_DATABASE_URL", None)
     data_dir.mkdir(parents=True)
     upgrade(f"sqlite:///{data_dir / 'tagpipe.db'}")
-    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats, env=env)
+    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats, env=env,
+                token=provision_admin(f"sqlite:///{data_dir / 'tagpipe.db'}"))
     c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
     try:
         # No worker runs here: the health report says its roles are down, and the server answers all the same.
@@ -221,8 +261,10 @@ def _central(tmp_path: Path, nats_server: EmbeddedNats, database_url: str | None
     if database_url:
         env["TAGPIPE_DATABASE_URL"] = database_url
     data_dir.mkdir(parents=True)
-    upgrade(database_url or f"sqlite:///{data_dir / 'tagpipe.db'}")
-    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env)
+    db_url = database_url or f"sqlite:///{data_dir / 'tagpipe.db'}"
+    upgrade(db_url)
+    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env,
+                token=provision_admin(db_url))
     c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
     c.procs.append(_spawn(["tagpipe", "worker", "--role", "ingest,fleet"], env, data_dir / "worker.log"))
     try:

@@ -7,6 +7,9 @@ For every feature ``tagpipe.F`` in the table:
 - a feature imports another feature's package only when that feature comes before it in the table, so feature
   dependencies stay acyclic and point one way;
 - infrastructure (every other module of tagpipe) imports no feature at all.
+
+A package listed under ``infrastructure`` may sit in the table (to declare its tables, routes, pages and CLI the way
+a feature does) and still be infrastructure: anybody may import its modules, and it imports no feature.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ class FeaturesContract(Contract):
     type_name = "features"
 
     roots = fields.ListField(subfield=fields.StringField())
+    infrastructure = fields.ListField(subfield=fields.StringField(), required=False)
 
     def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
         from tagpipe.features import FEATURES
 
-        order = [f"tagpipe.{f.name}" for f in FEATURES]
+        infrastructure = set(self.infrastructure or [])  # type: ignore[arg-type]
+        order = [f"tagpipe.{f.name}" for f in FEATURES if f"tagpipe.{f.name}" not in infrastructure]
         roots = set(self.roots)  # type: ignore[arg-type]
         broken: list[dict[str, Any]] = []
 

@@ -39,7 +39,7 @@ def _settings(data_dir: Path | None, http_port: int | None, nats_port: int | Non
     return Settings(**overrides)
 
 
-def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignore[no-untyped-def]
+def serve_central(settings: Settings, before_serve=None, demo: bool = False) -> None:  # type: ignore[no-untyped-def]
     """Embedded NATS (unless TAGPIPE_NATS_URL), the worker process and the web server, until Ctrl-C.
 
     Every child is supervised: one that dies is restarted with back-off, and its state is in ``/api/health``.
@@ -53,6 +53,7 @@ def serve_central(settings: Settings, before_serve=None) -> None:  # type: ignor
     # Migrate in a short-lived child: this long-running process and the worker then never load Alembic (~10 MB each).
     if run_to_end(["tagpipe", "migrate"], settings_env(settings)) != 0:
         raise typer.Exit(1)
+    first_start(settings, demo)
     supervisor, nats = Supervisor(), None
     previous = signal.signal(signal.SIGTERM, _interrupt)  # until the web server takes over: stop while starting too
     try:
@@ -119,6 +120,25 @@ def serve_http(fastapi_app, settings: Settings, on_signal=None) -> None:  # type
             signal.signal(sig, handler)
 
 
+def first_start(settings: Settings, demo: bool) -> None:
+    """Refuse a non-loopback address with no admin; else make sure somebody can log in, and say how."""
+    if settings.auth == "off" and not settings.loopback:
+        console.print(f"[red]TAGPIPE_AUTH=off is only allowed on a loopback address, not {settings.host}.[/]")
+        raise typer.Exit(2)
+    from tagpipe.auth.bootstrap import NoAdmin, prepare
+
+    try:
+        start = prepare(settings, demo=demo)
+    except NoAdmin as e:
+        console.print(f"[red]{e}[/]")
+        raise typer.Exit(2) from None
+    if start.password:
+        console.print(f"Created the admin [bold]{start.username}[/] with the password [bold]{start.password}[/] "
+                      "(shown once; change it under Account).", soft_wrap=True)
+    if start.link:
+        console.print(f"Log in once, without a password, at: [link]{start.link}[/]", soft_wrap=True)
+
+
 @app.command()
 def up(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort = None,
        mqtt_port: MqttPort = None, verbose: Verbose = False) -> None:
@@ -137,7 +157,7 @@ def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPo
 
     _logging(verbose)
     settings = _settings(data_dir, http_port, nats_port, mqtt_port)
-    serve_central(settings, before_serve=lambda sup, env: start_demo(settings, sup, env, plant))
+    serve_central(settings, before_serve=lambda sup, env: start_demo(settings, sup, env, plant), demo=True)
 
 
 @app.command()
@@ -173,6 +193,14 @@ def server(data_dir: DataDir = None, http_port: HttpPort = None, verbose: Verbos
 
     _logging(verbose)
     settings = _settings(data_dir, http_port, None, None)
+    if not settings.loopback:  # scale-out: refuse to listen beyond this machine with nobody able to log in
+        from tagpipe.auth.bootstrap import NoAdmin, prepare
+
+        try:
+            prepare(settings)
+        except NoAdmin as e:
+            console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
     serve_http(create_app(settings), settings)
 
 
@@ -227,7 +255,7 @@ CORE = frozenset({"up", "demo", "edge", "server", "migrate", "worker"})
 
 
 def main() -> None:
-    """The ``tagpipe`` entry point: the core commands plus every feature's command group (``tagpipe NAME ...``)."""
+    """The ``tagpipe`` entry point: the core commands plus every feature's commands (``tagpipe user ...``)."""
     import sys
 
     if len(sys.argv) < 2 or sys.argv[1] not in CORE:
@@ -235,7 +263,7 @@ def main() -> None:
 
         for feature in FEATURES:
             if feature.cli:
-                app.add_typer(feature.cli(), name=feature.name)
+                app.add_typer(feature.cli())  # its commands and groups keep their own names (tagpipe user ...)
     app()
 
 

@@ -8,12 +8,17 @@
     ├── DeviceMisconfigured             the PLC answered that our request is wrong: report it, retry slowly
     ├── CommandFailed(command_id)       an edge answered that a command failed; HTTP 502
     ├── CommandTimeout(command_id)      an edge did not answer a command in time (it may still act); HTTP 504
-    └── SandboxError                    the sandbox that runs user code is down or overloaded: HTTP 503, retry later
+    ├── SandboxError                    the sandbox that runs user code is down or overloaded: HTTP 503, retry later
+    ├── NotAuthenticated                no credentials, or ones that are wrong, expired or revoked; HTTP 401
+    ├── Forbidden                       a permission the caller lacks, or a missing CSRF token; HTTP 403
+    └── TooManyAttempts(retry_after_s)  log in throttled; HTTP 429 with Retry-After
 
 Drivers wrap their library's exceptions into these; nothing above a driver sees pymodbus or asyncua errors.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class TagpipeError(Exception):
@@ -67,3 +72,22 @@ class SandboxError(TagpipeError):
 
     Bad user code is never this: it is a ``CodeError`` or a failed run, reported with its line.
     """
+
+
+class NotAuthenticated(TagpipeError):
+    """The request carries no credentials, or ones that are wrong, expired or revoked."""
+
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(TagpipeError):
+    """The caller is known but may not do this (a missing permission, a missing or wrong CSRF token)."""
+
+
+class TooManyAttempts(TagpipeError):
+    """Too many failed log ins for a user or from an address; try again after ``retry_after_s`` seconds."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+        self.headers = {"Retry-After": str(retry_after_s)}

@@ -26,10 +26,12 @@ EdgeConfigPart = Callable[["Session", str], dict[str, Any]]
 
 @dataclass(frozen=True, kw_only=True)
 class Page:
-    """A NiceGUI page: its path and its handler, which gets the services object as first argument."""
+    """A NiceGUI page: its path, its handler (which gets the services object as first argument) and the permission
+    a user needs to open it; a page without one is refused to everybody (``auth.PUBLIC`` opens it to anybody)."""
 
     path: str
     handler: PageHandler
+    permission: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +61,9 @@ class Feature:
     roles: Mapping[str, Callable[[], Role]] = field(default_factory=dict)
     consumers: Mapping[str, tuple[Durable, ...]] = field(default_factory=dict)  # role -> its durable consumers
     permissions: Mapping[str, str] = field(default_factory=dict)
-    cli: Callable[[], typer.Typer] | None = None
+    # "METHOD /path/{template}" of each route -> the permission it needs; a route missing here is refused to everybody.
+    access: Mapping[str, str] = field(default_factory=dict)
+    cli: Callable[[], typer.Typer] | None = None  # its commands and groups are added to ``tagpipe`` as they are named
     provides: Callable[[Services], Mapping[str, Any]] | None = None
     edge_config: Callable[[], EdgeConfigPart] | None = None
     lifespan: Callable[[Services], AbstractAsyncContextManager[None]] | None = None

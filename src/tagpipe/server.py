@@ -8,10 +8,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 
 from tagpipe import __version__
+from tagpipe.auth import PUBLIC
+from tagpipe.auth.access import authorizer, credential_cache
+from tagpipe.auth.audit import AuditMiddleware, install_listener
+from tagpipe.auth.policy import policy
 from tagpipe.bus import close, wait_for_bus
 from tagpipe.db import upgrade
 from tagpipe.features import FEATURES
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from tagpipe.supervisor import ChildStatus
 
 log = logging.getLogger(__name__)
+SYSTEM_ACCESS = {"GET /api/health": PUBLIC, "GET /api/metrics": "system.read"}
 
 
 async def _connect_bus(services: Services) -> None:
@@ -37,10 +42,16 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
                children: Callable[[], Sequence[ChildStatus]] | None = None) -> FastAPI:
     """The web server's app; ``children`` is the supervisor's snapshot when this process supervises children."""
     settings = settings or Settings()
+    if settings.auth == "off" and not settings.loopback:
+        raise ValueError(f"TAGPIPE_AUTH=off is only allowed on a loopback address, not host {settings.host}")
     if migrate:
         upgrade(settings.db_url)
     services = build_services(settings, FEATURES)
     services.health = monitor = HealthMonitor(services, children)
+    services.state["auth.access"] = SYSTEM_ACCESS
+    authorize = Depends(authorizer(services))  # every route: who calls, and may they (auth.access)
+    install_listener(services.sessions)  # every change a user makes, in the audit log
+    credential_cache(services)  # emptied by every change to users, sessions and tokens
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -59,17 +70,23 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
                   default_response_class=problem.SafeJSONResponse, description="Industrial data platform: equipment, tags, history, fleet of edges.")
     app.state.services = services
     problem.install(app)
+    app.add_middleware(AuditMiddleware, services=services)
     for feature in services.features:
         for router in feature.routers() if feature.routers else ():
-            app.include_router(router)
+            app.include_router(router, dependencies=[authorize])
+    system = APIRouter(tags=["system"])
 
-    app.include_router(health_router)
+    app.include_router(health_router, dependencies=[authorize])
 
-    @app.get("/api/metrics", tags=["system"], response_class=PlainTextResponse)
+    @system.get("/api/metrics", response_class=PlainTextResponse)
     async def metrics() -> str:
         """This server process's counters in the Prometheus text format."""
         return prometheus_text(services)
 
+    app.include_router(system, dependencies=[authorize])
+    undeclared = undeclared_routes(app, services)
+    if undeclared:
+        log.error("routes without a permission, refused to everybody: %s", ", ".join(undeclared))
     problem.install_api_fallback(app)  # after every API route, before the UI's catch-all
     problem.document(app)
 
@@ -78,3 +95,10 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
 
         pages.mount(app, services)
     return app
+
+
+def undeclared_routes(app: FastAPI, services: Services) -> list[str]:
+    """``METHOD /path`` of every API operation whose permission no feature declares."""
+    pol = policy(services)
+    return [f"{method.upper()} {path}" for path, ops in app.openapi().get("paths", {}).items() for method in ops
+            if pol.permission_of(method.upper(), path) is None]

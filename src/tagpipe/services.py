@@ -74,8 +74,12 @@ class Services:
         """Run ``fn(session, *args)`` in a worker thread with its own session, off the event loop."""
         from starlette.concurrency import run_in_threadpool
 
+        from tagpipe.auth.principal import acting, current
+
+        principal = current()  # the API caller or the browser tab, known in the thread (the audit listener reads it)
+
         def call() -> T:
-            with self.sessions() as session:
+            with acting(principal), self.sessions() as session:
                 return fn(session, *args, **kwargs)
 
         return await run_in_threadpool(call)
@@ -104,7 +108,11 @@ def build_services(settings: Settings, features: tuple[Feature, ...]) -> Service
     from tagpipe.ports import build_ports
 
     engine = make_engine(settings.db_url)
-    services = Services(settings=settings, engine=engine, sessions=session_factory(engine),
+    from tagpipe.auth.secrets import SecretBox
+
+    sessions = session_factory(engine)
+    sessions.configure(info={"secret_box": SecretBox(settings)})  # secrets at rest, keyed from these settings
+    services = Services(settings=settings, engine=engine, sessions=sessions,
                         subjects=Subjects(settings.prefix), features=features)
     services.ports = build_ports(services, features)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import (
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Networks whose devices the server may connect to (Test connection, OPC UA "
         "browse) and that saved connections may name, e.g. [\"10.1.0.0/16\"]; hosts must then be IP addresses. "
         "Empty: any device.")
+    auth: Literal["on", "off"] = Field("on", description="off: every request acts as an admin, with no log in; "
+                                                          "refused unless host is a loopback address (benchmarks).")
+    session_hours: float = Field(12.0, gt=0, le=24 * 30, description="How long a browser session lasts after log in.")
+    secret_key: str | None = Field(None, description="Key that encrypts stored secrets (urlsafe base64 of 32 bytes); "
+                                                     "default: the file secret.key in data_dir, created mode 0600.")
 
     @classmethod
     def settings_customise_sources(
@@ -70,6 +76,18 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'tagpipe.db').resolve()}"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether the web server and the bus bind to this machine only."""
+        import ipaddress
+
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def bus_url(self) -> str:

@@ -19,7 +19,7 @@ from tests.helpers import free_port, wait_until
 
 def test_help_explains_every_command() -> None:
     out = subprocess.run([sys.executable, "-m", "tagpipe", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("up", "demo", "edge", "server", "worker", "migrate"):
+    for command in ("up", "demo", "edge", "server", "worker", "migrate", "user", "token"):
         assert command in out
     edge = subprocess.run([sys.executable, "-m", "tagpipe", "edge", "--help"], capture_output=True, text=True,
                           check=True).stdout
@@ -44,10 +44,18 @@ def test_stopping_the_demo_stops_every_child_including_nats_server(tmp_path: Pat
     env = {**os.environ, "TAGPIPE_DATA_DIR": str(tmp_path / "data"), "TAGPIPE_HTTP_PORT": str(port),
            "TAGPIPE_NATS_PORT": str(free_port()), "TAGPIPE_MQTT_PORT": str(free_port())}
     env.pop("TAGPIPE_NATS_URL", None)
+    token = subprocess.run([sys.executable, "-m", "tagpipe", "token", "create", "--user", "admin", "--name", "test"],
+                           env=env, capture_output=True, text=True, check=False)
+    assert token.returncode != 0, "no user yet: no token"
+    subprocess.run([sys.executable, "-m", "tagpipe", "user", "add", "admin", "--role", "admin", "--password",
+                    "a-long-password"], env=env, capture_output=True, check=True)
+    token = subprocess.run([sys.executable, "-m", "tagpipe", "token", "create", "--user", "admin", "--name", "test"],
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    auth = {"Authorization": f"Bearer {token}"}
     main = subprocess.Popen([sys.executable, "-m", "tagpipe", "demo"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        values = wait_until(lambda: [t for t in httpx.get(f"http://127.0.0.1:{port}/api/tags").json()
+        values = wait_until(lambda: [t for t in httpx.get(f"http://127.0.0.1:{port}/api/tags", headers=auth).json()
                                      if t["value"] is not None], timeout=60, what="live values from the demo press")
         assert {t["name"] for t in values} >= {"temperature", "pressure", "motor_running", "part_counter"}
         children = psutil.Process(main.pid).children(recursive=True)

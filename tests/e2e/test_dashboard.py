@@ -7,7 +7,7 @@ import shutil
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tests.helpers import async_wait_until
@@ -25,6 +25,14 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
+async def logged_in(browser: Browser, central, username: str = "admin", password: str | None = None) -> Page:  # type: ignore[no-untyped-def]
+    """A new tab whose browser holds ``username``'s session (the admin's by default)."""
+    page = await browser.new_page()
+    args = (username, password) if password else (username,)
+    await page.context.add_cookies(await asyncio.to_thread(central.session_cookies, *args))
+    return page
+
+
 async def test_dashboard_shows_live_values_and_trends_draw_a_chart(central, browser: Browser) -> None:
     async with ModbusSim() as sim:
         await sim.set_value("40001", 1234)
@@ -33,7 +41,7 @@ async def test_dashboard_shows_live_values_and_trends_draw_a_chart(central, brow
         central.edge("edge-1").start()
         await async_wait_until(lambda: central.tag_values()["temperature"]["value"] == 123.4, timeout=20)
 
-        page = await browser.new_page()
+        page = await logged_in(browser, central)
         await page.goto(central.url + "/")
         row = page.locator("tr", has_text="temperature")
         await expect(row).to_contain_text("123.4", timeout=15_000)
@@ -69,7 +77,7 @@ async def test_open_dashboard_tabs_cost_no_database_queries(central, browser: Br
                         interval_ms=250)
     central.edge("edge-1").start()
     await async_wait_until(lambda: (central.tag_values()["cycle"]["value"] or 0) > 1, timeout=20)
-    pages = [await browser.new_page() for _ in range(5)]
+    pages = [await logged_in(browser, central) for _ in range(5)]
     for page in pages:
         await page.goto(central.url + "/")
         await expect(page.locator("tr", has_text="cycle")).to_be_visible(timeout=15_000)

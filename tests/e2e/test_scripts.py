@@ -7,7 +7,7 @@ import json
 from playwright.async_api import Browser, expect
 
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
-from tests.e2e.test_dashboard import browser  # noqa: F401 - the chromium fixture
+from tests.e2e.test_dashboard import browser, logged_in  # noqa: F401 - the chromium fixture
 from tests.helpers import async_wait_until
 
 CODE = ("def transform(tag_name, raw_value, context):\n"
@@ -31,7 +31,7 @@ async def test_write_test_and_save_a_transform_in_the_browser(central, browser: 
         central.edge("edge-1").start()
         await async_wait_until(lambda: central.tag_values()["temperature"]["value"] == 123.4, timeout=20)
 
-        page = await browser.new_page()
+        page = await logged_in(browser, central)
         await page.goto(central.url + "/scripts")
         await page.get_by_test_id("new").click()
         test_input = page.get_by_test_id("test-input")

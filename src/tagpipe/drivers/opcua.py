@@ -51,7 +51,7 @@ class OpcUaSettings(BaseModel):
                           "Default: username when a user name is set, else anonymous.")
     username: str | None = Field(None, description="User name for a user name login.")
     password: str | None = Field(None, description="Password for a user name login.",
-                                 json_schema_extra={"format": "password", "writeOnly": True})
+                                 json_schema_extra={"format": "password", "writeOnly": True, "secret": True})
     certificate_path: str | None = Field(None, description="Client certificate file (DER or .pem).")
     private_key_path: str | None = Field(None, description="Private key file of the client certificate (.pem or DER).")
     server_certificate_path: str | None = Field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tagpipe.auth import EDGE
 from tagpipe.feature import Durable, Feature, Nav, Page, Role
 
 if TYPE_CHECKING:
@@ -56,8 +57,17 @@ FEATURE = Feature(
     consumers={"fleet": (Durable(stream="devices", name="fleet-status"),
                          Durable(stream="devices", name="fleet-responses"))},
     permissions={
-        "fleet.read": "See edges, their status, metrics and commands; read an edge's config.",
+        "fleet.read": "See edges, their status, metrics and commands.",
         "fleet.command": "Send commands to edges.",
+    },
+    access={
+        "GET /api/fleet/devices": "fleet.read",
+        "GET /api/fleet/devices/{edge_id}": "fleet.read",
+        # Open until edges have credentials of their own (issue 10, item 5), which will then be required here.
+        "GET /api/fleet/v1/edges/{edge_id}/config": EDGE,
+        "GET /api/fleet/edge/{edge_id}/config": EDGE,
+        "POST /api/fleet/devices/{edge_id}/commands": "fleet.command",
+        "GET /api/fleet/commands/{command_id}": "fleet.read",
     },
     provides=_provides,
 )

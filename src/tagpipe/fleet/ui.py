@@ -110,4 +110,5 @@ async def edge_detail(services: Services, edge_id: str) -> None:
         ui.timer(5.0, refresh)
 
 
-PAGES = [Page(path="/fleet", handler=fleet), Page(path="/fleet/{edge_id}", handler=edge_detail)]
+PAGES = [Page(path="/fleet", handler=fleet, permission="fleet.read"),
+         Page(path="/fleet/{edge_id}", handler=edge_detail, permission="fleet.read")]

@@ -66,7 +66,20 @@ FEATURE = Feature(
          Nav(label="Dead letters", path="/dead-letters", order=70)),
     roles={"ingest": _ingest},
     consumers={"ingest": (Durable(stream="devices", name="ingest"),)},
-    permissions={"history.read": "See trends, history and CSV exports of every tag; see ingest rejects."},
+    permissions={
+        "history.read": "See trends, history and CSV exports of every tag; see ingest rejects and dead letters.",
+        "history.configure": "Republish or delete dead letters.",
+    },
+    access={
+        "GET /api/tags/{tag_id}/history": "history.read",
+        "GET /api/history.csv": "history.read",
+        "GET /api/ingest/rejects": "history.read",
+        "GET /api/ingest/dead-letters": "history.read",
+        "GET /api/ingest/dead-letters/{letter_id}": "history.read",
+        "GET /api/ingest/dead-letters/{letter_id}/payload": "history.read",
+        "DELETE /api/ingest/dead-letters/{letter_id}": "history.configure",
+        "POST /api/ingest/dead-letters/{letter_id}/republish": "history.configure",
+    },
     provides=_provides,
     lifespan=_lifespan,
 )

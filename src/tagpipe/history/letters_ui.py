@@ -6,6 +6,7 @@ from typing import Any
 
 from nicegui import ui
 
+from tagpipe import auth
 from tagpipe.contracts import iso_timestamp
 from tagpipe.db import dead_letters
 from tagpipe.errors import TagpipeError
@@ -86,10 +87,11 @@ async def letter_dialog(services: Services, letter_id: int, changed: Any) -> Non
             await changed()
 
         with ui.row():
-            ui.button("Republish", on_click=lambda: act(rejects.republish, "Published again"))
-            ui.button("Delete", on_click=lambda: act(rejects.forget, "Deleted")).props("flat color=negative")
+            if auth.allowed("history.configure"):  # an engineer may send it again or drop it; a viewer only looks
+                ui.button("Republish", on_click=lambda: act(rejects.republish, "Published again"))
+                ui.button("Delete", on_click=lambda: act(rejects.forget, "Deleted")).props("flat color=negative")
             ui.button("Close", on_click=dialog.close).props("flat")
     dialog.open()
 
 
-PAGES = [Page(path="/dead-letters", handler=dead_letter_page)]
+PAGES = [Page(path="/dead-letters", handler=dead_letter_page, permission="history.read")]

@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import ui
 
-from tagpipe import plant
+from tagpipe import auth, plant
 from tagpipe.contracts import iso_timestamp
 from tagpipe.errors import TagpipeError
 from tagpipe.feature import Page
@@ -75,6 +75,7 @@ async def write_dialog(services: Services, row: dict) -> None:
 
 async def dashboard(services: Services) -> None:
     feed = feed_of(services)
+    can_write = auth.allowed("tags.write")
     with page(services, "Dashboard"):
         container = ui.column().classes("w-full gap-4")
         tables: dict[str, ui.table] = {}
@@ -97,11 +98,13 @@ async def dashboard(services: Services) -> None:
                         container.clear()
                     with container, ui.card().classes("w-full"):
                         ui.label(equipment).classes("text-lg font-medium")
-                        table = ui.table(columns=COLUMNS, rows=rows, row_key="id").classes("w-full")
+                        table = ui.table(columns=COLUMNS if can_write else COLUMNS[:-1], rows=rows,
+                                         row_key="id").classes("w-full")
                         table.props("dense flat")
                         table.props["data-equipment"] = equipment  # set, never parsed: names may hold any text
-                        table.add_slot("body-cell-write", WRITE_CELL)
-                        table.on("write", lambda e: write_dialog(services, e.args))
+                        if can_write:  # no button, and no handler a forged event could reach
+                            table.add_slot("body-cell-write", WRITE_CELL)
+                            table.on("write", lambda e: write_dialog(services, e.args))
                         tables[equipment] = table
                 else:
                     tables[equipment].rows = rows
@@ -184,4 +187,5 @@ def _trend_series(name: str, color: str, pts: list[Any]) -> list[dict[str, Any]]
     ]
 
 
-PAGES = [Page(path="/", handler=dashboard), Page(path="/trends", handler=trends)]
+PAGES = [Page(path="/", handler=dashboard, permission="history.read"),
+         Page(path="/trends", handler=trends, permission="history.read")]

@@ -5,7 +5,8 @@ The lowest feature: every other feature may call the functions exported here, an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 from tagpipe.feature import EdgeConfigPart, Feature, Nav, Page
@@ -22,6 +23,8 @@ from tagpipe.plant.writes import write_target
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+
+    from tagpipe.services import Services
 
 
 def _routers() -> Sequence[APIRouter]:
@@ -42,6 +45,16 @@ def _edge_config() -> EdgeConfigPart:
     return edge_config_part
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(services: Services) -> AsyncIterator[None]:
+    from tagpipe.plant.service import seal_stored_secrets
+
+    await services.run_db(seal_stored_secrets)  # secrets stored in clear by an older version
+    yield
+
+
+CONFIGURE, READ = "plant.configure", "plant.read"
+
 FEATURE = Feature(
     name="plant",
     models=("tagpipe.plant.models",),
@@ -53,7 +66,29 @@ FEATURE = Feature(
         "plant.configure": "Create, change and delete equipment, connections and tags; test connections; browse OPC UA.",
         "tags.write": "Write a value to a tag marked writable.",
     },
+    access={
+        "GET /api/protocols": READ,
+        "GET /api/equipment": READ,
+        "POST /api/equipment": CONFIGURE,
+        "PUT /api/equipment/{equipment_id}": CONFIGURE,
+        "DELETE /api/equipment/{equipment_id}": CONFIGURE,
+        "GET /api/connections": READ,
+        "POST /api/connections": CONFIGURE,
+        "POST /api/connections/test": CONFIGURE,
+        "POST /api/connections/{connection_id}/test": CONFIGURE,
+        "POST /api/opcua/browse": CONFIGURE,
+        "PUT /api/connections/{connection_id}": CONFIGURE,
+        "DELETE /api/connections/{connection_id}": CONFIGURE,
+        "GET /api/tags": READ,
+        "GET /api/tags/{tag_id}": READ,
+        "POST /api/tags/{tag_id}/write": "tags.write",
+        "POST /api/tags": CONFIGURE,
+        "GET /api/tags/{tag_id}/config": READ,
+        "PUT /api/tags/{tag_id}": CONFIGURE,
+        "DELETE /api/tags/{tag_id}": CONFIGURE,
+    },
     edge_config=_edge_config,
+    lifespan=_lifespan,
 )
 
 __all__ = ["FEATURE", "Ref", "TagSource", "TagValue", "devices_for_edge", "edges_in_use", "equipment_tree",

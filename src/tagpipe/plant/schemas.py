@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from tagpipe import drivers
+from tagpipe.auth.secrets import masked, secret_fields
 from tagpipe.contracts.config import ByteOrder, DataType
 from tagpipe.contracts.names import NAME_PATTERN
 from tagpipe.web.inputs import INPUT, Flag, Id, Name, Text
@@ -53,6 +55,14 @@ class ConnectionOut(BaseModel):
     settings: dict[str, Any]
     interval_ms: int
     enabled: bool
+
+    @model_validator(mode="after")
+    def _mask_secrets(self) -> ConnectionOut:
+        """Secrets are write-only: answered as ``********``; a PUT that sends that back keeps the stored one."""
+        protocol = drivers.ALIASES.get(self.protocol, self.protocol)
+        model = drivers.DRIVERS[protocol].settings_model if protocol in drivers.DRIVERS else None
+        self.settings = masked(self.settings, secret_fields(model) if model else ())
+        return self
 
 
 class TagSpec(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tagpipe import drivers
+from tagpipe.auth.secrets import box_of, is_sealed, seal_settings, secret_fields, unsealed, with_kept_secrets
 from tagpipe.contracts.config import DeviceConfig, TagConfig
 from tagpipe.db import fits
 from tagpipe.errors import Conflict, NotFound
@@ -86,10 +87,28 @@ def delete_equipment(session: Session, id_: int, forget_tags: ForgetTags) -> set
 
 # -- connections ----------------------------------------------------------------------------------
 
-def _validate_connection(data: ConnectionIn, networks: Sequence[Network] = ()) -> dict:
-    settings = drivers.validate_settings(data.protocol, data.settings)
+def _validate_connection(session: Session, data: ConnectionIn, previous: dict | None = None,
+                         networks: Sequence[Network] = ()) -> dict:
+    """The settings to store: validated, devices within ``networks``, with secrets sealed (a secret left out or
+    masked keeps its stored value)."""
+    box, fields = box_of(session), secret_fields(drivers.driver_class(data.protocol).settings_model)
+    settings = drivers.validate_settings(data.protocol, with_kept_secrets(box, fields, data.settings, previous))
     check_reach(settings, networks)
-    return settings.model_dump(mode="json")
+    return seal_settings(box, fields, data.settings, settings.model_dump(mode="json"), previous)
+
+
+def seal_stored_secrets(session: Session) -> int:
+    """Seal secrets stored in clear by a version before secrets were sealed; how many connections changed."""
+    box, changed = box_of(session), 0
+    for conn in session.scalars(select(Connection)):
+        protocol = drivers.ALIASES.get(conn.protocol, conn.protocol)
+        fields = secret_fields(drivers.DRIVERS[protocol].settings_model) if protocol in drivers.DRIVERS else ()
+        clear = [f for f in fields if conn.settings.get(f) not in (None, "") and not is_sealed(conn.settings[f])]
+        if clear:
+            conn.settings = {**conn.settings, **{f: box.seal(str(conn.settings[f])) for f in clear}}
+            changed += 1
+    session.commit()
+    return changed
 
 
 def list_connections(session: Session, equipment_id: int | None = None) -> list[Connection]:
@@ -103,7 +122,7 @@ def list_connections(session: Session, equipment_id: int | None = None) -> list[
 
 def create_connection(session: Session, data: ConnectionIn, networks: Sequence[Network] = ()) -> Connection:
     _get(session, Equipment, data.equipment_id, "equipment")
-    settings = _validate_connection(data, networks)
+    settings = _validate_connection(session, data, None, networks)
     conn = Connection(**data.model_dump(exclude={"settings"}), settings=settings)
     session.add(conn)
     _commit(session, "connection conflicts with a stored one")
@@ -114,7 +133,7 @@ def update_connection(session: Session, id_: int, data: ConnectionIn,
                       networks: Sequence[Network] = ()) -> tuple[Connection, set[str]]:
     conn = _get(session, Connection, id_, "connection")
     _get(session, Equipment, data.equipment_id, "equipment")
-    settings = _validate_connection(data, networks)
+    settings = _validate_connection(session, data, dict(conn.settings), networks)
     for tag in conn.tags:
         drivers.validate_tag(data.protocol, _tag_config(tag))
     edges = {conn.edge_id, data.edge_id}
@@ -131,7 +150,12 @@ def connection_test_body(session: Session, id_: int) -> ConnectionTestIn:
     # Stored tags as they are (a name stored before a rule existed is tested, not refused); unset stays unset.
     tags = [TagSpec.model_construct(**{k: getattr(t, k) for k in TagSpec.model_fields
                                        if getattr(t, k) is not None or k != "byte_order"}) for t in conn.tags]
-    return ConnectionTestIn.model_construct(protocol=conn.protocol, settings=dict(conn.settings or {}), tags=tags)
+    return ConnectionTestIn.model_construct(protocol=conn.protocol, settings=unsealed(box_of(session), conn.settings or {}), tags=tags)
+
+
+def connection_settings(session: Session, id_: int) -> dict:
+    """A stored connection's settings with its secrets, for the server to connect with (OPC UA browse)."""
+    return unsealed(box_of(session), _get(session, Connection, id_, "connection").settings)
 
 
 def delete_connection(session: Session, id_: int, forget_tags: ForgetTags) -> set[str]:
@@ -197,8 +221,9 @@ def delete_tag(session: Session, id_: int, forget_tags: ForgetTags) -> set[str]:
 def devices_for_edge(session: Session, edge_id: str) -> list[DeviceConfig]:
     """The seed's ``devices[]`` of one edge's config."""
     conns = session.scalars(select(Connection).where(Connection.edge_id == edge_id).order_by(Connection.id))
+    box = box_of(session)
     return [
-        DeviceConfig(id=str(c.id), name=c.name, protocol=c.protocol, connection=dict(c.settings),
+        DeviceConfig(id=str(c.id), name=c.name, protocol=c.protocol, connection=unsealed(box, c.settings),
                      interval_ms=c.interval_ms, enabled=c.enabled, equipment_id=c.equipment_id,
                      tags=[_tag_config(t).model_copy(update={"id": t.id}) for t in c.tags])
         for c in conns

@@ -15,6 +15,7 @@ from tagpipe.plant import probe, service
 from tagpipe.plant.schemas import (
     BrowseNode,
     ConnectionIn,
+    ConnectionOut,
     ConnectionTestIn,
     ConnectionTestOut,
     EquipmentIn,
@@ -104,7 +105,7 @@ def settings_inputs(form: Form, protocol: str, box: ui.element) -> None:
             elif kind in ("integer", "number"):
                 el = ui.number(label, value=default).props(f'hint="{hint}"')
             else:
-                el = ui.input(label, value=default or "").props(f'hint="{hint}"')
+                el = ui.input(label, value=default or "", password=prop.get("format") == "password").props(f'hint="{hint}"')
             form.add(f"settings.{name}", el.classes("w-48"))
 
 
@@ -160,7 +161,7 @@ async def test_dialog(services: Services, host: ui.element, connection_id: int, 
     show_test_result(result, summary, table)
 
 
-async def browse_dialog(services: Services, host: ui.element, connection_id: int, name: str, settings: dict[str, Any],  # type: ignore[no-untyped-def]
+async def browse_dialog(services: Services, host: ui.element, connection_id: int, name: str,  # type: ignore[no-untyped-def]
                         on_added) -> None:
     """Browse an OPC UA server from the server: open objects, tick variables, add them as tags of the connection.
 
@@ -168,6 +169,7 @@ async def browse_dialog(services: Services, host: ui.element, connection_id: int
     """
     path: list[tuple[str | None, str]] = [(None, "Objects")]
     nodes: dict[str, BrowseNode] = {}
+    settings = await services.run_db(service.connection_settings, connection_id)
     with host, ui.dialog() as dialog, ui.card().classes("min-w-[48rem]"):
         ui.label(f"Browse · {name}").classes("text-lg")
         crumbs = ui.row().classes("items-center gap-1")
@@ -255,14 +257,15 @@ async def configuration(services: Services) -> None:
                         for c in [c for c in conns if c.equipment_id == eq.id]:
                             with ui.row().classes("items-center gap-2"):
                                 ui.label(f"{c.name} · {c.protocol} · edge {c.edge_id} · every {c.interval_ms} ms · "
-                                         f"{c.settings}").classes("text-sm")
+                                         f"{ConnectionOut.model_validate(c, from_attributes=True).settings}"
+                                         ).classes("text-sm")
                                 ui.button("Test connection", icon="network_check",
                                           on_click=lambda _, c=c: test_dialog(services, dialogs, c.id, c.name)).props(
                                     f'flat dense size=sm data-test="{c.id}"')
                                 if drivers.ALIASES.get(c.protocol, c.protocol) == "opcua":
                                     ui.button("Browse", icon="account_tree",
-                                              on_click=lambda _, c=c: browse_dialog(services, dialogs, c.id, c.name, dict(c.settings),
-                                                                                    render)).props(
+                                              on_click=lambda _, c=c: browse_dialog(services, dialogs, c.id, c.name, render)
+                                              ).props(
                                         f'flat dense size=sm data-browse="{c.id}"')
                             rows = [{"id": t.id, "name": t.name, "address": t.address, "data_type": t.data_type,
                                      "scale": t.scale, "offset": t.offset, "unit": t.unit,
@@ -377,4 +380,4 @@ async def configuration(services: Services) -> None:
         await render()
 
 
-PAGES = [Page(path="/config", handler=configuration)]
+PAGES = [Page(path="/config", handler=configuration, permission="plant.configure")]

@@ -227,4 +227,4 @@ async def scripts_page(services: Services) -> None:
     await prefill()
 
 
-PAGES = [Page(path="/scripts", handler=scripts_page)]
+PAGES = [Page(path="/scripts", handler=scripts_page, permission="scripts.edit")]  # an editor: viewers use the API

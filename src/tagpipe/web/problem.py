@@ -28,9 +28,12 @@ from tagpipe.errors import (
     Conflict,
     DeviceMisconfigured,
     DeviceUnreachable,
+    Forbidden,
     InvalidInput,
+    NotAuthenticated,
     NotFound,
     SandboxError,
+    TooManyAttempts,
 )
 
 log = logging.getLogger(__name__)
@@ -125,13 +128,17 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     CommandFailed: (502, "The edge could not carry out the command"),
     CommandTimeout: (504, "No answer from the edge"),
     SandboxError: (503, "Sandbox unavailable"),
+    NotAuthenticated: (401, "Not authenticated"),
+    Forbidden: (403, "Forbidden"),
+    TooManyAttempts: (429, "Too many attempts"),
 }
 
 
 def _handler(status: int, title: str):  # type: ignore[no-untyped-def]
     async def handle(_: Request, exc: Exception) -> JSONResponse:
         command_id = getattr(exc, "command_id", None)
-        return problem(status, title, str(exc), **({"command_id": command_id} if command_id else {}))
+        return problem(status, title, str(exc), getattr(exc, "headers", None),
+                       **({"command_id": command_id} if command_id else {}))
 
     return handle
 
