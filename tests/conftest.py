@@ -42,6 +42,22 @@ def provision_admin(db_url: str) -> str:
     return secret
 
 
+def admin_token(db_url: str) -> str:
+    """A new API token of the existing admin ``admin`` (the one ``tagpipe demo`` creates)."""
+    from sqlalchemy.orm import Session
+
+    from tagpipe.auth import tokens
+    from tagpipe.auth.principal import Principal
+    from tagpipe.db import make_engine
+
+    engine = make_engine(db_url)
+    with Session(engine) as s:
+        tests = Principal(kind="system", name="tests", role="admin", permissions=frozenset(), via="cli")
+        _, secret = tokens.create_token(s, tests, name="tests", username="admin")
+    engine.dispose()
+    return secret
+
+
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     server = EmbeddedNats(tmp_path / "nats", port=free_port(), mqtt_port=free_port()).start()
@@ -128,6 +144,14 @@ class Central:
             r = c.post("/api/auth/login", json={"username": username, "password": password})
             assert r.status_code == 200, r.text
             return [{"name": k, "value": v, "url": self.url} for k, v in r.cookies.items()]
+
+    @contextlib.contextmanager
+    def browser(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> Iterator[httpx.Client]:
+        """An HTTP client logged in with a browser session (pages need one; API tokens are for the API)."""
+        with self.anonymous as client:
+            r = client.post("/api/auth/login", json={"username": username, "password": password})
+            assert r.status_code == 200, r.text
+            yield client
 
     def get(self, path: str, **kw: object) -> httpx.Response:
         with self.api as c:
@@ -289,13 +313,18 @@ class Demo:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log: Path
+    token: str = ""  # an API token of the admin the demo created
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10,
+                            headers={"Authorization": f"Bearer {self.token}"} if self.token else {})
 
     def get(self, path: str, **kw: object) -> httpx.Response:
-        with httpx.Client(base_url=self.url, timeout=10) as c:
+        with self._client() as c:
             return c.get(path, **kw)  # type: ignore[arg-type]
 
     def post(self, path: str, json: object) -> httpx.Response:
-        with httpx.Client(base_url=self.url, timeout=10) as c:
+        with self._client() as c:
             return c.post(path, json=json)
 
     def health(self) -> httpx.Response:
@@ -326,6 +355,7 @@ def running_demo(data_dir: Path, *args: str, ready: bool = True) -> Iterator[Dem
     try:
         if ready:
             wait_until(lambda: demo.health().status_code == 200, timeout=60, what="the demo to be healthy")
+            demo.token = admin_token(f"sqlite:///{data_dir.resolve() / 'tagpipe.db'}")
         children = psutil.Process(proc.pid).children(recursive=True)
         yield demo
     finally:

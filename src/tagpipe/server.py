@@ -84,11 +84,11 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
         return prometheus_text(services)
 
     app.include_router(system, dependencies=[authorize])
-    undeclared = undeclared_routes(app, services)
-    if undeclared:
-        log.error("routes without a permission, refused to everybody: %s", ", ".join(undeclared))
     problem.install_api_fallback(app)  # after every API route, before the UI's catch-all
     problem.document(app)
+    undeclared = undeclared_routes(app, services)  # after document(): the first call makes the cached document
+    if undeclared:
+        log.error("routes without a permission, refused to everybody: %s", ", ".join(undeclared))
 
     if ui:
         from tagpipe.web import pages

@@ -38,8 +38,9 @@ def rows(shared_central) -> dict:
         db.execute(text("INSERT INTO connections (equipment_id, edge_id, name, protocol, settings, interval_ms, enabled) "
                         "VALUES (:e, 'edge-1', 'PLC\n2', 'simulator', '{}', 1000, 1)"), {"e": broken})
         conn2 = db.execute(text("SELECT id FROM connections WHERE equipment_id = :e"), {"e": broken}).scalar()
-        db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, scale, \"offset\", unit, writable) "
-                        "VALUES (:c, 'line\r\nbreak', 'sine', 'FLOAT64', 1, 0, '', 0)"), {"c": conn2})
+        db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, scale, \"offset\", unit, writable, "
+                        "source, key) VALUES (:c, 'line\r\nbreak', 'sine', 'FLOAT64', 1, 0, '', 0, 'plc', "
+                        "'plc/' || :c || '/line break')"), {"c": conn2})
         newline_tag = db.execute(text("SELECT id FROM tags WHERE connection_id = :c"), {"c": conn2}).scalar()
     engine.dispose()
     return {"tags": tags, "broken_equipment": broken, "newline_tag": newline_tag, "connection": conn2}
@@ -66,11 +67,12 @@ def test_names_with_line_breaks_stored_earlier_are_shown_everywhere(shared_centr
                  "/api/fleet/devices", "/api/fleet/edge/edge-1/config"):
         r = shared_central.get(path)
         assert r.status_code == 200, (path, r.text)
-    page = shared_central.get("/")
-    assert page.status_code == 200, page.text[-2000:]
-    assert "Press\\r\\n2" in page.text  # the name travels as data (JSON), not as HTML or props
-    assert shared_central.get("/trends").status_code == 200
-    assert shared_central.get("/config").status_code == 200
+    with shared_central.browser() as browser:  # the pages, logged in as a browser is
+        page = browser.get("/")
+        assert page.status_code == 200, page.text[-2000:]
+        assert "Press\\r\\n2" in page.text  # the name travels as data (JSON), not as HTML or props
+        assert browser.get("/trends").status_code == 200
+        assert browser.get("/config").status_code == 200
 
 
 def test_a_stored_connection_with_a_name_that_is_refused_now_can_still_be_tested(shared_central, rows) -> None:

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 
 def _routers() -> Sequence[APIRouter]:
-    from tagpipe.history.api import router
+    from tagpipe.history import api, rejects
 
-    return [router]
+    return [api.router, rejects.router]
 
 
 def _pages() -> Sequence[Page]:

@@ -72,6 +72,11 @@ class LiveFeed:
         self.catalog = await self.services.run_db(plant.tag_catalog)
         self.catalog_version += 1
 
+    async def fresh(self) -> None:
+        """Refresh the catalogue when a dashboard opens (one query per page load, none while it stays open), for a
+        change that reached the database without an event (another tool, a lost event)."""
+        await self._refresh_catalog()
+
     async def _seed(self) -> None:
         stored = await self.services.run_db(self.services.ports.latest_values)
         for tag_id, lv in stored.items():

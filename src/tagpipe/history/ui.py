@@ -75,6 +75,7 @@ async def write_dialog(services: Services, row: dict) -> None:
 
 async def dashboard(services: Services) -> None:
     feed = feed_of(services)
+    await feed.fresh()
     can_write = auth.allowed("tags.write")
     with page(services, "Dashboard"):
         container = ui.column().classes("w-full gap-4")
