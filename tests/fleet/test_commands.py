@@ -8,8 +8,8 @@ import json
 import nats
 
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
-from tests.central.test_plc_features import mb_table, post
 from tests.helpers import async_wait_until
+from tests.plant.test_plc_features import mb_table, post
 
 
 async def _online_writable(central, sim: ModbusSim) -> tuple[int, str]:  # type: ignore[no-untyped-def]

@@ -7,8 +7,8 @@ import asyncio
 import nats
 
 from tagpipe.contracts.events import CommandAnswered, EdgeStatusChanged
-from tests.central.test_plc_features import post
 from tests.helpers import async_wait_until
+from tests.plant.test_plc_features import post
 
 
 async def test_edge_status_and_command_answers_are_events(central) -> None:
