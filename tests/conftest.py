@@ -58,6 +58,25 @@ def admin_token(db_url: str) -> str:
     return secret
 
 
+_TEMPLATE: list[tuple[Path, str]] = []
+
+
+def sqlite_with_admin(path: Path) -> str:
+    """A migrated SQLite database with the admin at ``path``, copied from one made once per test session (migrating
+    and hashing a password cost seconds per test otherwise); returns the admin's API token."""
+    if not _TEMPLATE:
+        root = Path(tempfile.mkdtemp(prefix="tagpipe-template-"))
+        url = f"sqlite:///{root / 'tagpipe.db'}"
+        upgrade(url)
+        token = provision_admin(url)
+        with sqlite3.connect(root / "tagpipe.db") as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file, so a copy holds it all
+        _TEMPLATE.append((root / "tagpipe.db", token))
+    template, token = _TEMPLATE[0]
+    shutil.copy(template, path)
+    return token
+
+
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     server = EmbeddedNats(tmp_path / "nats", port=free_port(), mqtt_port=free_port()).start()
@@ -252,10 +271,9 @@ def shared_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central
            "TAGPIPE_NATS_URL": nats.url, "PYTHONUNBUFFERED": "1"}
     env.pop("TAGPIPE_DATABASE_URL", None)
     data_dir.mkdir(parents=True)
-    upgrade(f"sqlite:///{data_dir / 'tagpipe.db'}")
     c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats, env=env,
-                token=provision_admin(f"sqlite:///{data_dir / 'tagpipe.db'}"))
-    c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
+                token=sqlite_with_admin(data_dir / "tagpipe.db"))
+    c.procs.append(_spawn(["tagpipe", "server", "--no-migrate"], env, data_dir / "server.log"))
     try:
         # No worker runs here: the health report says its roles are down, and the server answers all the same.
         wait_until(lambda: c.get("/api/health").json()["bus"], timeout=30, what="the server")
@@ -285,12 +303,15 @@ def _central(tmp_path: Path, nats_server: EmbeddedNats, database_url: str | None
     if database_url:
         env["TAGPIPE_DATABASE_URL"] = database_url
     data_dir.mkdir(parents=True)
-    db_url = database_url or f"sqlite:///{data_dir / 'tagpipe.db'}"
-    upgrade(db_url)
-    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env,
-                token=provision_admin(db_url))
-    c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
-    c.procs.append(_spawn(["tagpipe", "worker", "--role", "ingest,fleet"], env, data_dir / "worker.log"))
+    if database_url:
+        upgrade(database_url)
+        token = provision_admin(database_url)
+    else:
+        token = sqlite_with_admin(data_dir / "tagpipe.db")
+    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env, token=token)
+    c.procs.append(_spawn(["tagpipe", "server", "--no-migrate"], env, data_dir / "server.log"))
+    c.procs.append(_spawn(["tagpipe", "worker", "--role", "ingest,fleet", "--no-migrate"], env,
+                          data_dir / "worker.log"))
     try:
         wait_until(lambda: c.get("/api/health").json()["bus"], timeout=30, what="the server to connect to NATS")
         yield c

@@ -187,7 +187,9 @@ def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http
 
 
 @app.command()
-def server(data_dir: DataDir = None, http_port: HttpPort = None, verbose: Verbose = False) -> None:
+def server(data_dir: DataDir = None, http_port: HttpPort = None,
+           migrate: Annotated[bool, typer.Option(help="Upgrade the database schema before starting.")] = True,
+           verbose: Verbose = False) -> None:
     """Run only the web UI and REST API (against TAGPIPE_NATS_URL and TAGPIPE_DATABASE_URL)."""
     from tagpipe.server import create_app
 
@@ -201,7 +203,7 @@ def server(data_dir: DataDir = None, http_port: HttpPort = None, verbose: Verbos
         except NoAdmin as e:
             console.print(f"[red]{e}[/]")
             raise typer.Exit(2) from None
-    serve_http(create_app(settings), settings)
+    serve_http(create_app(settings, migrate=migrate), settings)
 
 
 @app.command()
