@@ -15,7 +15,7 @@ import nats.js.errors
 import paho.mqtt.client as mqtt
 
 from tagpipe.contracts import iso_timestamp
-from tests.conftest import Central
+from tests.conftest import ADMIN_PASSWORD, Central
 from tests.helpers import async_wait_until
 from tests.history.poison import CORPUS
 
@@ -110,7 +110,9 @@ async def test_the_poison_corpus_over_nats_and_mqtt_is_dead_lettered_and_good_tr
     assert detail["payload_text"] is None and detail["payload_truncated"] is False
     assert central.get(f"/api/ingest/dead-letters/{by_edge[edge_of('mqtt', '5mb-value')]['id']}").json()[
         "payload_truncated"] is True
-    assert central.get("/dead-letters").status_code == 200
+    with central.anonymous as browser:  # pages need a session (a token is for the API)
+        assert browser.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).is_success
+        assert browser.get("/dead-letters").status_code == 200
     assert worker_alive(central)
 
 

@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 def _routers() -> Sequence[APIRouter]:
     from tagpipe.history.api import router
+    from tagpipe.history.rejects import router as rejects
 
-    return [router]
+    # Side by side, not nested: FastAPI >= 0.165 matches a nested router's routes with their own path templates,
+    # without the outer prefix, and auth looks access up by the full template.
+    return [router, rejects]
 
 
 def _pages() -> Sequence[Page]:

@@ -16,7 +16,7 @@ from tagpipe.contracts import in_time_range, iso_timestamp, parse_iso_ms
 from tagpipe.contracts.payloads import MAX_MS, MIN_MS
 from tagpipe.db import fits
 from tagpipe.errors import InvalidInput
-from tagpipe.history import rejects, service
+from tagpipe.history import service
 from tagpipe.web.deps import ServicesDep
 from tagpipe.web.inputs import MAX_INT64, PathId
 
@@ -124,5 +124,3 @@ async def history_csv(services: ServicesDep,
     return StreamingResponse(iter([buf.getvalue()]), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="tagpipe-history.csv"'})
 
-
-router.include_router(rejects.router)

@@ -17,7 +17,7 @@ from tagpipe.errors import Conflict, NotFound
 from tagpipe.services import Services
 from tagpipe.web.deps import ServicesDep
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 INGEST = "ingest"  # the ingest worker's consumer
 RECENT = 5
 
