@@ -52,6 +52,7 @@ class EdgeSettings:
     config_poll_s: float = 30.0
     outbox_max_rows: int = 1_000_000
     sandbox: bool = True
+    ca: Path | None = None  # CA file that verifies an https server (else the system's authorities)
 
     def __post_init__(self) -> None:
         from urllib.parse import urlparse
@@ -74,7 +75,7 @@ class EdgeAgent:
         self.outbox = Outbox(s.data_dir / "outbox.db", max_rows=s.outbox_max_rows)
         self.transport: Transport = (MqttTransport(s.mqtt_url or "", self.subjects, s.edge_id) if s.transport == "mqtt"
                                      else NatsTransport(s.nats_url or "", self.subjects, s.edge_id))
-        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json")
+        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json", ca=s.ca)
         self.hooks: SandboxPool | None = None  # started when scripts are first configured
         self._wake = asyncio.Event()
         self._sync_now = asyncio.Event()
