@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
 
     app.include_router(system, dependencies=[authorize])
     undeclared = undeclared_routes(app, services)
+    app.openapi_schema = None  # made above before problem.document could describe the errors: made again on demand
     if undeclared:
         log.error("routes without a permission, refused to everybody: %s", ", ".join(undeclared))
     problem.install_api_fallback(app)  # after every API route, before the UI's catch-all
