@@ -39,3 +39,12 @@ async def test_upload_a_certificate_and_a_key_and_pick_them_for_an_opcua_connect
     await page.locator('[data-field="settings.private_key"]').click()
     await expect(page.get_by_role("option", name="press-client-key")).to_have_count(1)
     await expect(page.locator('[data-field="settings.certificate_path"]')).to_have_count(0)  # no path to type
+    await page.get_by_role("option", name="press-client-key").click()
+
+    # Test connection from the page: the server uses the store's material, and the attempt is audited.
+    await page.locator('[data-field="settings.endpoint_url"]').fill("opc.tcp://127.0.0.1:1/")
+    await page.get_by_role("button", name="Test connection").first.click()
+    await expect(page.get_by_text("connection refused by 127.0.0.1:1")).to_be_visible(timeout=15_000)
+    audit = (await asyncio.to_thread(central.get, "/api/audit", params={"action": "ui: test connection"})).json()
+    assert audit and audit[0]["principal"] == "admin" and audit[0]["detail"]["settings"]["certificate"] == \
+        "press-client"

@@ -64,9 +64,9 @@ class OpcUaSettings(BaseModel):
         None, description="Server certificate to trust (a name in tagpipe's store); taken from the server's endpoint "
                           "list when empty.", json_schema_extra={"material": "certificate"})
     # Files named by path are never read (a path named any file of the server): refused with what to do instead.
-    certificate_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED)
-    private_key_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED)
-    server_certificate_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED)
+    certificate_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED, exclude=True)
+    private_key_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED, exclude=True)
+    server_certificate_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED, exclude=True)
     timeout_s: float = Field(4.0, gt=0, le=60, description="Seconds a connect, read or write may take at most.")
     mode: Literal["poll", "subscribe"] = Field(
         "poll", description="poll: read all tags in one request per cycle; subscribe: the server pushes changes "

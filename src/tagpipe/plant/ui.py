@@ -9,6 +9,8 @@ from nicegui import ui
 from pydantic import ValidationError
 
 from tagpipe import drivers
+from tagpipe.auth import audit, current
+from tagpipe.auth.redact import redact
 from tagpipe.contracts.config import ByteOrder, DataType
 from tagpipe.errors import Conflict, InvalidInput, NotFound
 from tagpipe.feature import Page
@@ -79,6 +81,13 @@ class Form:
             return False
         await self.services.config_changed(edges or [])
         return True
+
+
+async def audited(services: Services, action: str, target: str, settings: Mapping[str, Any]) -> None:
+    """A connection the server makes from a page is audited like its POST: it reaches into the plant's network."""
+    principal = current()
+    await services.run_db(audit.record, principal=principal or "ui", action=f"ui: {action}", target=target,
+                          address=principal.address if principal else "", detail={"settings": redact(dict(settings))})
 
 
 def _number(v: Any) -> Any:
@@ -159,6 +168,7 @@ async def test_dialog(services: Services, host: ui.element, connection_id: int, 
         ui.button("Close", on_click=dialog.close).props("flat")
     dialog.open()
     body = await services.run_db(service.connection_test_body, connection_id)
+    await audited(services, "test connection", f"connections/{connection_id}", body.settings)
     try:
         material = await services.run_db(certificates.material, body.protocol, body.settings)
         result = await probe.try_connection(body, services.settings.device_networks, material)
@@ -203,6 +213,7 @@ async def browse_dialog(services: Services, host: ui.element, connection_id: int
                 ui.link(label, "#").on("click.prevent", lambda _, i=i: go_up(i))
                 ui.label("/") if i < len(path) - 1 else None
         status.text = "Browsing…"
+        await audited(services, "browse OPC UA", f"connections/{connection_id}", settings)
         try:
             material = await services.run_db(certificates.material, "opcua", settings)
             children = await probe.browse(settings, path[-1][0], services.settings.device_networks, material)
@@ -341,6 +352,7 @@ async def configuration(services: Services) -> None:
                 try:
                     body = ConnectionTestIn(protocol=v["protocol"], settings=form_settings(v),
                                             tags=parse_tag_lines(v["tags"]))
+                    await audited(services, "test connection", "connections/test", body.settings)
                     material = await services.run_db(certificates.material, body.protocol, body.settings)
                     result = await probe.try_connection(body, services.settings.device_networks, material)
                 except (ValidationError, InvalidInput) as e:
