@@ -289,13 +289,17 @@ class Demo:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log: Path
+    token: str = ""  # an admin's API token: every call below carries it
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {self.token}"})
 
     def get(self, path: str, **kw: object) -> httpx.Response:
-        with httpx.Client(base_url=self.url, timeout=10) as c:
+        with self._client() as c:
             return c.get(path, **kw)  # type: ignore[arg-type]
 
     def post(self, path: str, json: object) -> httpx.Response:
-        with httpx.Client(base_url=self.url, timeout=10) as c:
+        with self._client() as c:
             return c.post(path, json=json)
 
     def health(self) -> httpx.Response:
@@ -317,11 +321,14 @@ def running_demo(data_dir: Path, *args: str, ready: bool = True) -> Iterator[Dem
     for name in ("TAGPIPE_NATS_URL", "TAGPIPE_DATABASE_URL"):
         env.pop(name, None)
     data_dir.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite:///{data_dir / 'tagpipe.db'}"
+    upgrade(db_url)
+    token = provision_admin(db_url)  # the demo then prints a one-time link for this admin instead of making one
     log = data_dir.parent / f"{data_dir.name}-demo.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "tagpipe", "demo", *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    demo = Demo(url=f"http://127.0.0.1:{port}", data_dir=data_dir, proc=proc, log=log)
+    demo = Demo(url=f"http://127.0.0.1:{port}", data_dir=data_dir, proc=proc, log=log, token=token)
     children: list[psutil.Process] = []
     try:
         if ready:

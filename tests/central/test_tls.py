@@ -69,9 +69,10 @@ def test_plain_http_beyond_this_machine_is_warned_about_loudly(tmp_path: Path, c
     assert any(r.levelname == "WARNING" and "plain http on 192.0.2.7" in r.message for r in caplog.records)
 
 
-@pytest.fixture
-def https_server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
     """``tagpipe server --tls self-signed`` on 127.0.0.1 (no NATS: the API serves while the bus is away)."""
+    tmp_path = tmp_path_factory.mktemp("https")
     data_dir, port = tmp_path / "central", free_port()
     env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
            "TAGPIPE_NATS_URL": f"nats://127.0.0.1:{free_port()}", "PYTHONUNBUFFERED": "1"}

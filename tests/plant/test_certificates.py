@@ -215,7 +215,8 @@ async def test_an_uploaded_client_certificate_logs_the_edge_into_a_secure_opcua_
     assert "/api/certificates" in audit and "PRIVATE KEY" not in audit and "BEGIN CERTIFICATE" in audit
 
 
-def test_a_server_path_is_refused_and_never_read_nor_told_apart(central: Central) -> None:
+def test_a_server_path_is_refused_and_never_read_nor_told_apart(shared_central: Central) -> None:
+    central = shared_central
     conn = {"equipment_id": central.post("/api/equipment", {"name": "Press 9"}).json()["id"], "edge_id": "edge-1",
             "name": "ua", "protocol": "opcua"}
     for field in ("certificate_path", "private_key_path", "server_certificate_path"):
@@ -233,7 +234,9 @@ def test_a_server_path_is_refused_and_never_read_nor_told_apart(central: Central
     assert len(set(answers)) == 1, answers  # existing and missing files answer alike: nothing was opened
 
 
-def test_a_viewer_lists_certificates_but_cannot_upload_or_delete(central: Central, pki: dict[str, SimCert]) -> None:
+def test_a_viewer_lists_certificates_but_cannot_upload_or_delete(shared_central: Central,
+                                                                 pki: dict[str, SimCert]) -> None:
+    central = shared_central
     viewer = central.user("vera", "viewer")
     uploaded = central.post("/api/certificates", {"name": "c", "pem": pem_of(pki["client"])}).json()
     with central.anonymous as c:
