@@ -367,11 +367,14 @@ def running_demo(data_dir: Path, *args: str, ready: bool = True) -> Iterator[Dem
     for name in ("TAGPIPE_NATS_URL", "TAGPIPE_DATABASE_URL"):
         env.pop(name, None)
     data_dir.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite:///{data_dir / 'tagpipe.db'}"
+    upgrade(db_url)
+    token = provision_admin(db_url)  # the demo then prints a one-time link for this admin instead of making one
     log = data_dir.parent / f"{data_dir.name}-demo.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "tagpipe", "demo", *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    demo = Demo(url=f"http://127.0.0.1:{port}", data_dir=data_dir, proc=proc, log=log)
+    demo = Demo(url=f"http://127.0.0.1:{port}", data_dir=data_dir, proc=proc, log=log, token=token)
     children: list[psutil.Process] = []
     try:
         if ready:

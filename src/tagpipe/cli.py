@@ -24,6 +24,11 @@ HttpPort = Annotated[int | None, typer.Option(help="Web UI and REST API port. En
 NatsPort = Annotated[int | None, typer.Option(help="Embedded NATS client port. Env: TAGPIPE_NATS_PORT.")]
 MqttPort = Annotated[int | None, typer.Option(help="Embedded NATS MQTT listener port. Env: TAGPIPE_MQTT_PORT.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+Tls = Annotated[str | None, typer.Option(
+    "--tls", help="self-signed: serve HTTPS with a certificate of this installation's own CA, made in "
+                  "<data dir>/tls (edges: --ca <data dir>/tls/ca.pem); off: plain http. Env: TAGPIPE_TLS.")]
+TlsCert = Annotated[Path | None, typer.Option(help="PEM certificate to serve HTTPS with. Env: TAGPIPE_TLS_CERT.")]
+TlsKey = Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert. Env: TAGPIPE_TLS_KEY.")]
 
 
 def _logging(verbose: bool) -> None:
@@ -33,23 +38,55 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _settings(data_dir: Path | None, http_port: int | None, nats_port: int | None, mqtt_port: int | None) -> Settings:
+def _settings(data_dir: Path | None, http_port: int | None, nats_port: int | None, mqtt_port: int | None,
+              tls: str | None = None, tls_cert: Path | None = None, tls_key: Path | None = None) -> Settings:
     overrides = {k: v for k, v in {"data_dir": data_dir, "http_port": http_port, "nats_port": nats_port,
-                                   "mqtt_port": mqtt_port}.items() if v is not None}
-    return Settings(**overrides)
+                                   "mqtt_port": mqtt_port, "tls": tls, "tls_cert": tls_cert,
+                                   "tls_key": tls_key}.items() if v is not None}
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise typer.BadParameter(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise typer.BadParameter("TLS needs both a certificate and its key (--tls-cert and --tls-key, or "
+                                 "TAGPIPE_TLS_CERT and TAGPIPE_TLS_KEY)")
+    return settings
+
+
+def tls_ready(settings: Settings) -> Settings:
+    """The settings with the self-signed pair made when asked for; a loud warning when serving plain http beyond
+    this machine (warned, not refused: a reverse proxy that terminates TLS is a sound set-up)."""
+    from tagpipe.tls import transport_warning, with_tls_files
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = with_tls_files(settings)
+    for path in (settings.tls_cert, settings.tls_key):
+        if path is not None and not path.is_file():
+            console.print(f"[red]TLS file {path} does not exist.[/]")
+            raise typer.Exit(2)
+    warning = transport_warning(settings)
+    if warning:
+        from rich.panel import Panel
+
+        logging.getLogger("tagpipe.tls").warning(warning)
+        console.print(Panel(warning, title="no TLS", border_style="bold red"))
+    return settings
 
 
 def serve_central(settings: Settings, before_serve=None, demo: bool = False) -> None:  # type: ignore[no-untyped-def]
     """Embedded NATS (unless TAGPIPE_NATS_URL), the worker process and the web server, until Ctrl-C.
 
     Every child is supervised: one that dies is restarted with back-off, and its state is in ``/api/health``.
-    ``before_serve(supervisor, env)`` adds the demo's children.
+    ``before_serve(supervisor, env, settings)`` adds the demo's children.
     """
     from tagpipe.bus import EmbeddedNats
     from tagpipe.processes import python_child, run_to_end, settings_env
     from tagpipe.supervisor import ChildSpec, Supervisor
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = tls_ready(settings)
     # Migrate in a short-lived child: this long-running process and the worker then never load Alembic (~10 MB each).
     if run_to_end(["tagpipe", "migrate"], settings_env(settings)) != 0:
         raise typer.Exit(1)
@@ -71,12 +108,13 @@ def serve_central(settings: Settings, before_serve=None, demo: bool = False) -> 
         supervisor.add(python_child("worker", ["tagpipe", "worker", "--role", ",".join(known_roles()),
                                                "--no-migrate"], env))
         if before_serve:
-            before_serve(supervisor, env)
+            before_serve(supervisor, env, settings)
         supervisor.start()  # after the demo's start-up, which replaces a simulator that cannot listen itself
         from tagpipe.server import create_app
 
         fastapi_app = create_app(settings, migrate=False, children=supervisor.snapshot)
-        console.print(f"[bold green]tagpipe[/] is running: [link]http://{settings.host}:{settings.http_port}[/]"
+        scheme = "https" if settings.https else "http"
+        console.print(f"[bold green]tagpipe[/] is running: [link]{scheme}://{settings.host}:{settings.http_port}[/]"
                       f"  (API docs at /docs, NATS {settings.bus_url}, MQTT {settings.host}:{settings.mqtt_port})"
                       "  Ctrl-C stops everything.")
         serve_http(fastapi_app, settings, on_signal=supervisor.stopping)
@@ -101,8 +139,9 @@ def serve_http(fastapi_app, settings: Settings, on_signal=None) -> None:  # type
     """
     import uvicorn
 
+    tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)} if settings.https else {}
     server = uvicorn.Server(uvicorn.Config(fastapi_app, host=settings.host, port=settings.http_port,
-                                           log_level="warning"))
+                                           log_level="warning", **tls))
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
 
     def stop(*_: object) -> None:
@@ -141,23 +180,24 @@ def first_start(settings: Settings, demo: bool) -> None:
 
 @app.command()
 def up(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort = None,
-       mqtt_port: MqttPort = None, verbose: Verbose = False) -> None:
+       mqtt_port: MqttPort = None, tls: Tls = None, tls_cert: TlsCert = None, tls_key: TlsKey = None,
+       verbose: Verbose = False) -> None:
     """Run the central side: embedded NATS (JetStream + MQTT), the web UI and API, the ingest and fleet workers."""
     _logging(verbose)
-    serve_central(_settings(data_dir, http_port, nats_port, mqtt_port))
+    serve_central(_settings(data_dir, http_port, nats_port, mqtt_port, tls, tls_cert, tls_key))
 
 
 @app.command()
 def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort = None,
          mqtt_port: MqttPort = None, plant: Annotated[str, typer.Option(help="Simulated plant: press (one Modbus press) or mixed "
                                                   "(one PLC of every protocol).")] = "press",
-         verbose: Verbose = False) -> None:
+         tls: Tls = None, tls_cert: TlsCert = None, tls_key: TlsKey = None, verbose: Verbose = False) -> None:
     """Run ``up`` plus simulated PLCs (a press, or one of every protocol) and a local edge agent: live data in seconds."""
     from tagpipe.demo import start_demo
 
     _logging(verbose)
-    settings = _settings(data_dir, http_port, nats_port, mqtt_port)
-    serve_central(settings, before_serve=lambda sup, env: start_demo(settings, sup, env, plant), demo=True)
+    settings = _settings(data_dir, http_port, nats_port, mqtt_port, tls, tls_cert, tls_key)
+    serve_central(settings, before_serve=lambda sup, env, ready: start_demo(ready, sup, env, plant), demo=True)
 
 
 @app.command()
@@ -171,6 +211,10 @@ def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http
          heartbeat: Annotated[float, typer.Option(help="Heartbeat interval in seconds.")] = 30.0,
          config_poll: Annotated[float, typer.Option(help="Config poll interval in seconds.")] = 30.0,
          company_code: Annotated[str, typer.Option(help="Passed to hooks as context['company_code'].")] = "",
+         ca: Annotated[Path | None, typer.Option(
+             "--ca", help="CA certificate (PEM) that verifies an https server, e.g. the server's "
+                          "<data dir>/tls/ca.pem after tagpipe up --tls self-signed; default: the system's "
+                          "trusted authorities. Verification is never skipped.")] = None,
          verbose: Verbose = False) -> None:
     """Run an edge agent: poll the PLCs in the server's config for this edge, forward every value exactly once."""
     from tagpipe.edge import EdgeAgent, EdgeSettings
@@ -180,21 +224,25 @@ def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http
         raise typer.BadParameter("expected nats or mqtt", param_hint="--transport")
     s = EdgeSettings(server=server, edge_id=edge_id, transport=transport, nats_url=nats_url, mqtt_url=mqtt_url,
                      prefix=prefix, data_dir=data_dir or Path(f"tagpipe-edge-{edge_id}"), heartbeat_s=heartbeat,
-                     config_poll_s=config_poll, company_code=company_code)
-    agent = EdgeAgent(s)
+                     config_poll_s=config_poll, company_code=company_code, ca=ca)
+    try:
+        agent = EdgeAgent(s)
+    except ValueError as e:  # an unreadable --ca
+        raise typer.BadParameter(str(e), param_hint="--ca") from None
     gctune.settle()
     _run_until_signal(agent.run())
 
 
 @app.command()
-def server(data_dir: DataDir = None, http_port: HttpPort = None,
+def server(data_dir: DataDir = None, http_port: HttpPort = None, tls: Tls = None, tls_cert: TlsCert = None,
+           tls_key: TlsKey = None,
            migrate: Annotated[bool, typer.Option(help="Upgrade the database schema before starting.")] = True,
            verbose: Verbose = False) -> None:
     """Run only the web UI and REST API (against TAGPIPE_NATS_URL and TAGPIPE_DATABASE_URL)."""
     from tagpipe.server import create_app
 
     _logging(verbose)
-    settings = _settings(data_dir, http_port, None, None)
+    settings = tls_ready(_settings(data_dir, http_port, None, None, tls, tls_cert, tls_key))
     if not settings.loopback:  # scale-out: refuse to listen beyond this machine with nobody able to log in
         from tagpipe.auth.bootstrap import NoAdmin, prepare
 

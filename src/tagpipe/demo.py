@@ -25,6 +25,7 @@ from tagpipe.plant.models import Connection, Equipment, Tag
 from tagpipe.processes import python_child
 from tagpipe.settings import Settings
 from tagpipe.supervisor import Supervisor
+from tagpipe.tls import TLS_DIR, WILDCARDS
 
 DEMO_EDGE = "demo-edge"
 SIM_PORT = 5020
@@ -183,6 +184,20 @@ def start_demo(settings: Settings, supervisor: Supervisor, env: dict[str, str], 
         seed_mixed(settings, ports)
     console.print("demo simulators: " + ", ".join(f"{p} on {SIM_HOST}:{port}" for p, port in ports.items()))
     supervisor.add(python_child(f"edge:{DEMO_EDGE}", [
-        "tagpipe", "edge", "--server", f"http://{settings.host}:{settings.http_port}", "--edge-id", DEMO_EDGE,
+        "tagpipe", "edge", "--server", server_url(settings), "--edge-id", DEMO_EDGE,
         "--nats", settings.bus_url, "--data-dir", str(settings.data_dir / "edge"), "--heartbeat", "5",
-        "--config-poll", "30"], env))
+        "--config-poll", "30", *ca_option(settings)], env))
+
+
+def server_url(settings: Settings) -> str:
+    """How an edge on this machine reaches the server (over TLS when it serves TLS)."""
+    if not settings.https:
+        return f"http://{settings.host}:{settings.http_port}"
+    host = "127.0.0.1" if settings.host in WILDCARDS else settings.host
+    return f"https://{'[' + host + ']' if ':' in host else host}:{settings.http_port}"
+
+
+def ca_option(settings: Settings) -> list[str]:
+    """``--ca`` for the installation's own CA when the server's certificate was made by ``--tls self-signed``."""
+    ca = settings.data_dir / TLS_DIR / "ca.pem"
+    return ["--ca", str(ca)] if settings.https and settings.tls == "self-signed" and ca.exists() else []

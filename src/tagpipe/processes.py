@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,9 +13,9 @@ from tagpipe.supervisor import ChildSpec
 
 def settings_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[f"TAGPIPE_{name.upper()}"] = str(value)
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None:  # lists and objects as JSON, which is how pydantic-settings reads them back
+            env[f"TAGPIPE_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     if settings.nats_url is None:
         env["TAGPIPE_NATS_URL"] = settings.bus_url
     return env

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tagpipe import __version__
 from tagpipe.auth import PUBLIC
@@ -18,6 +18,7 @@ from tagpipe.auth.audit import AuditMiddleware, install_listener
 from tagpipe.auth.policy import policy
 from tagpipe.bus import close, wait_for_bus
 from tagpipe.db import upgrade
+from tagpipe.errors import Forbidden, NotAuthenticated
 from tagpipe.features import FEATURES
 from tagpipe.health import HealthMonitor
 from tagpipe.health.api import router as health_router
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
     services = build_services(settings, FEATURES)
     services.health = monitor = HealthMonitor(services, children)
     services.state["auth.access"] = SYSTEM_ACCESS
-    authorize = Depends(authorizer(services))  # every route: who calls, and may they (auth.access)
+    authorize_request = authorizer(services)
+    authorize = Depends(authorize_request)  # every route: who calls, and may they (auth.access)
     install_listener(services.sessions)  # every change a user makes, in the audit log
     credential_cache(services)  # emptied by every change to users, sessions and tokens
 
@@ -69,7 +71,7 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
     app = FastAPI(title="tagpipe", version=__version__, lifespan=lifespan,
                   default_response_class=problem.SafeJSONResponse, description="Industrial data platform: equipment, tags, history, fleet of edges.")
     app.state.services = services
-    problem.install(app)
+    problem.install(app, caller_first=refusal_first(authorize_request))
     app.add_middleware(AuditMiddleware, services=services)
     for feature in services.features:
         for router in feature.routers() if feature.routers else ():
@@ -95,6 +97,24 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
 
         pages.mount(app, services)
     return app
+
+
+def refusal_first(authorize: Callable[..., Awaitable[None]]) -> Callable[[Request], Awaitable[JSONResponse | None]]:
+    """A body that is not even JSON is reported before any dependency runs: check the caller first, so whoever may
+    not call the route is refused (401/403) as for any other body, and learns nothing about it."""
+
+    async def check(request: Request) -> JSONResponse | None:
+        if request.scope.get("route") is None:
+            return None  # no route matched: nothing to authorize against
+        try:
+            await authorize(request, None)
+        except NotAuthenticated as e:
+            return problem.problem(401, "Not authenticated", str(e))
+        except Forbidden as e:
+            return problem.problem(403, "Forbidden", str(e))
+        return None
+
+    return check
 
 
 def undeclared_routes(app: FastAPI, services: Services) -> list[str]:

@@ -111,7 +111,8 @@ def build_services(settings: Settings, features: tuple[Feature, ...]) -> Service
     from tagpipe.auth.secrets import SecretBox
 
     sessions = session_factory(engine)
-    sessions.configure(info={"secret_box": SecretBox(settings)})  # secrets at rest, keyed from these settings
+    # Secrets at rest, keyed from these settings; the one directory whose certificate files connections may name.
+    sessions.configure(info={"secret_box": SecretBox(settings), "certificate_dir": settings.certificate_dir})
     services = Services(settings=settings, engine=engine, sessions=sessions,
                         subjects=Subjects(settings.prefix), features=features)
     services.ports = build_ports(services, features)

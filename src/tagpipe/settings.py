@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, gt=0, le=24 * 30, description="How long a browser session lasts after log in.")
     secret_key: str | None = Field(None, description="Key that encrypts stored secrets (urlsafe base64 of 32 bytes); "
                                                      "default: the file secret.key in data_dir, created mode 0600.")
+    tls_cert: Path | None = Field(None, description="PEM certificate (with its chain) that the web server and the "
+                                                    "embedded NATS serve; with tls_key, HTTPS is on.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    tls: Literal["off", "self-signed"] = Field(
+        "off", description="self-signed: unless tls_cert and tls_key are set, serve HTTPS with a certificate from a "
+                           "CA made for this installation in data_dir/tls (edges trust it with --ca data_dir/tls/ca.pem).")
+    tls_hosts: list[str] = Field(default_factory=list, description="Extra host names and IP addresses the self-signed "
+                                 "certificate is valid for (besides host, localhost, 127.0.0.1, ::1 and this machine's "
+                                 "name), e.g. [\"plant-server.local\", \"10.1.0.5\"].")
+    certificate_dir: Path | None = Field(
+        None, description="A directory whose certificate and key files connections may name, besides the ones "
+                          "uploaded into tagpipe's store (Configuration → Certificates). Nothing outside it is read.")
 
     @classmethod
     def settings_customise_sources(
@@ -88,6 +100,11 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def https(self) -> bool:
+        """Whether the web server speaks TLS (a certificate and its key are configured)."""
+        return self.tls_cert is not None and self.tls_key is not None
 
     @property
     def bus_url(self) -> str:

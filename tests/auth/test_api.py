@@ -124,6 +124,12 @@ def test_a_viewer_reads_but_changes_nothing(central: Central) -> None:
         problem(c.post("/api/users", json={"username": "eve", "role": "admin", "password": "password123"},
                        headers=bearer(viewer)), 403, "users.manage")
         problem(c.get("/api/audit", headers=bearer(viewer)), 403, "audit.review")
+        for body in (b"\x00", b"{not json", b"\xff\xfe"):  # NUL, not JSON, not UTF-8  # a body that is not even JSON: the caller is refused first all the same
+            problem(c.put("/api/equipment/1", content=body, headers={**bearer(viewer), "content-type":
+                                                                     "application/json"}), 403, "plant.configure")
+            problem(c.put("/api/equipment/1", content=body, headers={"content-type": "application/json"}), 401)
+        assert c.put("/api/equipment/1", content=b"{", headers={**bearer(central.token), "content-type":
+                                                                "application/json"}).status_code == 422
     assert central.get("/api/equipment").json() == []
     assert [u["username"] for u in central.get("/api/users").json()] == ["admin", "vera"]
 

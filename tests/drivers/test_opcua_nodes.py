@@ -99,7 +99,8 @@ def test_unconvertible_read_values_say_why(value: object, data_type: DataType, r
     ({"endpoint_url": "http://plc:4840"}, "connection.endpoint_url"),
     ({"endpoint_url": "opc.tcp://plc:4840", "security_policy": "Basic128"}, "connection.security_policy"),
     ({"endpoint_url": "opc.tcp://plc:4840", "auth": "username"}, "connection"),
-    ({"endpoint_url": "opc.tcp://plc:4840", "certificate_path": "/c.der"}, "connection"),
+    ({"endpoint_url": "opc.tcp://plc:4840", "certificate": "c"}, "connection"),  # without its private_key
+    ({"endpoint_url": "opc.tcp://plc:4840", "certificate_path": "/c.der"}, "connection.certificate_path"),
     ({"endpoint_url": "opc.tcp://plc:4840", "mode": "push"}, "connection.mode"),
 ])
 def test_bad_settings_name_the_field(connection: dict[str, object], field: str) -> None:
@@ -120,3 +121,14 @@ def test_settings_schema_describes_every_field_for_the_ui_form() -> None:
     schema = OpcUaSettings.model_json_schema()
     assert all(prop.get("description") for prop in schema["properties"].values())
     assert schema["properties"]["password"]["format"] == "password"
+
+
+@pytest.mark.parametrize("field", ["certificate_path", "private_key_path", "server_certificate_path"])
+def test_a_path_is_never_read_and_is_refused_naming_the_field(field: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        validate_settings("opcua", {"endpoint_url": "opc.tcp://127.0.0.1:4840", field: "/etc/shadow"})
+    assert e.value.field == f"connection.{field}" and "Configuration → Certificates" in str(e.value)
+    with pytest.raises(InvalidInput) as e:
+        validate_settings("opcua", {"endpoint_url": "opc.tcp://127.0.0.1:4840", "certificate": "/etc/shadow",
+                                    "private_key": "k"})
+    assert e.value.field == "connection.certificate" and "not a path" in str(e.value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,9 +33,9 @@ def settings(sim: OpcUaSim, **kw: Any) -> OpcUaSettings:
     return OpcUaSettings(endpoint_url=sim.url, security_policy="Basic256Sha256", timeout_s=5, **kw)
 
 
-async def round_trip(s: OpcUaSettings, sim: OpcUaSim, value: int) -> Any:
+async def round_trip(s: OpcUaSettings, sim: OpcUaSim, value: int, material: dict[str, bytes] | None = None) -> Any:
     tag = TagConfig(name="count", address=sim.nodes[DataType.INT32], data_type=DataType.INT32)
-    async with OpcUa(s) as d:
+    async with OpcUa(s, material) as d:
         await d.write(tag, value)
         return (await d.read([tag]))["count"].value
 
@@ -50,10 +49,10 @@ async def test_username_and_password_over_a_secure_channel(sim: OpcUaSim, mode: 
 
 async def test_client_certificate_login_with_a_pinned_server_certificate(sim: OpcUaSim,
                                                                           certs: dict[str, SimCert]) -> None:
-    s = settings(sim, auth="certificate", certificate_path=str(certs["client"].cert_path),
-                 private_key_path=str(certs["client"].key_path),
-                 server_certificate_path=str(certs["server"].cert_path))
-    assert await round_trip(s, sim, -5) == -5
+    material = {"client": certs["client"].cert_path.read_bytes(), "client-key": certs["client"].key_path.read_bytes(),
+                "server": certs["server"].cert_path.read_bytes()}  # as the store delivers them, by name
+    s = settings(sim, auth="certificate", certificate="client", private_key="client-key", server_certificate="server")
+    assert await round_trip(s, sim, -5, material) == -5
 
 
 async def test_a_wrong_password_is_access_denied(sim: OpcUaSim) -> None:
@@ -72,8 +71,8 @@ async def test_no_security_is_refused_by_a_secure_only_server(sim: OpcUaSim) -> 
         await round_trip(s, sim, 1)
 
 
-async def test_a_missing_certificate_file_is_misconfigured_naming_it(sim: OpcUaSim, tmp_path: Path) -> None:
-    s = settings(sim, username="operator", password="s3cret", certificate_path=str(tmp_path / "nope.der"),
-                 private_key_path=str(tmp_path / "nope.pem"))
-    with pytest.raises(DeviceMisconfigured, match="nope.der"):
-        await round_trip(s, sim, 1)
+async def test_a_certificate_not_delivered_is_misconfigured_naming_it(sim: OpcUaSim) -> None:
+    s = settings(sim, username="operator", password="s3cret", certificate="nope", private_key="nope-key")
+    with pytest.raises(DeviceMisconfigured, match="'nope' was not delivered"):
+        await round_trip(s, sim, 1, {})
+

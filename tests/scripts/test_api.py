@@ -152,3 +152,12 @@ def test_edge_config_carries_enabled_scripts_in_scope_and_disable_or_delete_chan
         assert c.get(f"{API}/{glob['id']}").status_code == 404
     assert config("edge-2").headers["etag"] != etag
     assert [s["script_name"] for s in config("edge-2").json()["scripts"]] == ["d"]
+
+
+def test_the_server_sandbox_says_it_has_no_network(shared_central) -> None:
+    import os
+
+    body = shared_central.get(f"{API}/sandbox").json()
+    assert body["no_network"] is True and body["seccomp"] == "on", body
+    assert body["sockets"] == {"inet": "EPERM", "inet6": "EPERM", "unix": "EPERM"}
+    assert body["network_namespace"] == ("on" if os.geteuid() == 0 else "off: needs root (CAP_SYS_ADMIN)")

@@ -1,10 +1,15 @@
 """schemathesis hooks of test_fuzz.py (loaded by the ``st`` process through SCHEMATHESIS_HOOKS).
 
 - ``problem_json_for_4xx``: every 4xx of the API is RFC 9457 problem+json.
+- ``viewer_cannot_write``: run as a viewer (``FUZZ_ROLE=viewer``), every POST, PUT, PATCH and DELETE but the few a
+  viewer may make for itself (log in and out, its password, its own tokens) is 403 (404 or 405 when no route
+  matches): refused before anything is validated or written.
 - ``filter_failure`` accepts a 502 or 504 that an operation declares and that relays an edge's answer (or its
   silence) to a command, with the command's id: the PLC refused a write or the edge did not answer, which fuzzing a
   live plant causes; every other 5xx stays a failure.
-- ``before_call`` keeps PUT off the seeded equipment, connection and tags (the plant the writes go through) and points
+- ``before_call`` keeps PATCH and DELETE off the users the runs log in as and DELETE off their tokens (a run that
+  locked, demoted or revoked its own credentials would fuzz nothing after), keeps PUT off the seeded equipment,
+  connection and tags (the plant the writes go through) and points
   part of the generated requests at the local simulators, so connection tests, OPC UA browse
   and tag writes really reach a PLC (the server refuses any other device: TAGPIPE_DEVICE_NETWORKS=127.0.0.0/8), and
   caps how long a command waits for an edge that does not exist. Which cases are pointed is decided by a checksum of
@@ -37,6 +42,25 @@ def problem_json_for_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
     if case.method.upper() != "HEAD" and not (isinstance(body, dict) and body.get("status") == response.status_code
                                               and body.get("title") and "detail" in body):
         raise AssertionError(f"{response.status_code} problem without status, title and detail: {body!r}")
+    return True
+
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+OWN = frozenset({"POST /api/auth/login", "POST /api/auth/logout", "POST /api/auth/password", "POST /api/tokens",
+                 "DELETE /api/tokens/{token_id}"})  # what a viewer may do for itself
+
+
+@schemathesis.check
+def viewer_cannot_write(ctx: Any, response: Any, case: Any) -> bool | None:
+    """As a viewer, a write is refused (403) before anything else happens."""
+    method = case.method.upper()
+    if os.environ.get("FUZZ_ROLE") != "viewer" or method not in WRITES or f"{method} {case.operation.path}" in OWN:
+        return None
+    sent = getattr(getattr(response, "request", None), "headers", None) or {}
+    if not any(k.lower() == "authorization" and str(v).startswith("Bearer tp_") for k, v in sent.items()):
+        return None  # a case made without the viewer's token (schemathesis tries missing credentials): 401 is right
+    if response.status_code not in (403, 404, 405):
+        raise AssertionError(f"a viewer's {method} {case.operation.path} answered {response.status_code}, not 403")
     return True
 
 
@@ -80,6 +104,13 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         if isinstance(wait, (int, float)) and not isinstance(wait, bool) and wait > 1:
             case.query["wait_s"] = 1  # an edge that does not exist never answers: do not wait 30 s for it
     sims = _sims()
+    keep = {"/api/users/{user_id}": ("user_id", sims.get("protected_users", []), {"PATCH", "DELETE"}),
+            "/api/tokens/{token_id}": ("token_id", sims.get("protected_tokens", []), {"DELETE"})}
+    if path in keep and method in keep[path][2] and isinstance(case.path_parameters, dict):
+        name, ids, _ = keep[path]
+        value = str(case.path_parameters.get(name))
+        if value.isdigit() and int(value) in ids:  # 2 or "2" or "02": the same id to the server
+            case.path_parameters[name] = 2**31 - 1  # the run's own credentials stay: 404
     seeded = {"/api/equipment/{equipment_id}": ("equipment_id", sims["equipment"]),
               "/api/connections/{connection_id}": ("connection_id", sims["connection"]),
               "/api/tags/{tag_id}": ("tag_id", sims["tags"])}

@@ -32,6 +32,7 @@ from tagpipe.auth.schemas import (
 )
 from tagpipe.errors import NotAuthenticated
 from tagpipe.web.deps import ServicesDep
+from tagpipe.web.inputs import PathId
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
@@ -142,14 +143,14 @@ async def create_user(body: UserIn, services: ServicesDep) -> UserOut:
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-async def update_user(user_id: int, body: UserUpdate, services: ServicesDep) -> UserOut:
+async def update_user(user_id: PathId, body: UserUpdate, services: ServicesDep) -> UserOut:
     """Change a role, lock (disabled) or unlock, or set a new password; locking or a new password ends sessions."""
     return _user(await services.run_db(users.update_user, user_id, role=body.role, disabled=body.disabled,
                                        password=body.password))
 
 
 @router.delete("/users/{user_id}", status_code=204)
-async def delete_user(user_id: int, services: ServicesDep) -> Response:
+async def delete_user(user_id: PathId, services: ServicesDep) -> Response:
     await services.run_db(users.delete_user, user_id, caller())
     return Response(status_code=204)
 
@@ -191,7 +192,7 @@ async def create_token(body: TokenIn, services: ServicesDep) -> TokenOut:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_token(token_id: int, services: ServicesDep) -> Response:
+async def revoke_token(token_id: PathId, services: ServicesDep) -> Response:
     """Revoke a token: the next request with it is refused."""
     await services.run_db(tokens.revoke_token, caller(), token_id)
     return Response(status_code=204)

@@ -65,4 +65,5 @@ def prepare(settings: Settings, *, demo: bool = False) -> FirstStart:
 
 def _link(settings: Settings, session: Session, username: str) -> str:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    return f"http://{host}:{settings.http_port}/api/auth/link/{create_link(session, username, 'tagpipe')}"
+    scheme = "https" if settings.https else "http"
+    return f"{scheme}://{host}:{settings.http_port}/api/auth/link/{create_link(session, username, 'tagpipe')}"

@@ -10,6 +10,7 @@ MASK = "********"
 SECRET_WORDS = ("password", "passwd", "secret", "token", "hash", "csrf", "api_key", "apikey", "private_key",
                 "credential")
 SEALED = "enc:"  # a value encrypted at rest (auth.secrets)
+PRIVATE_KEY = "PRIVATE KEY-----"  # a PEM private key, whatever field carries it (a certificate upload's pem)
 MAX_TEXT = 4000
 MAX_DIFF = 20_000
 
@@ -26,7 +27,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        if value.startswith(SEALED):
+        if value.startswith(SEALED) or PRIVATE_KEY in value:
             return MASK
         return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"… ({len(value)} characters)"
     if isinstance(value, (dt.datetime, dt.date)):

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tagpipe.web.inputs import UtcDatetime
+
 Role = Literal["viewer", "operator", "engineer", "admin"]
 
 
@@ -54,8 +56,8 @@ class UserOut(BaseModel):
     username: str
     role: str
     disabled: bool
-    created_at: dt.datetime
-    last_login_at: dt.datetime | None
+    created_at: UtcDatetime
+    last_login_at: UtcDatetime | None
 
 
 class TokenIn(BaseModel):
@@ -73,11 +75,11 @@ class TokenOut(BaseModel):
     role: str
     prefix: str = Field(..., description="The token's first characters, to tell it apart.")
     username: str | None
-    created_at: dt.datetime
+    created_at: UtcDatetime
     created_by: str
-    expires_at: dt.datetime | None
-    last_used_at: dt.datetime | None
-    revoked_at: dt.datetime | None
+    expires_at: UtcDatetime | None
+    last_used_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
 
 
 class TokenCreated(TokenOut):
@@ -102,7 +104,7 @@ class RolesOut(BaseModel):
 
 class AuditOut(BaseModel):
     id: int
-    at: dt.datetime
+    at: UtcDatetime
     principal: str
     role: str
     address: str

@@ -13,6 +13,7 @@ from tagpipe.auth.models import ApiToken, User
 from tagpipe.auth.principal import Principal
 from tagpipe.auth.roles import rank
 from tagpipe.auth.users import check_role, find_user
+from tagpipe.db import fits
 from tagpipe.db.base import utcnow
 from tagpipe.errors import Forbidden, InvalidInput, NotFound
 
@@ -52,7 +53,7 @@ def list_tokens(session: Session, principal: Principal, everyone: bool = False) 
 
 
 def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiToken:
-    token = session.get(ApiToken, token_id)
+    token = session.get(ApiToken, token_id) if fits(token_id) else None  # an id beyond the column is never stored
     if token is None or token.kind != "api" or (token.user_id != principal.user_id and not principal.can(MANAGE)):
         raise NotFound(f"token {token_id} does not exist")
     if token.revoked_at is None:

@@ -11,6 +11,7 @@ from tagpipe.auth.credentials import check_password_policy, hash_password, verif
 from tagpipe.auth.models import LoginSession, User
 from tagpipe.auth.principal import Principal
 from tagpipe.auth.roles import ROLES, rank
+from tagpipe.db import fits
 from tagpipe.db.base import utcnow
 from tagpipe.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 
@@ -36,7 +37,7 @@ def list_users(session: Session) -> list[User]:
 
 
 def get_user(session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
+    user = session.get(User, user_id) if fits(user_id) else None  # an id beyond the column is never stored
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
     return user

@@ -60,6 +60,8 @@ class DeviceConfig(BaseModel):
     enabled: bool = True
     equipment_id: int | None = None
     tags: list[TagConfig] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict, description="The certificates and keys ``connection`` names "
+                                  "(name → PEM), from tagpipe's store; the edge keeps them mode 0600 in its data dir.")
 
 
 class ScriptConfig(BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tagpipe.contracts.config import TagConfig
-from tagpipe.drivers.base import Driver, Reading
+from tagpipe.drivers.base import Driver, Material, Reading, material_fields
 from tagpipe.errors import InvalidInput
 
 
@@ -51,12 +51,21 @@ def driver_class(protocol: str) -> type[Driver]:
     return DRIVERS[name]
 
 
-def make_driver(protocol: str, connection: dict[str, Any]) -> Driver:
+def make_driver(protocol: str, connection: dict[str, Any], material: Material | None = None) -> Driver:
     """The driver for a stored connection. Keys this version does not know are left out (a newer server may send
-    settings an older edge lacks); the server refuses unknown keys when a connection is saved."""
+    settings an older edge lacks); the server refuses unknown keys when a connection is saved. ``material``: the
+    certificates and keys the connection names, for a driver whose settings name any."""
     cls = driver_class(protocol)
     known = {k: v for k, v in connection.items() if k in cls.settings_model.model_fields}
-    return cls(validate_settings(protocol, known))
+    return driver_for(protocol, validate_settings(protocol, known), material)
+
+
+def driver_for(protocol: str, settings: Any, material: Material | None = None) -> Driver:
+    """The driver for validated ``settings``; one whose settings name certificates or keys gets ``material``."""
+    cls = driver_class(protocol)
+    if material_fields(cls.settings_model):
+        return cls(settings, material=material or {})  # type: ignore[call-arg]
+    return cls(settings)
 
 
 def validate_settings(protocol: str, connection: dict[str, Any]) -> Any:
@@ -68,11 +77,14 @@ def validate_settings(protocol: str, connection: dict[str, Any]) -> Any:
     except ValidationError as e:
         err = e.errors()[0]
         field = "connection." + ".".join(str(p) for p in err["loc"]) if err["loc"] else "connection"
-        raise InvalidInput(field, err["msg"].lower(), err.get("input", ...)) from None
+        # A validator's own sentence as it wrote it; pydantic's messages ("Input should be ...") in lower case.
+        said = str(err["ctx"]["error"]) if err["type"] == "value_error" and "error" in err.get("ctx", {}) else None
+        raise InvalidInput(field, said or err["msg"].lower(), err.get("input", ...)) from None
 
 
 def validate_tag(protocol: str, tag: TagConfig) -> None:
     driver_class(protocol).validate_tag(tag)
 
 
-__all__ = ["ALIASES", "DRIVERS", "Driver", "Reading", "driver_class", "make_driver", "validate_settings", "validate_tag"]
+__all__ = ["ALIASES", "DRIVERS", "Driver", "Material", "Reading", "driver_class", "driver_for", "make_driver", "material_fields",
+           "validate_settings", "validate_tag"]

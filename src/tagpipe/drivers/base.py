@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self
 
@@ -12,6 +13,27 @@ from tagpipe.contracts.config import TagConfig
 
 SETTINGS = ConfigDict(extra="forbid", allow_inf_nan=False)
 """Every driver's settings model: an unknown key (a typo) is refused, not dropped; numbers are finite."""
+
+MATERIAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A certificate or key in tagpipe's store is named like a plain file name: never a path."""
+
+Material = Mapping[str, bytes]
+"""Certificates and keys a connection names, by name: what a driver with material fields is given to connect."""
+
+
+def material_fields(model: type[BaseModel]) -> dict[str, str]:
+    """The fields of a settings model that name a certificate or key in tagpipe's store, with the kind they name
+    (``json_schema_extra={"material": "certificate"}`` or ``"private_key"``)."""
+    return {name: str(f.json_schema_extra["material"]) for name, f in model.model_fields.items()
+            if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("material")}
+
+
+def material_name(value: str | None) -> str | None:
+    """``value`` if it can name stored material; ValueError (a path, say) otherwise."""
+    if value is not None and not MATERIAL_NAME.fullmatch(value):
+        raise ValueError("the name of a certificate or key in tagpipe's store (upload it under "
+                         "Configuration → Certificates), not a path")
+    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

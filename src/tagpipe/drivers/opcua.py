@@ -11,10 +11,11 @@ from typing import Any, ClassVar, Literal
 from asyncua import Client, ua
 from asyncua.client.ua_client import UaClientState
 from asyncua.common.subscription import Subscription
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from tagpipe.contracts.config import TagConfig
-from tagpipe.drivers.base import SETTINGS, DriverBase, Reading
+from tagpipe.drivers.base import SETTINGS, DriverBase, Material, Reading, material_name
 from tagpipe.drivers.opcua_browse import BrowseEntry, browse_children
 from tagpipe.drivers.opcua_nodes import from_value, parse_node_id, resolve, to_variant
 from tagpipe.drivers.opcua_security import apply_security
@@ -32,6 +33,7 @@ _CONNECTION_LOST = {
     ua.StatusCodes.BadServerHalted, ua.StatusCodes.BadTooManySessions, ua.StatusCodes.BadTcpInternalError,
 }
 NO_VALUE_YET = "no value yet"
+REFUSED = "Refused: a path was read on the server and the edge; name an entry of tagpipe's store instead."
 
 
 class OpcUaSettings(BaseModel):
@@ -52,10 +54,19 @@ class OpcUaSettings(BaseModel):
     username: str | None = Field(None, description="User name for a user name login.")
     password: str | None = Field(None, description="Password for a user name login.",
                                  json_schema_extra={"format": "password", "writeOnly": True, "secret": True})
-    certificate_path: str | None = Field(None, description="Client certificate file (DER or .pem).")
-    private_key_path: str | None = Field(None, description="Private key file of the client certificate (.pem or DER).")
-    server_certificate_path: str | None = Field(
-        None, description="Server certificate to trust; taken from the server's endpoint list when empty.")
+    certificate: str | None = Field(
+        None, description="Client certificate: the name of a certificate in tagpipe's store (Configuration → "
+                          "Certificates).", json_schema_extra={"material": "certificate"}, examples=["press-client"])
+    private_key: str | None = Field(
+        None, description="Private key of the client certificate: the name of a key in tagpipe's store.",
+        json_schema_extra={"material": "private_key"}, examples=["press-client-key"])
+    server_certificate: str | None = Field(
+        None, description="Server certificate to trust (a name in tagpipe's store); taken from the server's endpoint "
+                          "list when empty.", json_schema_extra={"material": "certificate"})
+    # Files named by path are never read (a path named any file of the server): refused with what to do instead.
+    certificate_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED, exclude=True)
+    private_key_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED, exclude=True)
+    server_certificate_path: SkipJsonSchema[str | None] = Field(None, description=REFUSED, exclude=True)
     timeout_s: float = Field(4.0, gt=0, le=60, description="Seconds a connect, read or write may take at most.")
     mode: Literal["poll", "subscribe"] = Field(
         "poll", description="poll: read all tags in one request per cycle; subscribe: the server pushes changes "
@@ -65,16 +76,29 @@ class OpcUaSettings(BaseModel):
     max_nodes_per_read: int = Field(0, ge=0, description="Split a batch read into requests of at most this many "
                                                           "nodes, sent together; 0: one request for all tags.")
 
+    @field_validator("certificate", "private_key", "server_certificate")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        return material_name(value)
+
+    @field_validator("certificate_path", "private_key_path", "server_certificate_path")
+    @classmethod
+    def _no_paths(cls, value: str | None, info: ValidationInfo) -> None:
+        if value is not None:
+            field = (info.field_name or "").removesuffix("_path")
+            raise ValueError(f"no path (files of the server are not read): upload the file under Configuration → "
+                             f"Certificates and name it in {field}")
+
     @model_validator(mode="after")
     def _check_identity(self) -> OpcUaSettings:
         if self.auth is None:
             self.auth = "username" if self.username else "anonymous"
         if self.auth == "username" and not self.username:
             raise ValueError("username is required for a user name login")
-        if self.auth == "certificate" and not self.certificate_path:
-            raise ValueError("certificate_path is required for a certificate login")
-        if bool(self.certificate_path) != bool(self.private_key_path):
-            raise ValueError("certificate_path and private_key_path go together")
+        if self.auth == "certificate" and not self.certificate:
+            raise ValueError("certificate is required for a certificate login")
+        if bool(self.certificate) != bool(self.private_key):
+            raise ValueError("certificate and private_key go together")
         return self
 
 
@@ -107,8 +131,9 @@ class OpcUa(DriverBase):
 
     settings_model: ClassVar[type[BaseModel]] = OpcUaSettings
 
-    def __init__(self, settings: OpcUaSettings) -> None:
+    def __init__(self, settings: OpcUaSettings, material: Material | None = None) -> None:
         self.settings = settings
+        self.material = material or {}
         self.requests = 0
         self._client: Client | None = None
         self._namespaces: list[str] | None = None
@@ -141,7 +166,7 @@ class OpcUa(DriverBase):
         client.session_timeout = 600_000
         try:
             async with asyncio.timeout(s.timeout_s):
-                await apply_security(client, s)
+                await apply_security(client, s, self.material)
                 await client.connect()
         except BaseException as e:  # every library failure becomes one of ours; a cancel still cleans up
             client.disconnect_socket()
@@ -356,10 +381,11 @@ def _stop_tasks(client: Client) -> None:
             task.cancel()
 
 
-async def browse(settings: OpcUaSettings | dict[str, Any], node_id: str | None = None) -> list[BrowseEntry]:
+async def browse(settings: OpcUaSettings | dict[str, Any], node_id: str | None = None,
+                 material: Material | None = None) -> list[BrowseEntry]:
     """Connect, browse the children of ``node_id`` (default: Objects) and close."""
     s = settings if isinstance(settings, OpcUaSettings) else OpcUaSettings.model_validate(settings)
-    async with OpcUa(s) as driver:
+    async with OpcUa(s, material) as driver:
         return await driver.browse(node_id)
 
 

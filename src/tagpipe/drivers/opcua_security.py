@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import socket
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from asyncua import Client
@@ -22,18 +22,21 @@ if TYPE_CHECKING:
 APPLICATION_URI = "urn:tagpipe:edge"
 
 
-async def apply_security(client: Client, s: OpcUaSettings) -> None:
-    """Configure ``client`` (before connect) for the settings' policy, mode and identity."""
+async def apply_security(client: Client, s: OpcUaSettings, material: Mapping[str, bytes]) -> None:
+    """Configure ``client`` (before connect) for the settings' policy, mode and identity; the certificates and keys
+    the settings name are taken from ``material`` (never from a path the settings give)."""
     client.application_uri = APPLICATION_URI
     client.name = client.description = "tagpipe edge"
     cert = key = None
-    if s.certificate_path and s.private_key_path:
-        cert, key = load_certificate(s.certificate_path), load_private_key(s.private_key_path)
+    if s.certificate and s.private_key:
+        cert = load_certificate(_get(material, s.certificate, "certificate"), s.certificate)
+        key = load_private_key(_get(material, s.private_key, "private key"), s.private_key)
         client.application_uri = application_uri(cert) or APPLICATION_URI
     if s.security_policy == "Basic256Sha256":
         if cert is None or key is None:
             cert, key = ephemeral_certificate(client.application_uri)
-        server_cert = load_certificate(s.server_certificate_path) if s.server_certificate_path else None
+        server_cert = (load_certificate(_get(material, s.server_certificate, "certificate"), s.server_certificate)
+                       if s.server_certificate else None)
         await client.set_security(
             security_policies.SecurityPolicyBasic256Sha256,
             uacrypto.CertProperties(cert.public_bytes(serialization.Encoding.DER)),
@@ -50,22 +53,20 @@ async def apply_security(client: Client, s: OpcUaSettings) -> None:
         client.user_certificate, client.user_private_key = cert, key
 
 
-def load_certificate(path: str) -> x509.Certificate:
-    data = _read(path, "certificate")
+def load_certificate(data: bytes, name: str) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
     except ValueError as e:
-        raise DeviceMisconfigured(f"certificate {path}: not a PEM or DER certificate ({e})") from None
+        raise DeviceMisconfigured(f"certificate {name!r}: not a PEM or DER certificate ({e})") from None
 
 
-def load_private_key(path: str) -> Any:
-    data = _read(path, "private key")
+def load_private_key(data: bytes, name: str) -> Any:
     try:
         if b"-----BEGIN" in data:
             return serialization.load_pem_private_key(data, password=None)
         return serialization.load_der_private_key(data, password=None)
     except (ValueError, TypeError) as e:
-        raise DeviceMisconfigured(f"private key {path}: not an unencrypted PEM or DER key ({e})") from None
+        raise DeviceMisconfigured(f"private key {name!r}: not an unencrypted PEM or DER key ({e})") from None
 
 
 def application_uri(cert: x509.Certificate) -> str | None:
@@ -88,8 +89,9 @@ def ephemeral_certificate(uri: str) -> tuple[x509.Certificate, Any]:
     return cert, key
 
 
-def _read(path: str, what: str) -> bytes:
+def _get(material: Mapping[str, bytes], name: str, what: str) -> bytes:
     try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise DeviceMisconfigured(f"{what} {path}: {e.strerror}") from None
+        return material[name]
+    except (KeyError, OSError):
+        raise DeviceMisconfigured(f"{what} {name!r} was not delivered with this connection's configuration "
+                                  "(is it in tagpipe's store?)") from None

@@ -25,6 +25,7 @@ from tagpipe.contracts import (
     Subjects,
 )
 from tagpipe.edge.heartbeat import system_metrics
+from tagpipe.edge.material import MaterialDir
 from tagpipe.edge.outbox import Outbox
 from tagpipe.edge.poller import DevicePoller
 from tagpipe.edge.sync import ConfigClient
@@ -52,6 +53,7 @@ class EdgeSettings:
     config_poll_s: float = 30.0
     outbox_max_rows: int = 1_000_000
     sandbox: bool = True
+    ca: Path | None = None  # CA file that verifies an https server (else the system's authorities)
 
     def __post_init__(self) -> None:
         from urllib.parse import urlparse
@@ -74,7 +76,8 @@ class EdgeAgent:
         self.outbox = Outbox(s.data_dir / "outbox.db", max_rows=s.outbox_max_rows)
         self.transport: Transport = (MqttTransport(s.mqtt_url or "", self.subjects, s.edge_id) if s.transport == "mqtt"
                                      else NatsTransport(s.nats_url or "", self.subjects, s.edge_id))
-        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json")
+        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json", ca=s.ca)
+        self.material = MaterialDir(s.data_dir / "certs")  # the devices' certificates and keys, mode 0600
         self.hooks: SandboxPool | None = None  # started when scripts are first configured
         self._wake = asyncio.Event()
         self._sync_now = asyncio.Event()
@@ -137,6 +140,7 @@ class EdgeAgent:
         """Apply a config live: restart only the devices whose config changed, reload hooks."""
         await self._apply_scripts(config)
         wanted = {d.id: d for d in config.devices if d.enabled}
+        self.material.keep(wanted.values())
         for device_id in list(self.pollers):
             device, poller, task = self.pollers[device_id]
             if wanted.get(device_id) != device:
@@ -147,7 +151,7 @@ class EdgeAgent:
                 del self.pollers[device_id]
         for device_id, device in wanted.items():
             if device_id not in self.pollers:
-                poller = DevicePoller(device, self._emit)
+                poller = DevicePoller(device, self._emit, material=self.material)
                 task = asyncio.create_task(poller.run(), name=f"device-{device_id}")
                 self.pollers[device_id] = (device, poller, task)
         self.config = config

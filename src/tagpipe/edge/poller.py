@@ -12,7 +12,7 @@ from typing import Any
 from tagpipe.backoff import Backoff
 from tagpipe.codec import scale_value, unscale_value
 from tagpipe.contracts import DataPayload, DeviceConfig, TagConfig
-from tagpipe.drivers import Driver, make_driver
+from tagpipe.drivers import Driver, Material, make_driver
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput, TagpipeError
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,10 @@ class DeviceStats:
 class DevicePoller:
     """Polls one device; writes go through the same lock so they are serialised with reads."""
 
-    def __init__(self, device: DeviceConfig, emit: Emit, *, backoff: Backoff | None = None) -> None:
+    def __init__(self, device: DeviceConfig, emit: Emit, *, backoff: Backoff | None = None,
+                 material: Material | None = None) -> None:
         self.device = device
+        self.material = material if material is not None else {}
         self.emit = emit
         self.stats = DeviceStats()
         self._backoff = backoff or Backoff(base=0.5, cap=30.0)
@@ -55,7 +57,7 @@ class DevicePoller:
 
     async def _ensure_connected(self) -> Driver:
         if self._driver is None:
-            driver = make_driver(self.device.protocol, self.device.connection)
+            driver = make_driver(self.device.protocol, self.device.connection, self.material)
             await driver.connect()
             self._driver = driver
         return self._driver

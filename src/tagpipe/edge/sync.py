@@ -1,8 +1,14 @@
-"""Fetch the edge config with If-None-Match and keep the last good one on disk, so a reboot collects offline."""
+"""Fetch the edge config with If-None-Match and keep the last good one on disk, so a reboot collects offline.
+
+Over https the server's certificate is always verified: against ``ca`` (``tagpipe edge --ca FILE``, e.g. the CA a
+``tagpipe up --tls self-signed`` made) or the system's trusted authorities. There is no switch to skip it.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 from pathlib import Path
 
 import httpx
@@ -13,12 +19,28 @@ from tagpipe.contracts import EdgeConfig
 log = logging.getLogger(__name__)
 
 
+class UntrustedServer(Exception):
+    """The server's TLS certificate is not signed by an authority this edge trusts."""
+
+
+def tls_context(ca: Path | None) -> ssl.SSLContext:
+    """Verification of the server: against ``ca`` when given, else the system's trusted authorities."""
+    if ca is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=str(ca))
+    except (OSError, ssl.SSLError) as e:
+        raise ValueError(f"--ca {ca}: not a readable PEM certificate file ({e})") from None
+
+
 class ConfigClient:
-    def __init__(self, server: str, edge_id: str, *, cache: Path, timeout: float = 5.0) -> None:
+    def __init__(self, server: str, edge_id: str, *, cache: Path, timeout: float = 5.0, ca: Path | None = None) -> None:
         self.url = f"{server.rstrip('/')}/api/fleet/v1/edges/{edge_id}/config"
         self.cache = cache
         self.timeout = timeout
         self.etag: str | None = None
+        self.verify = tls_context(ca)
+        self.ca = ca
 
     def cached(self) -> EdgeConfig | None:
         try:
@@ -31,14 +53,24 @@ class ConfigClient:
     async def fetch(self) -> EdgeConfig | None:
         """The new config, or None when the server answered 304 (unchanged)."""
         headers = {"If-None-Match": self.etag} if self.etag else {}
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            r = await client.get(self.url, headers=headers)
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, verify=self.verify) as client:
+                r = await client.get(self.url, headers=headers)
+        except httpx.ConnectError as e:
+            if isinstance(e.__context__ or e.__cause__, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY" in str(e):
+                trusted = f"the CA in {self.ca}" if self.ca else "the system's authorities (pass --ca FILE)"
+                raise UntrustedServer(f"the server's certificate is not trusted by {trusted}: {e}") from None
+            raise
         if r.status_code == 304:
             return None
         r.raise_for_status()
         config = EdgeConfig.model_validate_json(r.content)
         self.etag = r.headers.get("ETag") or f'"{config.version}"'
+        # It holds the devices' secrets and keys: readable by this user only, from the moment it exists.
         tmp = self.cache.with_suffix(".tmp")
-        tmp.write_bytes(r.content)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(r.content)
         tmp.replace(self.cache)
         return config

@@ -63,7 +63,8 @@ FEATURE = Feature(
     nav=(Nav(label="Configuration", path="/config", order=50),),
     permissions={
         "plant.read": "See equipment, connections and tags with their latest values.",
-        "plant.configure": "Create, change and delete equipment, connections and tags; test connections; browse OPC UA.",
+        "plant.configure": "Create, change and delete equipment, connections and tags; test connections; browse OPC UA; "
+                           "upload and delete certificates and keys.",
         "tags.write": "Write a value to a tag marked writable.",
     },
     access={
@@ -86,6 +87,9 @@ FEATURE = Feature(
         "GET /api/tags/{tag_id}/config": READ,
         "PUT /api/tags/{tag_id}": CONFIGURE,
         "DELETE /api/tags/{tag_id}": CONFIGURE,
+        "GET /api/certificates": READ,
+        "POST /api/certificates": CONFIGURE,
+        "DELETE /api/certificates/{certificate_id}": CONFIGURE,
     },
     edge_config=_edge_config,
     lifespan=_lifespan,

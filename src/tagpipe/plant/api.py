@@ -6,10 +6,12 @@ from fastapi import APIRouter, Response
 
 from tagpipe import drivers
 from tagpipe.errors import NotFound
-from tagpipe.plant import probe, service
+from tagpipe.plant import certificates, probe, service
 from tagpipe.plant.schemas import (
     BrowseIn,
     BrowseNode,
+    CertificateIn,
+    CertificateOut,
     ConnectionIn,
     ConnectionOut,
     ConnectionTestIn,
@@ -83,20 +85,46 @@ async def test_connection(body: ConnectionTestIn, services: ServicesDep) -> Conn
     ``ok`` is false, with ``reason`` (refused, timed out, unknown host, no answer, misconfigured, tags failed) and,
     per tag, the value or the PLC's error and its reason (unknown address, wrong data type, access denied).
     """
-    return await probe.try_connection(body, services.settings.device_networks)
+    material = await services.run_db(certificates.material, body.protocol, body.settings)
+    return await probe.try_connection(body, services.settings.device_networks, material)
 
 
 @router.post("/connections/{connection_id:int}/test", response_model=ConnectionTestOut)
 async def test_saved_connection(connection_id: PathId, services: ServicesDep) -> ConnectionTestOut:
     """*Test connection* for a stored connection with its stored tags (from the server, like POST /connections/test)."""
     body = await services.run_db(service.connection_test_body, connection_id)
-    return await probe.try_connection(body, services.settings.device_networks)
+    material = await services.run_db(certificates.material, body.protocol, body.settings)
+    return await probe.try_connection(body, services.settings.device_networks, material)
 
 
 @router.post("/opcua/browse", response_model=list[BrowseNode])
 async def opcua_browse(body: BrowseIn, services: ServicesDep) -> list[BrowseNode]:
     """The children of an OPC UA node (default: Objects), variables with data type, unit and access, from the server."""
-    return await probe.browse(body.settings, body.node_id, services.settings.device_networks)
+    material = await services.run_db(certificates.material, "opcua", body.settings)
+    return await probe.browse(body.settings, body.node_id, services.settings.device_networks, material)
+
+
+@router.get("/certificates", response_model=list[CertificateOut])
+async def list_certificates(services: ServicesDep) -> list[CertificateOut]:
+    """Certificates and private keys connections may name (never their content): uploads and the files of
+    TAGPIPE_CERTIFICATE_DIR, each with the connections that name it."""
+    return [CertificateOut.model_validate(e, from_attributes=True)
+            for e in await services.run_db(certificates.entries)]
+
+
+@router.post("/certificates", response_model=CertificateOut, status_code=201)
+async def upload_certificate(body: CertificateIn, services: ServicesDep) -> CertificateOut:
+    """Keep a certificate or private key (PEM) in tagpipe's store, the key sealed; 409 when the name is taken."""
+    cert = await services.run_db(certificates.upload, body.name, body.pem.encode(), body.password)
+    return CertificateOut(id=cert.id, name=cert.name, kind=cert.kind, subject=cert.subject, not_after=cert.not_after,
+                          fingerprint=cert.fingerprint, source="upload", used_by=[])
+
+
+@router.delete("/certificates/{certificate_id:int}", status_code=204)
+async def delete_certificate(certificate_id: PathId, services: ServicesDep) -> Response:
+    """Delete an uploaded certificate or key; 409 naming the connections that still name it."""
+    await services.run_db(certificates.delete, certificate_id)
+    return Response(status_code=204)
 
 
 @router.put("/connections/{connection_id:int}", response_model=ConnectionOut)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint, event
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
-from tagpipe.db.base import Base
+from tagpipe.db.base import Base, utcnow
 
 # Ids are never reused (SQLite AUTOINCREMENT; PostgreSQL sequences never go back): a new tag must not pick up a
 # deleted one's history, nor a new connection a deleted one's data on the wire.
@@ -97,3 +98,20 @@ def _plc_key(_mapper: Mapper[Tag], _connection: object, tag: Tag) -> None:
 
 event.listen(Tag, "before_insert", _plc_key)
 event.listen(Tag, "before_update", _plc_key)
+
+
+class Certificate(Base):
+    """A certificate or private key uploaded into tagpipe's store: connections name it, the edge that polls them
+    receives it. ``content`` is the PEM, sealed with the secrets key (``auth.secrets``)."""
+
+    __tablename__ = "certificates"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - read by SQLAlchemy, never mutated
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # certificate | private_key
+    content: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    not_after: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the DER certificate, or of the public key.")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

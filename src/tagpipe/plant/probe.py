@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from tagpipe import drivers
 from tagpipe.codec import scale_value
 from tagpipe.contracts.config import TagConfig
+from tagpipe.drivers import Material
 from tagpipe.errors import DeviceMisconfigured, DeviceUnreachable, InvalidInput
 from tagpipe.plant.reach import Network, check_reach
 from tagpipe.plant.schemas import BrowseNode, ConnectionTestIn, ConnectionTestOut, TagProbe, TagSpec
@@ -112,9 +113,10 @@ def _result(reason: str, error: str, started: float, values: dict[str, TagProbe]
                              elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
 
 
-async def try_connection(body: ConnectionTestIn, networks: Sequence[Network] = ()) -> ConnectionTestOut:
+async def try_connection(body: ConnectionTestIn, networks: Sequence[Network] = (),
+                         material: Material | None = None) -> ConnectionTestOut:
     """Connect through the protocol's driver and read every tag once; bad input (or a device outside ``networks``)
-    raises InvalidInput (422)."""
+    raises InvalidInput (422). ``material``: the certificates and keys the settings name, from tagpipe's store."""
     started = time.perf_counter()
     settings, tags = validated(body)
     check_reach(settings, networks)
@@ -124,7 +126,7 @@ async def try_connection(body: ConnectionTestIn, networks: Sequence[Network] = (
         failed = await _reach(*where, TEST_TIMEOUT_S)
         if failed is not None:
             return _result(failed[0], failed[1], started)
-    driver = drivers.driver_class(body.protocol)(settings)
+    driver = drivers.driver_for(body.protocol, settings, material)
     try:
         async with asyncio.timeout(TOTAL_TIMEOUT_S):
             await driver.connect()
@@ -163,7 +165,7 @@ async def try_connection(body: ConnectionTestIn, networks: Sequence[Network] = (
 
 
 async def browse(settings: dict[str, Any], node_id: str | None = None,
-                 networks: Sequence[Network] = ()) -> list[BrowseNode]:
+                 networks: Sequence[Network] = (), material: Material | None = None) -> list[BrowseNode]:
     """The children of an OPC UA node (default Objects); DeviceUnreachable (502) or DeviceMisconfigured (422) otherwise."""
     from tagpipe.drivers.opcua import OpcUa
 
@@ -176,7 +178,7 @@ async def browse(settings: dict[str, Any], node_id: str | None = None,
             raise InvalidInput("node_id", e.expected, node_id) from None
     try:
         async with asyncio.timeout(TOTAL_TIMEOUT_S):
-            async with OpcUa(validated_settings) as driver:  # type: ignore[arg-type]
+            async with OpcUa(validated_settings, material) as driver:  # type: ignore[arg-type]
                 entries = await driver.browse(node_id)
     except TimeoutError:
         raise DeviceUnreachable(f"browsing did not finish within {TOTAL_TIMEOUT_S:g} s") from None

@@ -14,7 +14,8 @@ from tagpipe import drivers
 from tagpipe.auth.secrets import masked, secret_fields
 from tagpipe.contracts.config import ByteOrder, DataType
 from tagpipe.contracts.names import NAME_PATTERN
-from tagpipe.web.inputs import INPUT, Flag, Id, Name, Text
+from tagpipe.drivers.base import MATERIAL_NAME
+from tagpipe.web.inputs import INPUT, Flag, Id, Name, Text, UtcDatetime
 
 
 class EquipmentIn(BaseModel):
@@ -142,3 +143,29 @@ class BrowseNode(BaseModel):
     data_type: DataType | None = None
     unit: str = ""
     writable: bool = False
+
+
+class CertificateIn(BaseModel):
+    """A certificate or private key to keep in tagpipe's store; connections then name it."""
+
+    model_config = INPUT
+
+    name: str = Field(..., pattern=MATERIAL_NAME.pattern, max_length=64, examples=["press-client"],
+                      description="How connections name it: letters, digits, '.', '_' and '-'.")
+    pem: Text = Field(..., min_length=1, max_length=65_536,
+                      description="The certificate or private key in PEM (-----BEGIN …); a private key is stored "
+                                  "encrypted and never answered.", json_schema_extra={"writeOnly": True})
+    password: str | None = Field(None, max_length=1024, description="Password of an encrypted private key; the key "
+                                 "is stored decrypted (and sealed).", json_schema_extra={"writeOnly": True})
+
+
+class CertificateOut(BaseModel):
+    id: int | None = Field(description="Set for an upload (DELETE /api/certificates/{id}); None for a file of the "
+                                       "certificate directory.")
+    name: str
+    kind: str = Field(description="certificate or private_key")
+    subject: str
+    not_after: UtcDatetime | None = Field(description="When a certificate expires.")
+    fingerprint: str = Field(description="SHA-256 of the certificate (DER), or of a key's public key.")
+    source: str = Field(description="upload, or directory (TAGPIPE_CERTIFICATE_DIR).")
+    used_by: list[int] = Field(description="Ids of the connections that name it.")

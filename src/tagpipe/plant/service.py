@@ -17,6 +17,7 @@ from tagpipe.auth.secrets import box_of, is_sealed, seal_settings, secret_fields
 from tagpipe.contracts.config import DeviceConfig, TagConfig
 from tagpipe.db import fits
 from tagpipe.errors import Conflict, NotFound
+from tagpipe.plant import certificates
 from tagpipe.plant.models import Connection, Equipment, Tag, TagSource
 from tagpipe.plant.reach import Network, check_reach
 from tagpipe.plant.schemas import ConnectionIn, ConnectionTestIn, EquipmentIn, TagIn, TagSpec
@@ -94,6 +95,7 @@ def _validate_connection(session: Session, data: ConnectionIn, previous: dict | 
     box, fields = box_of(session), secret_fields(drivers.driver_class(data.protocol).settings_model)
     settings = drivers.validate_settings(data.protocol, with_kept_secrets(box, fields, data.settings, previous))
     check_reach(settings, networks)
+    certificates.material(session, data.protocol, settings.model_dump())  # every name it gives is in the store
     return seal_settings(box, fields, data.settings, settings.model_dump(mode="json"), previous)
 
 
@@ -219,13 +221,15 @@ def delete_tag(session: Session, id_: int, forget_tags: ForgetTags) -> set[str]:
 # -- public functions for other features ----------------------------------------------------------
 
 def devices_for_edge(session: Session, edge_id: str) -> list[DeviceConfig]:
-    """The seed's ``devices[]`` of one edge's config."""
+    """The seed's ``devices[]`` of one edge's config, each with its secrets and the certificates and keys it names."""
     conns = session.scalars(select(Connection).where(Connection.edge_id == edge_id).order_by(Connection.id))
     box = box_of(session)
     return [
         DeviceConfig(id=str(c.id), name=c.name, protocol=c.protocol, connection=unsealed(box, c.settings),
                      interval_ms=c.interval_ms, enabled=c.enabled, equipment_id=c.equipment_id,
-                     tags=[_tag_config(t).model_copy(update={"id": t.id}) for t in c.tags])
+                     tags=[_tag_config(t).model_copy(update={"id": t.id}) for t in c.tags],
+                     files={name: pem.decode() for name, pem in
+                            certificates.material(session, c.protocol, c.settings or {}, strict=False).items()})
         for c in conns
     ]
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from nicegui import ui
 from pydantic import ValidationError
 
 from tagpipe import drivers
+from tagpipe.auth import audit, current
+from tagpipe.auth.redact import redact
 from tagpipe.contracts.config import ByteOrder, DataType
 from tagpipe.errors import Conflict, InvalidInput, NotFound
 from tagpipe.feature import Page
-from tagpipe.plant import probe, service
+from tagpipe.plant import certificates, probe, service
+from tagpipe.plant.certificates_ui import certificates_section
 from tagpipe.plant.schemas import (
     BrowseNode,
     ConnectionIn,
@@ -79,6 +83,13 @@ class Form:
         return True
 
 
+async def audited(services: Services, action: str, target: str, settings: Mapping[str, Any]) -> None:
+    """A connection the server makes from a page is audited like its POST: it reaches into the plant's network."""
+    principal = current()
+    await services.run_db(audit.record, principal=principal or "ui", action=f"ui: {action}", target=target,
+                          address=principal.address if principal else "", detail={"settings": redact(dict(settings))})
+
+
 def _number(v: Any) -> Any:
     try:
         return float(v) if v not in (None, "") else v
@@ -86,8 +97,9 @@ def _number(v: Any) -> Any:
         return v
 
 
-def settings_inputs(form: Form, protocol: str, box: ui.element) -> None:
-    """Inputs generated from the protocol's settings model (descriptions become hints)."""
+def settings_inputs(form: Form, protocol: str, box: ui.element, store: Mapping[str, list[str]] | None = None) -> None:
+    """Inputs generated from the protocol's settings model (descriptions become hints); a field naming a certificate
+    or key picks one of ``store``'s names of its kind."""
     box.clear()
     for key in [k for k in form.inputs if k.startswith("settings.")]:
         del form.inputs[key]
@@ -98,7 +110,11 @@ def settings_inputs(form: Form, protocol: str, box: ui.element) -> None:
             hint = prop.get("description", "")
             default = prop.get("default")
             kind = prop.get("type") or next((p.get("type") for p in prop.get("anyOf", []) if p.get("type") != "null"), "string")
-            if kind == "boolean":
+            if "material" in prop:
+                names = (store or {}).get(prop["material"], [])
+                el = ui.select({None: "(none)", **{n: n for n in names}}, label=label, value=None).props(
+                    f'hint="{hint}"')
+            elif kind == "boolean":
                 el = ui.checkbox(label, value=bool(default))
             elif "enum" in prop:
                 el = ui.select(prop["enum"], label=label, value=default)
@@ -152,8 +168,10 @@ async def test_dialog(services: Services, host: ui.element, connection_id: int, 
         ui.button("Close", on_click=dialog.close).props("flat")
     dialog.open()
     body = await services.run_db(service.connection_test_body, connection_id)
+    await audited(services, "test connection", f"connections/{connection_id}", body.settings)
     try:
-        result = await probe.try_connection(body, services.settings.device_networks)
+        material = await services.run_db(certificates.material, body.protocol, body.settings)
+        result = await probe.try_connection(body, services.settings.device_networks, material)
     except InvalidInput as e:  # a stored setting the driver or the allowed networks refuse now
         summary.text = str(e)
         summary.classes(replace="text-negative text-sm")
@@ -195,8 +213,10 @@ async def browse_dialog(services: Services, host: ui.element, connection_id: int
                 ui.link(label, "#").on("click.prevent", lambda _, i=i: go_up(i))
                 ui.label("/") if i < len(path) - 1 else None
         status.text = "Browsing…"
+        await audited(services, "browse OPC UA", f"connections/{connection_id}", settings)
         try:
-            children = await probe.browse(settings, path[-1][0], services.settings.device_networks)
+            material = await services.run_db(certificates.material, "opcua", settings)
+            children = await probe.browse(settings, path[-1][0], services.settings.device_networks, material)
         except Exception as e:  # noqa: BLE001 - show the reason (unreachable, unknown node) in the dialog
             status.text = str(e)
             return
@@ -244,6 +264,13 @@ async def configuration(services: Services) -> None:
     with page(services, "Configuration"):
         listing = ui.column().classes("w-full")
         dialogs = ui.element("div")  # dialogs outlive a re-render of the listing
+        store: dict[str, list[str]] = {}  # names of the certificate store by kind, for the connection form
+
+        async def store_changed() -> None:
+            store.clear()
+            for entry in await services.run_db(certificates.entries):
+                store.setdefault(entry.kind, []).append(entry.name)
+            settings_inputs(c_form, protocol.value, settings_box, store)
 
         async def render() -> None:
             equipment = await services.run_db(service.list_equipment)
@@ -304,8 +331,8 @@ async def configuration(services: Services) -> None:
                 protocol = c_form.add("protocol", ui.select(sorted(drivers.DRIVERS), label="Protocol", value="modbus_tcp"))
                 c_form.add("interval_ms", ui.number("Interval (ms)", value=1000))
             settings_box = ui.row().classes("gap-4 items-start")
-            settings_inputs(c_form, protocol.value, settings_box)
-            protocol.on_value_change(lambda e: settings_inputs(c_form, e.value, settings_box))
+            settings_inputs(c_form, protocol.value, settings_box, store)
+            protocol.on_value_change(lambda e: settings_inputs(c_form, e.value, settings_box, store))
 
             c_form.add("tags", ui.textarea(
                 "Tags to test (one per line: name address [data_type] [scale])",
@@ -325,7 +352,9 @@ async def configuration(services: Services) -> None:
                 try:
                     body = ConnectionTestIn(protocol=v["protocol"], settings=form_settings(v),
                                             tags=parse_tag_lines(v["tags"]))
-                    result = await probe.try_connection(body, services.settings.device_networks)
+                    await audited(services, "test connection", "connections/test", body.settings)
+                    material = await services.run_db(certificates.material, body.protocol, body.settings)
+                    result = await probe.try_connection(body, services.settings.device_networks, material)
                 except (ValidationError, InvalidInput) as e:
                     test_summary.text = ""
                     c_form.show(e)
@@ -377,7 +406,10 @@ async def configuration(services: Services) -> None:
 
             ui.button("Add tag", on_click=add_tag)
 
+        refresh_store = certificates_section(services, store_changed)
         await render()
+        await refresh_store()
+        await store_changed()
 
 
 PAGES = [Page(path="/config", handler=configuration, permission="plant.configure")]

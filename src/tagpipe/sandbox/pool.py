@@ -63,6 +63,12 @@ class SandboxPool:
         """Requests sent to workers so far (a batch of cycles and runs is one)."""
         return self._set.round_trips
 
+    @property
+    def isolation(self) -> dict[str, Any]:
+        """How the workers are kept off the network (``sandbox.isolation``): each layer ``on`` or why not, what a
+        socket attempt answered at start, and ``no_network``; empty before the pool starts."""
+        return dict(self._set.all[0].isolation)
+
     # -- programs ----------------------------------------------------------------------------
 
     async def load(self, scripts: Iterable[ScriptConfig | Mapping[str, Any]]) -> dict[int, CodeError]:

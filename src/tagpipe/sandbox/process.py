@@ -29,6 +29,7 @@ PIPE_BYTES = 1 << 20
 IDLE_TICK_S = 0.05
 REQUEST_LIMIT_S = 120.0
 _CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+_WARNED: set[str] = set()
 
 
 class WorkerDied(Exception):
@@ -77,6 +78,7 @@ class WorkerProcess:
         self._poll: Any = None
         self._watcher: asyncio.TimerHandle | None = None
         self.tag_map = TagMap()  # the parent's end of the cycle payload encoding
+        self.isolation: dict[str, Any] = {}  # what the worker reported at start (sandbox.isolation)
 
     async def start(self) -> None:
         """Spawn the worker with a clean environment and wait until it answers."""
@@ -108,6 +110,12 @@ class WorkerProcess:
             raise SandboxError(f"sandbox worker {self.name} did not start") from e
         if reply != "pong":
             raise SandboxError(f"sandbox worker {self.name} answered {reply!r}")
+        self.isolation = await self.request(["isolation"], limit_s=30.0)
+        if not self.isolation.get("no_network") and self.name not in _WARNED:
+            _WARNED.add(self.name)  # once per worker, not on every restart
+            logger.warning("sandbox worker %s can open sockets: network namespace %s, seccomp %s (sockets: %s)",
+                           self.name, self.isolation.get("network_namespace"), self.isolation.get("seccomp"),
+                           self.isolation.get("sockets"))  # fmt: skip
         logger.debug("sandbox worker %s started (pid %s)", self.name, self._proc.pid)
 
     @property

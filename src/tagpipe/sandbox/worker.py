@@ -18,6 +18,7 @@ import time
 from typing import Any, BinaryIO
 
 from tagpipe import gctune
+from tagpipe.sandbox import isolation
 from tagpipe.sandbox import marker as marker_mod
 from tagpipe.sandbox.policy import compile_hook
 from tagpipe.sandbox.protocol import HEADER, MAX_MESSAGE_BYTES, TagMap, decode, encode
@@ -37,6 +38,7 @@ def _warm_up() -> None:
 
 
 NOBODY = 65534
+ISOLATION: dict[str, Any] = {}
 
 
 def _drop_privileges() -> None:
@@ -99,6 +101,8 @@ def _dispatch(runtime: Runtime, request: list[Any], tag_map: TagMap) -> Any:
         return runtime.validate(request[1], request[2])
     if op == "ping":
         return "pong"
+    if op == "isolation":  # asked once at start, and by tests: the layers, and sockets tried here and now
+        return {**ISOLATION, "sockets": isolation.probe()}
     raise ValueError(f"unknown request {op!r}")
 
 
@@ -163,7 +167,10 @@ def main(argv: list[str]) -> None:
     sys.setrecursionlimit(1000)
     _warm_up()
     gctune.settle()
+    namespace = isolation.network_namespace()  # while still root, if started by root
     _drop_privileges()
+    ISOLATION.update(network_namespace=namespace, seccomp=isolation.deny_sockets())
+    ISOLATION["no_network"] = "on" in (namespace, ISOLATION["seccomp"])
     _limit(memory_mb, cpu_seconds)
     serve(sys.stdin.buffer, out_fd, Runtime(marker_mod.Marker(buf)), cpu_seconds)
 

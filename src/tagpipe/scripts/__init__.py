@@ -54,6 +54,7 @@ FEATURE = Feature(
     },
     access={
         "GET /api/fleet/scripts/hook-types": "scripts.read",
+        "GET /api/fleet/scripts/sandbox": "scripts.read",
         "GET /api/fleet/scripts": "scripts.read",
         "POST /api/fleet/scripts/dry-run": "scripts.edit",
         "GET /api/fleet/scripts/{script_id}": "scripts.read",

@@ -15,6 +15,7 @@ from tagpipe.scripts.schemas import (
     DryRunOut,
     HookTypeName,
     HookTypeOut,
+    SandboxOut,
     ScopeName,
     ScriptIn,
     ScriptOut,
@@ -43,6 +44,12 @@ def rejected(e: dryrun.CodeRejected) -> JSONResponse:
 async def hook_types() -> list[HookTypeOut]:
     """The five hook types with the function to define, its signature, a description and example code."""
     return [HookTypeOut(**{**dataclasses.asdict(h), "arguments": list(h.arguments)}) for h in HOOK_TYPES.values()]
+
+
+@router.get("/sandbox", response_model=SandboxOut)
+async def sandbox(services: ServicesDep) -> SandboxOut:
+    """Whether the server's sandbox workers have no network (seccomp filter, network namespace), as they reported."""
+    return SandboxOut.model_validate(dryrun.pool(services).isolation)
 
 
 @router.get("", response_model=list[ScriptOut])

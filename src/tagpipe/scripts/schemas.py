@@ -12,6 +12,16 @@ HookTypeName = Literal["transform", "derived_tags", "filter", "alarm", "pre_send
 ScopeName = Literal["global", "equipment", "connection", "device"]
 
 
+class SandboxOut(BaseModel):
+    """How the server's sandbox workers are kept off the network (README: the sandbox without network)."""
+
+    no_network: bool = Field(description="A worker cannot open a socket: at least one layer below is on.")
+    network_namespace: str = Field(description="on, or off with the reason (it needs root).")
+    seccomp: str = Field(description="on: socket() fails with EPERM in the worker; or off with the reason.")
+    sockets: dict[str, str] = Field(description="What opening a socket of each family inside a worker answered at "
+                                                "its start (EPERM: refused).")
+
+
 class HookTypeOut(BaseModel):
     name: str
     function: str

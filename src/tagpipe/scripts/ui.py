@@ -37,6 +37,21 @@ def _targets(tree: list[dict]) -> tuple[dict[int, str], dict[int, str]]:
     return equipment, connections
 
 
+def _sandbox_note(services: Services) -> None:
+    """Say where tests run, and warn when the sandbox could not be cut off from the network."""
+    found = services.state.get(dryrun.POOL_KEY)
+    report = found.isolation if found is not None else {}
+    if report.get("no_network"):
+        layers = [name for name, key in (("seccomp", "seccomp"), ("network namespace", "network_namespace"))
+                  if report.get(key) == "on"]
+        ui.label(f"Tests run in the server's sandbox, without network ({', '.join(layers)}).").classes(
+            "text-xs text-gray-500").props("data-testid=sandbox-note")
+    elif report:
+        ui.label(f"Sandbox workers can open sockets: seccomp {report.get('seccomp')}, network namespace "
+                 f"{report.get('network_namespace')}.").classes("text-xs text-orange-700").props(
+            "data-testid=sandbox-note")
+
+
 async def scripts_page(services: Services) -> None:
     ui.add_css(CSS)
     tree = await services.run_db(plant.equipment_tree)
@@ -74,6 +89,7 @@ async def scripts_page(services: Services) -> None:
                 test_json = ui.textarea().classes("w-full font-mono").props("rows=6 data-testid=test-input")
                 outcome = ui.label("").classes("font-mono whitespace-pre-wrap").props("data-testid=test-result")
                 prints = ui.label("").classes("font-mono text-gray-600 whitespace-pre-wrap")
+                _sandbox_note(services)
             history = ui.expansion("Versions, diff and rollback").classes("w-full")
             stats = ui.table(columns=STAT_COLUMNS, rows=[], row_key="edge_id").classes("w-full").props("dense flat")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -96,9 +97,17 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, caller_first: Callable[[Request], Awaitable[JSONResponse | None]] | None = None) -> None:
+    """Every error as problem+json. ``caller_first`` may answer a request whose body could not even be parsed (not
+    UTF-8, not JSON: FastAPI reports it before any dependency runs) with the caller's refusal instead."""
+
+    async def refused(request: Request) -> JSONResponse | None:
+        return await caller_first(request) if caller_first is not None else None
+
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()) and (answer := await refused(request)):
+            return answer
         errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "Invalid input", detail, errors=errors)
@@ -108,7 +117,9 @@ def install(app: FastAPI) -> None:
         return problem(422, "Invalid input", str(exc), errors=[{"field": exc.field, "message": str(exc)}])
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and (answer := await refused(request)):  # "There was an error parsing the body"
+            return answer
         return problem(exc.status_code, _phrase(exc.status_code), str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
