@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     auth: Literal["on", "off"] = Field("on", description="off: every request acts as an admin, with no log in; "
                                                           "refused unless host is a loopback address (benchmarks).")
     session_hours: float = Field(12.0, gt=0, le=24 * 30, description="How long a browser session lasts after log in.")
+    bus_secrets: Path | None = Field(None, description="File with the NATS passwords of the central processes and "
+                                     "the key that signs the auth callout's answers; default bus-secrets.json in "
+                                     "data_dir, created mode 0600 by tagpipe up. Every central machine needs it.")
+    nats_log: Path | None = Field(None, description="nats-server's log, read for refused publishes and "
+                                  "subscriptions shown per edge on the Fleet page; default: the embedded server's.")
+    tls_cert: Path | None = Field(None, description="TLS certificate (PEM) of the NATS client port and the MQTT "
+                                  "listener (and HTTP); central processes trust it as their CA.")
+    tls_key: Path | None = Field(None, description="Private key (PEM) of tls_cert.")
     secret_key: str | None = Field(None, description="Key that encrypts stored secrets (urlsafe base64 of 32 bytes); "
                                                      "default: the file secret.key in data_dir, created mode 0600.")
 
@@ -88,6 +96,10 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def bus_secrets_file(self) -> Path:
+        return self.bus_secrets or self.data_dir / "bus-secrets.json"
 
     @property
     def bus_url(self) -> str:
