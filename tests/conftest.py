@@ -319,7 +319,9 @@ def _central(tmp_path: Path, nats_server: EmbeddedNats, database_url: str | None
     c.procs.append(_spawn(["tagpipe", "server"], env, data_dir / "server.log"))
     c.procs.append(_spawn(["tagpipe", "worker", "--role", "ingest,fleet"], env, data_dir / "worker.log"))
     try:
-        wait_until(lambda: c.get("/api/health").json()["bus"], timeout=30, what="the server to connect to NATS")
+        # 200: the server is on the bus and the worker reports its roles, after it created the streams
+        wait_until(lambda: c.get("/api/health").status_code == 200, timeout=30,
+                   what="the server on NATS and the worker's roles up")
         yield c
     finally:
         for edge in c.edges:

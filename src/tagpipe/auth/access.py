@@ -23,7 +23,7 @@ from tagpipe.auth import audit
 from tagpipe.auth.cache import CredentialCache
 from tagpipe.auth.credentials import digest, same
 from tagpipe.auth.identify import by_session, by_token
-from tagpipe.auth.policy import policy
+from tagpipe.auth.policy import policy, route_template
 from tagpipe.auth.principal import Principal, bind
 from tagpipe.auth.roles import EDGE, PUBLIC
 from tagpipe.errors import Forbidden, NotAuthenticated
@@ -96,8 +96,7 @@ def authorizer(services: Services) -> Callable[[Request], Awaitable[None]]:
     pol = policy(services)
 
     async def authorize(request: Request, _: BearerDoc) -> None:
-        route = request.scope.get("route")
-        template = getattr(route, "path_format", request.url.path)
+        template = route_template(request.scope)
         permission = pol.permission_of(request.method, template)
         if permission is None:
             raise Forbidden(f"{request.method} {template} declares no permission, so it is refused to everybody")

@@ -9,5 +9,18 @@ from tagpipe.bus.consume import Batch, Consumer, DeadLetterSink, consume, delive
 from tagpipe.bus.embedded import EmbeddedNats, nats_binary
 from tagpipe.bus.jetstream import close, connect, ensure_stream, wait_for_bus
 
-__all__ = ["gate", "Batch", "Consumer", "DeadLetterSink", "EmbeddedNats", "close", "connect", "consume", "deliveries",
-           "ensure_stream", "nats_binary", "stored_ms", "wait_for_bus"]
+__all__ = [
+           "Batch",
+           "Consumer",
+           "DeadLetterSink",
+           "EmbeddedNats",
+           "close",
+           "connect",
+           "consume",
+           "deliveries",
+           "ensure_stream",
+           "gate",
+           "nats_binary",
+           "stored_ms",
+           "wait_for_bus",
+]

@@ -70,7 +70,7 @@ def enroll(session: Session, edge_id: str, key_secret: str, *, name: str = "", a
         session.commit()
         return Enrolled(status=PENDING, enrollment=enrollment)
     approve(session, edge_id, by=f"provisioning key {key.name}", sealed=False)
-    token, secret = credentials.issue(session, edge_id, created_by=f"provisioning key {key.name}")
+    _, secret = credentials.issue(session, edge_id, created_by=f"provisioning key {key.name}")
     edge.enrollment_hash = None
     session.commit()
     return Enrolled(status=APPROVED, issued=Issued(edge_id, secret))

@@ -7,7 +7,6 @@ Revises: 0006_auth
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0007_edge_auth'
 down_revision = '0006_auth'
 branch_labels = None
