@@ -63,6 +63,8 @@ def decide(session: Session, req: gate.AuthRequest) -> Decision:
     edge = session.get(Edge, req.user)
     if edge is None or edge.admission != admission.APPROVED:
         return Decision(req.user, reason="the edge is not approved")
+    if edge.kind == "collector" and req.transport != "mqtt":  # nats-server leaves connection types to the callout
+        return Decision(req.user, reason=f"a collector connects over MQTT only, not {req.transport}")
     return Decision(req.user, name=f"{req.user}#{verdict.token_id}", kind=edge.kind or "agent")
 
 
@@ -135,8 +137,7 @@ class Gate:
     async def sweep(self) -> int:
         """Disconnect every edge connection whose credential is no longer valid; how many."""
         assert self.nc is not None
-        conns = await gate.connections(self.nc)
-        self.users = {(c.server_id, c.cid): c.user for c in conns}
+        conns = await self._list()
         named = [(c, m) for c in conns if (m := NAME.match(c.user))]
         if not named:
             return 0
@@ -149,6 +150,18 @@ class Gate:
                     await gate.kick(self.nc, c.server_id, c.cid)
                     gone += 1
         return gone
+
+    async def _list(self) -> list[gate.Connection]:
+        """The connections now; their names are remembered for log lines that carry only a connection id."""
+        assert self.nc is not None
+        conns = await gate.connections(self.nc)
+        if len(self.users) > 100_000:
+            self.users.clear()
+        self.users.update({(c.server_id, c.cid): c.user for c in conns})
+        return conns
+
+    def _name_of(self, cid: int) -> str | None:
+        return next((user for (_, c), user in self.users.items() if c == cid), None)
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -166,8 +179,12 @@ class Gate:
         assert path is not None
         tail = gate.LogTail(path)
         while True:
-            for v in gate.violations(tail.read()):
-                user = v.user or self.users.get(next((k for k in self.users if k[1] == v.cid), ("", -1)), "")
+            found = list(gate.violations(tail.read()))
+            if any(not v.user and self._name_of(v.cid) is None for v in found):
+                with contextlib.suppress(Exception):  # an MQTT line names no user: find it by its connection
+                    await self._list()
+            for v in found:
+                user = v.user or self._name_of(v.cid) or ""
                 edge = m.group("edge") if (m := NAME.match(user)) else user
                 await self._record(edge_id=edge, kind=v.kind, detail=v.subject,
                                    transport="mqtt" if v.mqtt else "nats", address=v.address)
