@@ -342,13 +342,24 @@ class Demo:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    token: str = ""  # the demo admin's API token, made once the demo is up
+
+    def _client(self) -> httpx.Client:
+        if not self.token and self.proc.poll() is None:
+            done = subprocess.run([sys.executable, "-m", "tagpipe", "token", "create", "--user", "admin", "--name",
+                                   f"tests-{time.monotonic_ns()}"], env={**self.env, "COLUMNS": "500"},
+                                  capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+            self.token = done.stdout.strip().splitlines()[-1] if done.returncode == 0 else ""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.Client(base_url=self.url, timeout=10, headers=headers)
 
     def get(self, path: str, **kw: object) -> httpx.Response:
-        with httpx.Client(base_url=self.url, timeout=10) as c:
+        with self._client() as c:
             return c.get(path, **kw)  # type: ignore[arg-type]
 
     def post(self, path: str, json: object) -> httpx.Response:
-        with httpx.Client(base_url=self.url, timeout=10) as c:
+        with self._client() as c:
             return c.post(path, json=json)
 
     def health(self) -> httpx.Response:
@@ -374,7 +385,7 @@ def running_demo(data_dir: Path, *args: str, ready: bool = True) -> Iterator[Dem
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "tagpipe", "demo", *args], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    demo = Demo(url=f"http://127.0.0.1:{port}", data_dir=data_dir, proc=proc, log=log)
+    demo = Demo(url=f"http://127.0.0.1:{port}", data_dir=data_dir, proc=proc, log=log, env=env)
     children: list[psutil.Process] = []
     try:
         if ready:

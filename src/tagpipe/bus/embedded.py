@@ -86,7 +86,7 @@ class EmbeddedNats:
             tls = f"tls {{ cert_file: {cert}, key_file: {key} }}"
             lines.append(tls)
         if self.mqtt_port:
-            lines.append(f'mqtt {{ host: "{self.host}", port: {self.mqtt_port} {tls} }}')
+            lines.append(f'mqtt {{ host: "{self.host}", port: {self.mqtt_port}{", " + tls if tls else ""} }}')
         if self.security:
             from tagpipe.bus.security import nats_config
 

@@ -101,6 +101,7 @@ class EdgeAgent:
         await self.ensure_credentials()
         self.transport.on("commands", self._on_command)
         self.transport.on("config-changed", self._on_config_changed)
+        self.transport.connected_cb = self._sync_now.set  # config pushed while we were away is fetched now
         await self.transport.start()
         cached = self.client.cached()
         if cached is not None:

@@ -47,6 +47,7 @@ class TransportError(Exception):
 
 class Transport(Protocol):
     connected: bool
+    connected_cb: Callable[[], None]  # called after each (re)connect
     connections: int  # successful (re)connects so far
     confirms_storage: bool  # an acknowledgement means the broker has stored the payload
 
@@ -72,6 +73,7 @@ class NatsTransport:
                  login: Login = lambda: None, refused: Refused = _nothing, tls: ssl.SSLContext | None = None) -> None:
         self.url, self.subjects, self.edge_id, self.ack_timeout = url, subjects, edge_id, ack_timeout
         self.login, self.refused, self.tls = login, refused, tls
+        self.connected_cb: Callable[[], None] = lambda: None  # after each (re)connect: a config push may be missed
         self.connections = 0
         self._nc: Client | None = None
         self._handlers: dict[str, Handler] = {}
@@ -113,6 +115,7 @@ class NatsTransport:
             self.connections += 1
             backoff.reset()
             log.info("connected to NATS %s", self.url)
+            self.connected_cb()
             await self._lost.wait()
             self._nc = None
             with contextlib.suppress(Exception):
@@ -184,6 +187,7 @@ class MqttTransport:
         given = (parsed.username, parsed.password or "") if parsed.username else None
         self.login = (lambda: login() or given)
         self.refused, self.tls = refused, tls
+        self.connected_cb: Callable[[], None] = lambda: None
         self.subjects, self.edge_id, self.ack_timeout = subjects, edge_id, ack_timeout
         self._client: aiomqtt.Client | None = None
         self._handlers: dict[str, Handler] = {}
@@ -213,6 +217,7 @@ class MqttTransport:
                     self.connections += 1
                     backoff.reset()
                     log.info("connected to MQTT %s:%s", self.host, self.port)
+                    self.connected_cb()
                     async for message in client.messages:
                         handler = topics.get(str(message.topic))
                         if handler is not None:
