@@ -111,7 +111,7 @@ def worker_permissions(subjects: Subjects) -> dict[str, Any]:
 
 def nats_config(secrets_: BusSecrets, subjects: Subjects) -> str:
     """The accounts, users and auth callout of a nats-server configuration (the embedded server's, or what an
-    external cluster adds to its own: ``tagpipe bus config``)."""
+    external cluster adds to its own: ``tagpipe fleet bus-config``)."""
 
     def user(name: str, permissions: dict[str, Any] | None = None) -> dict[str, Any]:
         u: dict[str, Any] = {"user": name, "password": secrets_.passwords[name],

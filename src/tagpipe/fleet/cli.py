@@ -123,3 +123,16 @@ def edge_revoke(edge_id: str, data_dir: DataDir = None) -> None:
         admission.revoke(s, edge_id, by=_who())
         audit.record(s, principal=_who(), action="revoke edge", target=f"edges/{edge_id}")
     console.print(f"edge {edge_id} revoked")
+
+
+@fleet_app.command("bus-config")
+def bus_config(data_dir: DataDir = None) -> None:
+    """Print the accounts, central users and auth callout an external NATS cluster needs for tagpipe (from
+    bus-secrets.json, created if missing); add it to every node's configuration once."""
+    from tagpipe.bus.security import load_or_create, nats_config
+    from tagpipe.contracts import Subjects
+    from tagpipe.settings import Settings
+
+    settings = Settings(**({"data_dir": data_dir} if data_dir else {}))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    print(nats_config(load_or_create(settings.bus_secrets_file), Subjects(settings.prefix)))
