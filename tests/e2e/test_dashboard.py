@@ -105,7 +105,7 @@ async def test_every_page_shows_a_banner_while_a_component_is_down(central, brow
 
     await async_wait_until(lambda: central.get("/api/health").json()["status"] == "ok", timeout=20,
                            what="the worker's roles reported")
-    page = await browser.new_page()
+    page = await logged_in(browser, central)
     await page.goto(central.url + "/fleet")
     banner = page.get_by_role("alert")
     await expect(page.get_by_text("Fleet").first).to_be_visible(timeout=15_000)

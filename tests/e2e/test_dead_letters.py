@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_dashboard import browser  # noqa: F401 - the chromium fixture
+from tests.e2e.test_dashboard import browser, logged_in  # noqa: F401 - the chromium fixture
 from tests.helpers import async_wait_until
 
 
@@ -14,7 +14,7 @@ async def test_a_dead_letter_is_listed_opened_and_deleted(central, browser: Brow
     await nc.close()
     await async_wait_until(lambda: central.get("/api/ingest/dead-letters").json()["total"] == 1, timeout=15)
 
-    page = await browser.new_page()
+    page = await logged_in(browser, central)
     await page.goto(central.url + "/dead-letters")
     row = page.locator('[data-table="dead-letters"] tbody tr', has_text="line-9")
     await expect(row).to_contain_text("repeated key", timeout=15_000)
