@@ -30,7 +30,7 @@ def ids(shared_central) -> dict:
 
 
 WRONG_METHODS = [("TRACE", "/api/tags", "GET, POST"), ("PATCH", "/api/tags/1", "GET, PUT, DELETE"),
-                 ("DELETE", "/api/equipment", "GET, POST"), ("PUT", "/api/fleet/devices", "GET"),
+                 ("DELETE", "/api/equipment", "GET, POST"), ("PUT", "/api/fleet/devices", "GET, POST"),
                  ("GET", "/api/connections/test", "POST"), ("OPTIONS", "/api/health", "GET")]
 
 
@@ -180,7 +180,7 @@ def test_connections_outside_the_allowed_networks_are_refused_before_any_connect
     import os
 
     from tagpipe.db import upgrade
-    from tests.conftest import Central, _spawn, _stop, bus_env
+    from tests.conftest import Central, _spawn, _stop, bus_env, provision_admin
     from tests.helpers import free_port, wait_until
 
     data_dir, port = tmp_path / "central", free_port()
@@ -188,7 +188,8 @@ def test_connections_outside_the_allowed_networks_are_refused_before_any_connect
            "TAGPIPE_DEVICE_NETWORKS": '["127.0.0.0/8"]'}
     data_dir.mkdir()
     upgrade(f"sqlite:///{data_dir / 'tagpipe.db'}")
-    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env)
+    c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env,
+                token=provision_admin(f"sqlite:///{data_dir / 'tagpipe.db'}"))
     proc = _spawn(["tagpipe", "server"], env, data_dir / "server.log")
     try:
         wait_until(lambda: c.get("/api/health").status_code == 200, timeout=30)
