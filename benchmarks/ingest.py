@@ -4,8 +4,9 @@ Run: ``.venv/bin/python benchmarks/ingest.py --workload a --seconds 60 --rate 10
      ``.venv/bin/python benchmarks/ingest.py --workload b --seconds 60 --rate 1000``
      ``.venv/bin/python benchmarks/ingest.py --mqtt-only --rate 30000``  (nats-server's MQTT listener alone)
 
-Starts ``tagpipe up`` on free ports in a temporary data directory, publishes seed-shaped data messages from
-``--publishers`` processes (paho-mqtt, QoS ``--qos``) at ``--rate`` messages/s in total, and reports messages/s and
+Starts ``tagpipe up`` on free ports in a temporary data directory, adds each edge as a collector (its own MQTT user
+and password, through the API), publishes seed-shaped data messages from ``--publishers`` processes (each edge over
+its own connection, logged in as itself; QoS ``--qos``) at ``--rate`` messages/s in total, and reports messages/s and
 tag values/s stored in SQLite, publish-to-queryable latency (p50/p99; the publish time is the message timestamp and a
 sampler polls the samples of a few edges), CPU and peak RSS of nats-server, the worker and the web server, and
 whether every acknowledged message was stored. Stops ``tagpipe up`` by PID. Prints figures; never part of the tests.
@@ -62,14 +63,17 @@ class RawMqtt:
     """A minimal MQTT 3.1.1 publisher on a plain socket (QoS 0/1), so the clients cost little CPU next to the central
     processes being measured; paho-mqtt (``--client paho``) spends about a core per ~6,000 QoS 1 msg/s here."""
 
-    def __init__(self, port: int, client_id: str) -> None:
+    def __init__(self, port: int, client_id: str, user: str | None = None, password: str | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        cid = client_id.encode()
-        var = b"\x00\x04MQTT\x04\x02\x00\x00" + len(cid).to_bytes(2, "big") + cid  # clean session, no keepalive
+        fields = [client_id.encode()] + ([user.encode(), (password or "").encode()] if user else [])
+        flags = 0x02 | (0xC0 if user else 0)  # clean session (+ user name and password), no keepalive
+        var = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x00" + b"".join(
+            len(f).to_bytes(2, "big") + f for f in fields)
         self.sock.sendall(b"\x10" + self._length(len(var)) + var)
-        if self.sock.recv(4)[:1] != b"\x20":
-            raise RuntimeError("no CONNACK")
+        ack = self.sock.recv(4)
+        if ack[:1] != b"\x20" or ack[3:4] != b"\x00":
+            raise RuntimeError(f"CONNACK refused the connection: {ack!r}")
         self.acked = 0
         self.last_ack = time.time()
         self.pid = 0
@@ -110,8 +114,12 @@ class RawMqtt:
 
 
 def publisher(index: int, count: int, port: int, edges: int, tags: int, rate: float, seconds: float, qos: int,
-              start_at: float, out: mp.Queue, kind: str = "raw", window: int = 1000) -> None:
-    """Publish to edges index, index+count, ... at ``rate`` msg/s; report (sent, acked, last ack, CPU) when done."""
+              start_at: float, out: mp.Queue, kind: str = "raw", window: int = 1000,
+              creds: dict[int, str] | None = None) -> None:
+    """Publish to edges index, index+count, ... at ``rate`` msg/s; report (sent, acked, last ack, CPU) when done.
+
+    With ``creds`` (edge -> its password) each edge publishes over its own connection, logged in as itself, as
+    per-edge credentials require (``raw`` client only)."""
     acked = 0
     last_ack = time.time()
     if kind == "paho":
@@ -128,12 +136,17 @@ def publisher(index: int, count: int, port: int, edges: int, tags: int, rate: fl
         client.connect("127.0.0.1", port, keepalive=60)
         client.loop_start()
         send = client.publish
-    else:
-        raw = RawMqtt(port, f"bench-{os.getpid()}")
+    mine = list(range(index, edges, count))
+    if kind != "paho":
+        raws = ([RawMqtt(port, f"edge-{e}", f"edge-{e}", creds[e]) for e in mine] if creds
+                else [RawMqtt(port, f"bench-{os.getpid()}")])
+        by_topic = {f"tagpipe/devices/edge-{e}/data": raws[k % len(raws)] for k, e in enumerate(mine)}
 
         def send(topic: str, payload: str, qos: int) -> None:
-            raw.publish(topic.encode(), payload.encode(), qos)
-    mine = list(range(index, edges, count))
+            by_topic[topic].publish(topic.encode(), payload.encode(), qos)
+
+        def acks() -> tuple[int, float]:
+            return sum(r.acked for r in raws), max(r.last_ack for r in raws)
     topics = [f"tagpipe/devices/edge-{e}/data" for e in mine]
     names = [f"v{n}" for n in range(tags)] if tags != 3 else ["temperature", "pressure", "humidity"]
     last_ts = [0] * len(mine)
@@ -150,7 +163,7 @@ def publisher(index: int, count: int, port: int, edges: int, tags: int, rate: fl
             time.sleep(0.002)
             continue
         if kind == "raw":
-            acked, last_ack = raw.acked, raw.last_ack
+            acked, last_ack = acks()
         if qos and sent - acked > window:  # flow control: never more than ``window`` unacknowledged messages
             time.sleep(0.001)
             continue
@@ -165,12 +178,13 @@ def publisher(index: int, count: int, port: int, edges: int, tags: int, rate: fl
             sent += 1
             i += 1
         if kind == "raw":
-            raw.flush()
+            for r in raws:
+                r.flush()
     deadline = time.monotonic() + 60
     while qos and acked < sent and time.monotonic() < deadline:
         time.sleep(0.05)
         if kind == "raw":
-            acked, last_ack = raw.acked, raw.last_ack
+            acked, last_ack = acks()
     if kind == "paho":
         client.loop_stop()
         client.disconnect()
@@ -303,12 +317,14 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def run_publishers(args: argparse.Namespace, port: int, tags: int, edges: int) -> tuple[int, int, float, float, float]:
+def run_publishers(args: argparse.Namespace, port: int, tags: int, edges: int,
+                   creds: dict[int, str] | None = None) -> tuple[int, int, float, float, float]:
     """(sent, acknowledged, start time, time of the last acknowledgement, publishers' CPU seconds)."""
     out: mp.Queue = mp.Queue()
-    start_at = time.time() + 1.0
+    start_at = time.time() + 1.0 + (edges / 200 if creds else 0)  # every edge logs in first
     procs = [mp.Process(target=publisher, args=(i, args.publishers, port, edges, tags, args.rate / args.publishers,
-                                                 args.seconds, args.qos, start_at, out, args.client)) for i in range(args.publishers)]
+                                                 args.seconds, args.qos, start_at, out, args.client, 1000, creds))
+             for i in range(args.publishers)]
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
@@ -316,6 +332,19 @@ def run_publishers(args: argparse.Namespace, port: int, tags: int, edges: int) -
         p.join()
     return (sum(r[0] for r in results), sum(r[1] for r in results), start_at, max(r[2] for r in results),
             sum(r[3] for r in results))
+
+
+def collectors(http: int, edges: int) -> dict[int, str]:
+    """Add edges 0..N-1 as collectors (each with its own MQTT user and password) through the API."""
+    import httpx
+
+    out = {}
+    with httpx.Client(base_url=f"http://127.0.0.1:{http}", timeout=30) as c:
+        for e in range(edges):
+            r = c.post("/api/fleet/devices", json={"id": f"edge-{e}", "kind": "collector"})
+            r.raise_for_status()
+            out[e] = r.json()["token"]
+    return out
 
 
 def mqtt_only(args: argparse.Namespace) -> None:
@@ -336,10 +365,12 @@ def mqtt_only(args: argparse.Namespace) -> None:
         asyncio.run(stream())
         proc = psutil.Process(n.process.pid)  # type: ignore[union-attr]
         cpu0 = sum(proc.cpu_times()[:2])
-        sent, acked, start, last, pub_cpu = run_publishers(args, n.mqtt_port, tags, edges)  # type: ignore[arg-type]
+        creds = {e: "" for e in range(edges)} if args.per_edge else None  # the server asks for no password
+        sent, acked, start, last, pub_cpu = run_publishers(args, n.mqtt_port, tags, edges, creds)  # type: ignore[arg-type]
         cpu = sum(proc.cpu_times()[:2]) - cpu0
         took = last - start
-        print(f"nats-server MQTT only, QoS {args.qos}, {args.publishers} publishers, workload {args.workload}: "
+        print(f"nats-server MQTT only, QoS {args.qos}, {args.publishers} publishers, workload {args.workload}, "
+              f"{'a connection per edge' if args.per_edge else 'a connection per publisher'}: "
               f"offered {args.rate:.0f} msg/s; {acked} of {sent} acknowledged in {took:.1f} s = {acked / took:.0f} msg/s; "
               f"nats-server CPU {100 * cpu / took:.0f}% of a core, RSS {proc.memory_info().rss / 2**20:.0f} MB; "
               f"publishers CPU {100 * pub_cpu / took:.0f}% of a core")
@@ -357,6 +388,8 @@ def main() -> None:
     ap.add_argument("--client", choices=("raw", "paho"), default="raw",
                     help="raw: minimal MQTT 3.1.1 publisher on a socket (cheap); paho: paho-mqtt")
     ap.add_argument("--mqtt-only", action="store_true", help="measure nats-server's MQTT listener with nothing consuming")
+    ap.add_argument("--per-edge", action="store_true",
+                    help="--mqtt-only: one (anonymous) connection per edge, as per-edge credentials require")
     ap.add_argument("--keep", action="store_true", help="keep the data directory (and up.log) after the run")
     args = ap.parse_args()
     tags, edges = WORKLOADS[args.workload]
@@ -365,15 +398,16 @@ def main() -> None:
     if args.mqtt_only:
         return mqtt_only(args)
 
-    with tagpipe_up("tagpipe-bench-", keep=args.keep) as (up, data, _, mqtt_port):
+    with tagpipe_up("tagpipe-bench-", keep=args.keep) as (up, data, http, mqtt_port):
         procs = central_processes(up)
+        creds = collectors(http, edges)
         db = data / "tagpipe.db"
         sampler = Sampler(db, list(range(0, edges, max(1, edges // 10))))
         monitor = Monitor(procs)
         sampler.start()
         monitor.start()
         t_start = time.time()
-        sent, acked, start_at, last_ack, pub_cpu = run_publishers(args, mqtt_port, tags, edges)
+        sent, acked, start_at, last_ack, pub_cpu = run_publishers(args, mqtt_port, tags, edges, creds)
         window_end = start_at + args.seconds
         stored_in_window = count_rows(db)
         backlog_at_end = acked * tags - stored_in_window

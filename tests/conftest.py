@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 from tagpipe.bus import EmbeddedNats
+from tagpipe.bus.security import SERVER, load_or_create
+from tagpipe.contracts import Subjects
 from tagpipe.db import upgrade
 from tests.helpers import free_port, wait_until
 
@@ -77,9 +79,31 @@ def sqlite_with_admin(path: Path) -> str:
     return token
 
 
+def guarded_nats(store: Path, **kw: object) -> EmbeddedNats:
+    """A nats-server as ``tagpipe up`` runs it: tagpipe's accounts, anonymous clients refused, edges decided by the
+    auth callout (answered by a running ``tagpipe server``); its secrets in ``store/bus-secrets.json``."""
+    store.mkdir(parents=True, exist_ok=True)
+    secrets = load_or_create(store / "bus-secrets.json")
+    return EmbeddedNats(store, port=free_port(), mqtt_port=free_port(), security=(secrets, Subjects()),
+                        **kw)  # type: ignore[arg-type]
+
+
+def login(nats: EmbeddedNats, principal: str = SERVER) -> dict[str, str]:
+    """``nats.connect`` options of a central principal of ``nats`` (the server's by default: it may publish as any
+    edge, as republishing a dead letter does)."""
+    assert nats.security is not None
+    return nats.security[0].login(principal)
+
+
+def bus_env(nats: EmbeddedNats) -> dict[str, str]:
+    """What a central process needs to reach ``nats``: its URL, the bus secrets and the log the gate reads."""
+    return {"TAGPIPE_NATS_URL": nats.url, "TAGPIPE_BUS_SECRETS": str(nats.store_dir / "bus-secrets.json"),
+            "TAGPIPE_NATS_LOG": str(nats.log_file)}
+
+
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    server = EmbeddedNats(tmp_path / "nats", port=free_port(), mqtt_port=free_port()).start()
+    server = guarded_nats(tmp_path / "nats").start()
     yield server
     server.stop()
 
@@ -196,8 +220,35 @@ class Central:
     def db_url(self) -> str:
         return self.env.get("TAGPIPE_DATABASE_URL") or f"sqlite:///{self.data_dir / 'tagpipe.db'}"
 
-    def edge(self, edge_id: str, *, transport: str = "nats", heartbeat: float = 1.0, config_poll: float = 30.0) -> Edge:
+    def credentials(self, edge_id: str, kind: str = "agent") -> str:
+        """Add an approved edge (or collector) through the API as the admin; its credential."""
+        r = self.post("/api/fleet/devices", {"id": edge_id, "kind": kind})
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    async def bus(self, principal: str = SERVER, **kw: object):  # type: ignore[no-untyped-def]
+        """A NATS connection as a central principal (the server's by default, which may publish as any edge)."""
+        import nats
+
+        return await nats.connect(self.nats.url, **login(self.nats, principal), **kw)  # type: ignore[arg-type]
+
+    async def edge_bus(self, edge_id: str, token: str, **kw: object):  # type: ignore[no-untyped-def]
+        """A NATS connection logged in as edge ``edge_id``, with its inbox where its permissions allow."""
+        import nats
+
+        return await nats.connect(self.nats.url, user=edge_id, password=token,  # type: ignore[arg-type]
+                                  inbox_prefix=Subjects().edge_inbox(edge_id), **kw)
+
+    def edge(self, edge_id: str, *, transport: str = "nats", heartbeat: float = 1.0, config_poll: float = 30.0,
+             provision: bool = True) -> Edge:
+        """An edge agent process for ``edge_id``, approved by the admin with its credentials in its data directory
+        (as an operator would place them) unless ``provision`` is False."""
+        from tagpipe.edge.credentials import Credentials, load, save
+
         data_dir = self.data_dir / f"edge-{edge_id}"
+        if provision and load(data_dir, edge_id) is None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            save(data_dir, Credentials(edge_id, self.credentials(edge_id)))
         args = ["tagpipe", "edge", "--server", self.url, "--edge-id", edge_id, "--transport", transport,
                 "--nats", self.nats.url, "--mqtt", f"mqtt://127.0.0.1:{self.nats.mqtt_port}",
                 "--data-dir", str(data_dir), "--heartbeat", str(heartbeat), "--config-poll", str(config_poll)]
@@ -265,10 +316,10 @@ def postgres_db(postgres_url: str) -> Iterator[str]:
 def shared_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
     """One server (no worker) shared by the tests of a module that only read or leave no state behind."""
     root = tmp_path_factory.mktemp("shared-central")
-    nats = EmbeddedNats(root / "nats", port=free_port(), mqtt_port=free_port()).start()
+    nats = guarded_nats(root / "nats").start()
     data_dir, port = root / "central", free_port()
-    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
-           "TAGPIPE_NATS_URL": nats.url, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port), **bus_env(nats),
+           "PYTHONUNBUFFERED": "1"}
     env.pop("TAGPIPE_DATABASE_URL", None)
     data_dir.mkdir(parents=True)
     c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats, env=env,
@@ -297,8 +348,8 @@ def central_pg(tmp_path: Path, nats_server: EmbeddedNats, postgres_db: str) -> I
 def _central(tmp_path: Path, nats_server: EmbeddedNats, database_url: str | None) -> Iterator[Central]:
     data_dir = tmp_path / "central"
     port = free_port()
-    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
-           "TAGPIPE_NATS_URL": nats_server.url, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port), **bus_env(nats_server),
+           "PYTHONUNBUFFERED": "1"}
     env.pop("TAGPIPE_DATABASE_URL", None)
     if database_url:
         env["TAGPIPE_DATABASE_URL"] = database_url
@@ -313,7 +364,9 @@ def _central(tmp_path: Path, nats_server: EmbeddedNats, database_url: str | None
     c.procs.append(_spawn(["tagpipe", "worker", "--role", "ingest,fleet", "--no-migrate"], env,
                           data_dir / "worker.log"))
     try:
-        wait_until(lambda: c.get("/api/health").json()["bus"], timeout=30, what="the server to connect to NATS")
+        # 200: the server is on the bus and the worker reports its roles, after it created the streams
+        wait_until(lambda: c.get("/api/health").status_code == 200, timeout=30,
+                   what="the server on NATS and the worker's roles up")
         yield c
     finally:
         for edge in c.edges:
@@ -364,7 +417,7 @@ def running_demo(data_dir: Path, *args: str, ready: bool = True) -> Iterator[Dem
     env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
            "TAGPIPE_NATS_PORT": str(free_port()), "TAGPIPE_MQTT_PORT": str(free_port()), "PYTHONUNBUFFERED": "1",
            "COLUMNS": "200"}
-    for name in ("TAGPIPE_NATS_URL", "TAGPIPE_DATABASE_URL"):
+    for name in ("TAGPIPE_NATS_URL", "TAGPIPE_DATABASE_URL", "TAGPIPE_BUS_SECRETS", "TAGPIPE_NATS_LOG"):
         env.pop(name, None)
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{data_dir / 'tagpipe.db'}"

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -95,10 +95,12 @@ def serve_central(settings: Settings, before_serve=None, demo: bool = False) -> 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # until the web server takes over: stop while starting too
     try:
         if settings.nats_url is None:
-            # Restarts keep the store and the ports: the same configuration file, written again by spawn().
+            # Restarts keep the store and the ports: the same configuration file, written again by spawn(). Every
+            # client authenticates (bus.security); the web server reads the log for refused publishes.
             nats = EmbeddedNats(settings.data_dir / "nats", host=settings.host, port=settings.nats_port,
                                 mqtt_port=settings.mqtt_port, binary=settings.nats_server_binary,
-                                own_process_group=True)
+                                own_process_group=True, **embedded_security(settings))
+            settings = settings.model_copy(update={"nats_log": settings.nats_log or nats.log_file})
             nats.start()
             supervisor.add(ChildSpec(name="nats-server", spawn=nats.spawn, tier=0), nats.process)
         env = settings_env(settings)
@@ -125,6 +127,15 @@ def serve_central(settings: Settings, before_serve=None, demo: bool = False) -> 
         if nats is not None:
             nats.stop()  # when interrupted before the supervisor took it over; else it is stopped already
         signal.signal(signal.SIGTERM, previous)
+
+
+def embedded_security(settings: Settings) -> dict[str, Any]:
+    """The embedded nats-server's accounts and auth callout (secrets created on first start) and its TLS pair."""
+    from tagpipe.bus.security import load_or_create
+    from tagpipe.contracts import Subjects
+
+    tls = (settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key else None
+    return {"security": (load_or_create(settings.bus_secrets_file), Subjects(settings.prefix)), "tls": tls}
 
 
 def _interrupt(*_: object) -> None:
@@ -202,7 +213,7 @@ def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPo
 
 @app.command()
 def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http://host:8080")],
-         edge_id: Annotated[str, typer.Option(help="This gateway's id (registered on its first heartbeat).")],
+         edge_id: Annotated[str, typer.Option(help="This gateway's id (letters, digits, - and _).")],
          transport: Annotated[str, typer.Option(help="nats (default: JetStream acks) or mqtt (QoS 1).")] = "nats",
          nats_url: Annotated[str | None, typer.Option("--nats", help="NATS URL; default nats://<server host>:4222")] = None,
          mqtt_url: Annotated[str | None, typer.Option("--mqtt", help="MQTT URL; default mqtt://<server host>:1883")] = None,
@@ -211,12 +222,19 @@ def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http
          heartbeat: Annotated[float, typer.Option(help="Heartbeat interval in seconds.")] = 30.0,
          config_poll: Annotated[float, typer.Option(help="Config poll interval in seconds.")] = 30.0,
          company_code: Annotated[str, typer.Option(help="Passed to hooks as context['company_code'].")] = "",
+         provisioning_key: Annotated[str | None, typer.Option(
+             envvar="TAGPIPE_PROVISIONING_KEY", help="Ask for credentials with this key (from the Fleet page or "
+             "tagpipe fleet key create) when the data directory holds none; an admin approves the edge.")] = None,
          ca: Annotated[Path | None, typer.Option(
-             "--ca", help="CA certificate (PEM) that verifies an https server, e.g. the server's "
+             "--ca", help="CA certificate (PEM) that verifies the server's TLS (HTTP, NATS, MQTT), e.g. the server's "
                           "<data dir>/tls/ca.pem after tagpipe up --tls self-signed; default: the system's "
                           "trusted authorities. Verification is never skipped.")] = None,
+         name: Annotated[str, typer.Option(help="What to call this edge when it asks for credentials.")] = "",
          verbose: Verbose = False) -> None:
-    """Run an edge agent: poll the PLCs in the server's config for this edge, forward every value exactly once."""
+    """Run an edge agent: poll the PLCs in the server's config for this edge, forward every value exactly once.
+
+    It logs in with its own credentials, kept in its data directory (credentials.json, mode 0600): asked for once
+    with --provisioning-key, or placed there by an admin (tagpipe fleet add)."""
     from tagpipe.edge import EdgeAgent, EdgeSettings
 
     _logging(verbose)
@@ -224,7 +242,8 @@ def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http
         raise typer.BadParameter("expected nats or mqtt", param_hint="--transport")
     s = EdgeSettings(server=server, edge_id=edge_id, transport=transport, nats_url=nats_url, mqtt_url=mqtt_url,
                      prefix=prefix, data_dir=data_dir or Path(f"tagpipe-edge-{edge_id}"), heartbeat_s=heartbeat,
-                     config_poll_s=config_poll, company_code=company_code, ca=ca)
+                     config_poll_s=config_poll, company_code=company_code, provisioning_key=provisioning_key,
+                     ca=ca, name=name)
     try:
         agent = EdgeAgent(s)
     except ValueError as e:  # an unreadable --ca

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -172,6 +173,24 @@ def _start_sim(supervisor: Supervisor, env: dict[str, str], protocol: str, port:
     return supervisor.add(python_child(f"sim:{protocol}", args, env))
 
 
+def provision_edge(settings: Settings, edge_dir: Path) -> None:
+    """The demo edge is approved and has its credentials in its data directory before it starts (no anonymous
+    client is let on the bus, the demo's included); credentials that still work are kept."""
+    from tagpipe.edge import credentials
+    from tagpipe.fleet.admission import provision_local
+
+    edge_dir.mkdir(parents=True, exist_ok=True)
+    held = credentials.load(edge_dir, DEMO_EDGE)
+    engine = make_engine(settings.db_url)
+    try:
+        with Session(engine) as s:
+            issued = provision_local(s, DEMO_EDGE, by="tagpipe demo", held=held.token if held else None)
+    finally:
+        engine.dispose()
+    if issued is not None:
+        credentials.save(edge_dir, credentials.Credentials(DEMO_EDGE, issued.token))
+
+
 def start_demo(settings: Settings, supervisor: Supervisor, env: dict[str, str], plant: str) -> None:
     """Start the simulators (watched by ``supervisor``), configure the demo plant for their ports, start the edge."""
     if plant not in PLANTS:
@@ -183,6 +202,7 @@ def start_demo(settings: Settings, supervisor: Supervisor, env: dict[str, str], 
         ports = start_simulators(supervisor, env, ["modbus_tcp", "opcua", "s7", "xgt"])
         seed_mixed(settings, ports)
     console.print("demo simulators: " + ", ".join(f"{p} on {SIM_HOST}:{port}" for p, port in ports.items()))
+    provision_edge(settings, settings.data_dir / "edge")
     supervisor.add(python_child(f"edge:{DEMO_EDGE}", [
         "tagpipe", "edge", "--server", server_url(settings), "--edge-id", DEMO_EDGE,
         "--nats", settings.bus_url, "--data-dir", str(settings.data_dir / "edge"), "--heartbeat", "5",
@@ -198,6 +218,9 @@ def server_url(settings: Settings) -> str:
 
 
 def ca_option(settings: Settings) -> list[str]:
-    """``--ca`` for the installation's own CA when the server's certificate was made by ``--tls self-signed``."""
+    """``--ca`` for the demo's edge: the installation's own CA when the server's certificate was made by ``--tls
+    self-signed``, else the configured certificate itself (trusted as such: it may be self-signed)."""
+    if not settings.https:
+        return []
     ca = settings.data_dir / TLS_DIR / "ca.pem"
-    return ["--ca", str(ca)] if settings.https and settings.tls == "self-signed" and ca.exists() else []
+    return ["--ca", str(ca if settings.tls == "self-signed" and ca.exists() else settings.tls_cert)]

@@ -17,6 +17,7 @@ from tagpipe.auth.access import authorizer, credential_cache
 from tagpipe.auth.audit import AuditMiddleware, install_listener
 from tagpipe.auth.policy import policy
 from tagpipe.bus import close, wait_for_bus
+from tagpipe.bus.security import SERVER, central_login
 from tagpipe.db import upgrade
 from tagpipe.errors import Forbidden, NotAuthenticated
 from tagpipe.features import FEATURES
@@ -35,8 +36,10 @@ SYSTEM_ACCESS = {"GET /api/health": PUBLIC, "GET /api/metrics": "system.read"}
 
 
 async def _connect_bus(services: Services) -> None:
-    """Connect to NATS in the background, so the API serves even while the bus is still starting."""
-    services.nc = await wait_for_bus(services.settings.bus_url, "tagpipe-server", setup=services.ensure_streams)
+    """Connect to NATS in the background, so the API serves even while the bus is still starting. The server does
+    not create streams (only the worker may): it publishes to them once the worker has."""
+    services.nc = await wait_for_bus(services.settings.bus_url, "tagpipe-server",
+                                     **central_login(services.settings, SERVER))
 
 
 def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bool = True,

@@ -59,10 +59,16 @@ class Settings(BaseSettings):
     auth: Literal["on", "off"] = Field("on", description="off: every request acts as an admin, with no log in; "
                                                           "refused unless host is a loopback address (benchmarks).")
     session_hours: float = Field(12.0, gt=0, le=24 * 30, description="How long a browser session lasts after log in.")
+    bus_secrets: Path | None = Field(None, description="File with the NATS passwords of the central processes and "
+                                     "the key that signs the auth callout's answers; default bus-secrets.json in "
+                                     "data_dir, created mode 0600 by tagpipe up. Every central machine needs it.")
+    nats_log: Path | None = Field(None, description="nats-server's log, read for refused publishes and "
+                                  "subscriptions shown per edge on the Fleet page; default: the embedded server's.")
     secret_key: str | None = Field(None, description="Key that encrypts stored secrets (urlsafe base64 of 32 bytes); "
                                                      "default: the file secret.key in data_dir, created mode 0600.")
-    tls_cert: Path | None = Field(None, description="PEM certificate (with its chain) that the web server and the "
-                                                    "embedded NATS serve; with tls_key, HTTPS is on.")
+    tls_cert: Path | None = Field(None, description="PEM certificate (with its chain) that the web server, the "
+                                                    "embedded NATS client port and its MQTT listener serve; with "
+                                                    "tls_key, HTTPS is on. Central processes trust it as their CA.")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
     tls: Literal["off", "self-signed"] = Field(
         "off", description="self-signed: unless tls_cert and tls_key are set, serve HTTPS with a certificate from a "
@@ -105,6 +111,10 @@ class Settings(BaseSettings):
     def https(self) -> bool:
         """Whether the web server speaks TLS (a certificate and its key are configured)."""
         return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def bus_secrets_file(self) -> Path:
+        return self.bus_secrets or self.data_dir / "bus-secrets.json"
 
     @property
     def bus_url(self) -> str:

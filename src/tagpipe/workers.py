@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from tagpipe.bus import close, wait_for_bus
+from tagpipe.bus.security import WORKER, central_login
 from tagpipe.bus.status import publish_worker_status
 from tagpipe.db import upgrade
 from tagpipe.feature import consumers_of, roles_of
@@ -29,8 +30,9 @@ async def run_workers(settings: Settings, roles: list[str], *, migrate: bool = T
     if migrate:  # `tagpipe up` migrates before it starts this process, which then never loads Alembic
         upgrade(settings.db_url)
     services = build_services(settings, FEATURES)
+    # The worker is the one principal allowed to create streams (bus.security): it makes them before consuming.
     services.nc = await wait_for_bus(settings.bus_url, f"tagpipe-worker-{'-'.join(roles)}",
-                                     setup=services.ensure_streams)
+                                     setup=services.ensure_streams, **central_login(settings, WORKER))
     try:
         async with asyncio.TaskGroup() as tg:
             for role in roles:

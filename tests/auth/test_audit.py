@@ -69,9 +69,13 @@ def test_an_opcua_password_is_sealed_masked_kept_and_delivered_to_its_edge_only_
     [listed] = central.get("/api/connections").json()
     assert listed["settings"]["password"] == "********" and listed["settings"]["username"] == "operator"
 
+    own = {"Authorization": f"Bearer {central.credentials('edge-ua')}"}
+
     def edge_password() -> str:
-        [device] = central.get("/api/fleet/v1/edges/edge-ua/config").json()["devices"]
+        [device] = central.get("/api/fleet/v1/edges/edge-ua/config", headers=own).json()["devices"]
         return device["connection"]["password"]
+
+    assert central.get("/api/fleet/v1/edges/edge-ua/config").status_code == 403, "not even to an admin"
 
     assert edge_password() == "s3cret-pw"
     with sqlite3.connect(central.data_dir / "tagpipe.db") as db:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tagpipe.auth.policy import build_policy
-from tagpipe.auth.roles import ROLES, SPECIAL
+from tagpipe.auth.roles import EDGE, PUBLIC, ROLES
 from tagpipe.features import FEATURES
 from tagpipe.server import SYSTEM_ACCESS
 from tests.conftest import ADMIN_PASSWORD, Central
@@ -34,11 +34,22 @@ def url_of(path: str, operation: dict) -> str:
     return re.sub(r"\{(\w+)\}", fill, path)
 
 
-def expected(permission: str, role: str | None) -> str:
-    if permission in SPECIAL:
+# Public routes that check a credential of their own (an edge's enrollment secret): 401 for a wrong one, to everybody.
+OWN_CREDENTIAL = {"POST /api/fleet/v1/edges/{edge_id}/credentials"}
+EDGE_ROLE = "edge nope"  # the credential of edge "nope", whose id url_of puts in every path
+
+
+def expected(permission: str, role: str | None, route: str = "") -> str:
+    if route in OWN_CREDENTIAL:
+        return "401"
+    if permission == PUBLIC:
         return "allowed"
     if role is None:
         return "401"
+    if permission == EDGE:  # the edge's own credential only
+        return "allowed" if role == EDGE_ROLE else "403"
+    if role == EDGE_ROLE:  # an edge holds no user permission
+        return "403"
     return "allowed" if role == "admin" or permission in POLICY.roles[role] else "403"
 
 
@@ -59,7 +70,9 @@ def test_every_page_declares_a_permission_that_exists() -> None:
 
 @pytest.mark.timeout(300)
 def test_every_route_and_page_answers_every_role_as_declared(central: Central) -> None:
-    tokens: dict[str | None, str | None] = {None: None, "admin": central.token}
+    # The edge's credential goes first: an admin's turn rotates and revokes edge "nope"'s credentials.
+    tokens: dict[str | None, str | None] = {EDGE_ROLE: central.credentials("nope"), None: None,
+                                            "admin": central.token}
     for role in ROLES[:-1]:
         tokens[role] = central.user(f"matrix-{role}", role, PASSWORD)
     with central.anonymous as c:
@@ -71,15 +84,15 @@ def test_every_route_and_page_answers_every_role_as_declared(central: Central) -
         assert not stale, f"access declared for routes that do not exist: {sorted(stale)}"
 
         wrong = []
-        for method, path, op in operations:
-            permission = POLICY.permission_of(method, path)
-            assert permission is not None
-            url = url_of(path, op)
-            for role, token in tokens.items():
+        for role, token in tokens.items():
+            for method, path, op in operations:
+                permission = POLICY.permission_of(method, path)
+                assert permission is not None
+                url = url_of(path, op)
                 headers = {"Authorization": f"Bearer {token}"} if token else {}
                 body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
                 r = c.request(method, url, headers=headers, **body)  # type: ignore[arg-type]
-                want = expected(permission, role)
+                want = expected(permission, role, f"{method} {path}")
                 if not answers(r, want):
                     wrong.append(f"{method} {path} as {role or 'nobody'}: expected {want} ({permission}), "
                                  f"got {r.status_code} {r.text[:200]}")

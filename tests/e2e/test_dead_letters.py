@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import nats
 from playwright.async_api import Browser, expect
 
 from tests.e2e.test_dashboard import (
@@ -13,7 +12,7 @@ from tests.helpers import async_wait_until
 
 
 async def test_a_dead_letter_is_listed_opened_and_deleted(central, browser: Browser) -> None:  # noqa: F811
-    nc = await nats.connect(central.nats.url)
+    nc = await central.bus()
     await nc.jetstream().publish("tagpipe.devices.line-9.data", b'{"tags": {"speed": 1, "speed": 2}}')
     await nc.close()
     await async_wait_until(lambda: central.get("/api/ingest/dead-letters").json()["total"] == 1, timeout=15)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import nats
-
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tests.helpers import async_wait_until
 from tests.plant.test_plc_features import mb_table, post
@@ -44,7 +42,7 @@ async def test_the_edge_executes_a_repeated_command_id_once(central) -> None:
     """Even straight on the bus (a server that retried after losing the answer), one id is one write."""
     async with ModbusSim() as sim:
         _, device = await _online_writable(central, sim)
-        nc = await nats.connect(central.nats.url)
+        nc = await central.bus()
         answers: list[dict] = []
 
         async def on_answer(msg) -> None:  # type: ignore[no-untyped-def]

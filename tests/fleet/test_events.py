@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import nats
-
 from tagpipe.contracts.events import CommandAnswered, EdgeStatusChanged
 from tests.helpers import async_wait_until
 from tests.plant.test_plc_features import post
 
 
 async def test_edge_status_and_command_answers_are_events(central) -> None:
-    nc = await nats.connect(central.nats.url)
+    nc = await central.bus()
     statuses: list[EdgeStatusChanged] = []
     answers: list[CommandAnswered] = []
 

@@ -10,13 +10,14 @@ import socket
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from tagpipe.bus.security import SERVER, WORKER
 from tagpipe.bus.status import consumer_lag
 from tagpipe.contracts import Subjects
 from tagpipe.features import FEATURES
 from tagpipe.health import HealthMonitor
 from tagpipe.services import build_services
 from tagpipe.settings import Settings
-from tests.conftest import _spawn
+from tests.conftest import _spawn, login
 from tests.helpers import wait_until
 
 
@@ -52,13 +53,15 @@ def test_health_names_each_component_and_answers_503_while_the_bus_or_a_role_is_
 
 
 async def test_a_roles_lag_is_what_its_consumer_has_not_yet_received(nats_server) -> None:
-    subjects = Subjects("lagtest")
-    nc = await nats.connect(nats_server.url)
+    subjects = Subjects()
+    nc = await nats.connect(nats_server.url, **login(nats_server, WORKER))  # creates streams and consumers
     js = nc.jetstream()
     await js.add_stream(name=subjects.stream_name, subjects=[subjects.stream_subjects])
     await js.add_consumer(subjects.stream_name, ConsumerConfig(durable_name="ingest", ack_policy=AckPolicy.EXPLICIT))
+    publisher = await nats.connect(nats_server.url, **login(nats_server, SERVER))  # may publish as any edge
     for i in range(7):
-        await js.publish(subjects.device("e1", "data"), str(i).encode())
+        await publisher.jetstream().publish(subjects.device("e1", "data"), str(i).encode())
+    await publisher.close()
     lag = await consumer_lag(nc, subjects.stream_name, "ingest")
     assert (lag.pending, lag.ack_pending) == (7, 0)
     unknown = await consumer_lag(nc, subjects.stream_name, "nobody")

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
-import nats
-
 from tagpipe.contracts.events import ConfigChanged, StoredValues
 from tests.helpers import async_wait_until
 
 
 async def test_stored_values_are_published_by_tag_id_after_they_are_queryable(central) -> None:
-    nc = await nats.connect(central.nats.url)
+    nc = await central.bus()
     seen: list[StoredValues] = []
     queryable_when_seen: list[bool] = []
 
@@ -40,7 +38,7 @@ async def test_stored_values_are_published_by_tag_id_after_they_are_queryable(ce
 
 
 async def test_a_configuration_change_is_an_event(central) -> None:
-    nc = await nats.connect(central.nats.url)
+    nc = await central.bus()
     changes: list[ConfigChanged] = []
 
     async def on_config(msg) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import nats
 import nats.js.errors
 import paho.mqtt.client as mqtt
@@ -50,26 +51,29 @@ async def steady(nc: nats.NATS, count: int, every_s: float) -> None:
         await asyncio.sleep(every_s)
 
 
-def mqtt_publish(port: int, messages: list[tuple[str, bytes]]) -> None:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="poison-collector")
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        for topic, payload in messages:
+def mqtt_publish(central: Central, messages: list[tuple[str, bytes]]) -> None:
+    """Each message from its own collector (the topic's edge), logged in with that collector's credentials."""
+    for topic, payload in messages:
+        edge = topic.split("/")[2]
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"poison-{edge}")
+        client.username_pw_set(edge, central.credentials(edge, kind="collector"))
+        client.connect("127.0.0.1", central.nats.mqtt_port)
+        client.loop_start()
+        try:
             client.publish(topic, payload, qos=1).wait_for_publish(10)
-    finally:
-        client.loop_stop()
-        client.disconnect()
+        finally:
+            client.loop_stop()
+            client.disconnect()
 
 
 async def test_the_poison_corpus_over_nats_and_mqtt_is_dead_lettered_and_good_traffic_has_no_gap(central) -> None:
-    nc = await nats.connect(central.nats.url)
+    nc = await central.bus()
     good = asyncio.create_task(steady(nc, 400, 0.02))
     await asyncio.sleep(0.5)
     js = nc.jetstream()
     for case in CORPUS:
         await js.publish(f"tagpipe.devices.{edge_of('nats', case.name)}.data", case.raw)
-    await asyncio.to_thread(mqtt_publish, central.nats.mqtt_port,
+    await asyncio.to_thread(mqtt_publish, central,
                             [(f"tagpipe/devices/{edge_of('mqtt', c.name)}/data", c.raw) for c in CORPUS])
     await good
     await nc.close()
@@ -122,7 +126,7 @@ async def test_a_connection_without_tags_and_its_empty_payloads_do_not_stop_inge
                                           "protocol": "simulator", "settings": {}, "interval_ms": 100})
     assert r.status_code == 201, r.text
     central.edge("demo-edge").start()
-    nc = await nats.connect(central.nats.url)
+    nc = await central.bus()
     last = await async_wait_until(lambda: _last_data(nc, "demo-edge"), timeout=20, what="the edge publishing")
     await nc.close()
     assert last["tags"] == {} and last["connection_id"] == r.json()["id"]
@@ -151,7 +155,7 @@ async def test_a_message_the_store_cannot_write_is_dead_lettered_after_k_deliver
     gone, republishing it stores it."""
     with sqlite3.connect(central.data_dir / "tagpipe.db", timeout=30) as db:
         db.execute(POISON_TRIGGER)
-    nc = await nats.connect(central.nats.url)
+    nc = await central.bus()
     js = nc.jetstream()
     now = int(time.time() * 1000)
     for i in range(50):
@@ -183,7 +187,7 @@ async def test_two_ingest_workers_discovering_the_same_new_tags_make_one_tag_eac
         stdout=(central.data_dir / "worker-2.log").open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     central.procs.append(second)
     await asyncio.sleep(2.0)  # both consuming
-    nc = await nats.connect(central.nats.url)
+    nc = await central.bus()
     js = nc.jetstream()
     now = int(time.time() * 1000)
     for round_ in range(40):

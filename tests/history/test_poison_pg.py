@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 
-import nats
 from sqlalchemy import create_engine, text
 
 from tagpipe.contracts import iso_timestamp
@@ -29,7 +28,7 @@ async def test_poison_and_a_refused_value_are_dead_lettered_on_postgres(central_
     with db.begin() as c:
         c.execute(text(REFUSE_666))
     dead = [c for c in CORPUS if c.outcome == "dead" and len(c.raw) < 300_000]
-    nc = await nats.connect(central_pg.nats.url)
+    nc = await central_pg.bus()
     good = asyncio.create_task(steady(nc, 200, 0.02))
     js = nc.jetstream()
     for case in dead:

@@ -6,8 +6,9 @@ import asyncio
 import json
 import time
 
-import nats
+from nats.js.api import DeliverPolicy
 
+from tagpipe.bus.security import WORKER
 from tagpipe.contracts.config import DataType
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tests.helpers import async_wait_until
@@ -45,9 +46,9 @@ async def test_seed_examples_derive_power_raise_alarms_and_shape_the_payload(cen
             assert r.status_code == 201, r.text
         alarm_id = central.get(API, params={"hook_type": "alarm"}).json()[0]["id"]
 
-        nc = await nats.connect(central.nats.url)
-        alarms = await nc.subscribe("tagpipe.devices.edge-1.alarms")
-        data = await nc.subscribe("tagpipe.devices.edge-1.data")
+        nc = await central.bus(WORKER)  # reads what an edge publishes through the stream, as the workers do
+        alarms = await nc.jetstream().subscribe("tagpipe.devices.edge-1.alarms", deliver_policy=DeliverPolicy.NEW)
+        data = await nc.jetstream().subscribe("tagpipe.devices.edge-1.data", deliver_policy=DeliverPolicy.NEW)
         central.edge("edge-1").start()
         try:
             msg = await alarms.next_msg(timeout=30)

@@ -30,7 +30,7 @@ def ids(shared_central) -> dict:
 
 
 WRONG_METHODS = [("TRACE", "/api/tags", "GET, POST"), ("PATCH", "/api/tags/1", "GET, PUT, DELETE"),
-                 ("DELETE", "/api/equipment", "GET, POST"), ("PUT", "/api/fleet/devices", "GET"),
+                 ("DELETE", "/api/equipment", "GET, POST"), ("PUT", "/api/fleet/devices", "GET, POST"),
                  ("GET", "/api/connections/test", "POST"), ("OPTIONS", "/api/health", "GET")]
 
 
@@ -181,12 +181,12 @@ def test_connections_outside_the_allowed_networks_are_refused_before_any_connect
     import os
 
     from tagpipe.db import upgrade
-    from tests.conftest import Central, _spawn, _stop, provision_admin
+    from tests.conftest import Central, _spawn, _stop, bus_env, provision_admin
     from tests.helpers import free_port, wait_until
 
     data_dir, port = tmp_path / "central", free_port()
-    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port),
-           "TAGPIPE_NATS_URL": nats_server.url, "TAGPIPE_DEVICE_NETWORKS": '["127.0.0.0/8"]'}
+    env = {**os.environ, "TAGPIPE_DATA_DIR": str(data_dir), "TAGPIPE_HTTP_PORT": str(port), **bus_env(nats_server),
+           "TAGPIPE_DEVICE_NETWORKS": '["127.0.0.0/8"]'}
     data_dir.mkdir()
     upgrade(f"sqlite:///{data_dir / 'tagpipe.db'}")
     c = Central(url=f"http://127.0.0.1:{port}", data_dir=data_dir, nats=nats_server, env=env,

@@ -23,9 +23,9 @@ from tagpipe.auth import audit
 from tagpipe.auth.cache import CredentialCache
 from tagpipe.auth.credentials import digest, same
 from tagpipe.auth.identify import by_session, by_token
-from tagpipe.auth.policy import policy
+from tagpipe.auth.policy import policy, route_template
 from tagpipe.auth.principal import Principal, bind
-from tagpipe.auth.roles import SPECIAL
+from tagpipe.auth.roles import EDGE, PUBLIC
 from tagpipe.errors import Forbidden, NotAuthenticated
 
 if TYPE_CHECKING:
@@ -96,14 +96,20 @@ def authorizer(services: Services) -> Callable[[Request], Awaitable[None]]:
     pol = policy(services)
 
     async def authorize(request: Request, _: BearerDoc) -> None:
-        route = request.scope.get("route")
-        template = getattr(route, "path_format", request.url.path)
+        template = route_template(request.scope)
         permission = pol.permission_of(request.method, template)
         if permission is None:
             raise Forbidden(f"{request.method} {template} declares no permission, so it is refused to everybody")
-        if permission in SPECIAL:  # log in, health; edge config until edges have their own credentials
+        if permission == PUBLIC:  # log in, health, an edge asking for credentials with its provisioning key
             return
         principal = await authenticate(services, request)
+        if permission == EDGE:  # an edge's own routes: its own credential only (issue 10, item 5)
+            edge_id = request.path_params.get("edge_id")
+            if principal.kind != "edge" or principal.name != edge_id:
+                audit.note(principal=principal)
+                raise Forbidden(f"this route answers only edge {edge_id}'s own credential")
+            bind(principal)
+            return
         audit.note(principal=principal)
         check_csrf(principal, request)
         if not principal.can(permission):

@@ -23,6 +23,7 @@ from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from tagpipe.auth.models import AuditEntry
+from tagpipe.auth.policy import route_template
 from tagpipe.auth.principal import Principal, current
 from tagpipe.auth.redact import change, redact
 from tagpipe.db.base import utcnow
@@ -219,8 +220,7 @@ class AuditMiddleware:
                 await self._write(scope, ctx, status, bytes(body))
 
     async def _write(self, scope: Scope, ctx: RequestAudit, status: int, body: bytes) -> None:
-        route = scope.get("route")
-        template = f"{scope['method']} {getattr(route, 'path_format', scope['path'])}"
+        template = f"{scope['method']} {route_template(scope)}"
         detail: dict[str, Any] = {"body": _body(body)}
         if ctx.changes:
             detail["changes"] = ctx.changes

@@ -165,3 +165,6 @@ def token_revoke(token_id: int, data_dir: DataDir = None) -> None:
         tokens.revoke_token(s, cli, token_id)
         audit.record(s, principal=_who(), action="revoke token", target=f"tokens/{token_id}")
     console.print(f"token {token_id} revoked")
+
+
+open_session = _session  # for other features' commands (tagpipe fleet ...): the configured database, errors printed

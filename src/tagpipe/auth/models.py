@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tagpipe.db.base import Base, utcnow
@@ -40,7 +40,9 @@ class LoginSession(Base):
 
 
 class ApiToken(Base):
-    """A bearer credential: an API token (``kind`` api), a one-time login link (link), or, later, an edge's (edge)."""
+    """A bearer credential: an API token (``kind`` api), a one-time login link (link), or an edge's (edge), which is
+    also its NATS and MQTT password. An edge's new credential waits ``sealed`` (auth.secrets) until the edge picks
+    it up; one replaced by a rotation names its successor in ``replaced_by``."""
 
     __tablename__ = "auth_tokens"
 
@@ -57,7 +59,28 @@ class ApiToken(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replaced_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user: Mapped[User | None] = relationship()
+
+
+class ProvisioningKey(Base):
+    """What an edge starts with to ask for credentials: expires, may be used ``max_uses`` times, and may approve
+    the edges that use it at once. Stored as SHA-256, shown once."""
+
+    __tablename__ = "auth_provisioning_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120), default="")
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    max_uses: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    auto_approve: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class LoginFailure(Base):

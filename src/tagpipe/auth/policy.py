@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tagpipe.auth.roles import SPECIAL, role_permissions
 
@@ -29,6 +29,22 @@ class Policy:
         """A page's permission must be declared; a page without one is refused to everybody (and a test says so)."""
         if permission is not None and permission not in self.permissions and permission not in SPECIAL:
             raise ValueError(f"page {path} needs the permission {permission!r}, which nobody declares")
+
+
+def route_template(scope: Mapping[str, Any]) -> str:
+    """The matched route's full template (``/api/ingest/rejects``). A route of a router included in another router
+    knows only its own part (``/ingest/rejects`` with newer FastAPI); the rest is the literal start of the path."""
+    from starlette.routing import compile_path
+
+    path = str(scope.get("path", ""))
+    fmt = getattr(scope.get("route"), "path_format", None)
+    if not fmt:
+        return path
+    regex = compile_path(fmt)[0]
+    for i in [0, *(k for k, ch in enumerate(path) if ch == "/" and k)]:
+        if regex.fullmatch(path[i:]):
+            return path[:i] + fmt
+    return str(fmt)
 
 
 def build_policy(features: Sequence[Feature], extra_access: Mapping[str, str] | None = None) -> Policy:

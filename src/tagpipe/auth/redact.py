@@ -8,7 +8,7 @@ from typing import Any
 
 MASK = "********"
 SECRET_WORDS = ("password", "passwd", "secret", "token", "hash", "csrf", "api_key", "apikey", "private_key",
-                "credential")
+                "credential", "provisioning_key", "enrollment")
 SEALED = "enc:"  # a value encrypted at rest (auth.secrets)
 PRIVATE_KEY = "PRIVATE KEY-----"  # a PEM private key, whatever field carries it (a certificate upload's pem)
 MAX_TEXT = 4000

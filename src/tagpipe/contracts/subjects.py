@@ -40,6 +40,12 @@ class Subjects:
         the default ``*`` subscribes to every role."""
         return f"{self.prefix}.system.workers.{role}"
 
+    @staticmethod
+    def edge_inbox(edge_id: str) -> str:
+        """The inbox prefix of an edge's NATS connection (its JetStream acks arrive below it): ``_INBOX.edges.{id}``,
+        the only inbox its permissions let it subscribe to."""
+        return f"_INBOX.edges.{edge_id}"
+
     def topic(self, edge_id: str, kind: str) -> str:
         return self.device(edge_id, kind).replace(".", "/")
 

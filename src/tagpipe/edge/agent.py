@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from tagpipe import __version__
 from tagpipe.backoff import Backoff
+from tagpipe.bus.security import tls_context
 from tagpipe.contracts import (
     Command,
     CommandResponse,
@@ -24,11 +25,12 @@ from tagpipe.contracts import (
     EdgeConfig,
     Subjects,
 )
+from tagpipe.edge import credentials
 from tagpipe.edge.heartbeat import system_metrics
 from tagpipe.edge.material import MaterialDir
 from tagpipe.edge.outbox import Outbox
 from tagpipe.edge.poller import DevicePoller
-from tagpipe.edge.sync import ConfigClient
+from tagpipe.edge.sync import ConfigClient, Unauthorized
 from tagpipe.edge.transport import MqttTransport, NatsTransport, Transport, TransportError
 
 if TYPE_CHECKING:
@@ -53,7 +55,10 @@ class EdgeSettings:
     config_poll_s: float = 30.0
     outbox_max_rows: int = 1_000_000
     sandbox: bool = True
-    ca: Path | None = None  # CA file that verifies an https server (else the system's authorities)
+    provisioning_key: str | None = None  # asks for credentials with it when the data directory holds none
+    ca: Path | None = None  # verifies the server's TLS (HTTP, NATS, MQTT) against this CA file, else the system's
+    name: str = ""  # what the edge asks to be called
+    enroll_poll_s: float = 2.0  # how often a pending edge asks whether it was approved
 
     def __post_init__(self) -> None:
         from urllib.parse import urlparse
@@ -74,10 +79,19 @@ class EdgeAgent:
         self.subjects = Subjects(s.prefix)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(s.data_dir / "outbox.db", max_rows=s.outbox_max_rows)
-        self.transport: Transport = (MqttTransport(s.mqtt_url or "", self.subjects, s.edge_id) if s.transport == "mqtt"
-                                     else NatsTransport(s.nats_url or "", self.subjects, s.edge_id))
-        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json", ca=s.ca)
+        self.tls = tls_context(s.ca) if s.ca else None  # ValueError for an unreadable --ca
+        self.creds = credentials.load(s.data_dir, s.edge_id)
+        self.enroller = credentials.Enroller(s.server, s.edge_id, s.data_dir, verify=self.tls or True)
+        login, refused = self._login, self._refresh_credentials
+        self.transport: Transport = (
+            MqttTransport(s.mqtt_url or "", self.subjects, s.edge_id, login=login, refused=refused, tls=self.tls)
+            if s.transport == "mqtt" else
+            NatsTransport(s.nats_url or "", self.subjects, s.edge_id, login=login, refused=refused, tls=self.tls))
+        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json",
+                                   token=lambda: self.creds.token if self.creds else None, ca=s.ca)
         self.material = MaterialDir(s.data_dir / "certs")  # the devices' certificates and keys, mode 0600
+        self._refreshed_at = -1e9
+        self._refresh_lock = asyncio.Lock()
         self.hooks: SandboxPool | None = None  # started when scripts are first configured
         self._wake = asyncio.Event()
         self._sync_now = asyncio.Event()
@@ -86,8 +100,10 @@ class EdgeAgent:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        await self.ensure_credentials()
         self.transport.on("commands", self._on_command)
         self.transport.on("config-changed", self._on_config_changed)
+        self.transport.connected_cb = self._sync_now.set  # config pushed while we were away is fetched now
         await self.transport.start()
         cached = self.client.cached()
         if cached is not None:
@@ -114,6 +130,64 @@ class EdgeAgent:
         await self.transport.stop()
         self.outbox.close()
 
+    # -- credentials -----------------------------------------------------------------------------
+
+    def _login(self) -> tuple[str, str] | None:
+        return (self.settings.edge_id, self.creds.token) if self.creds else None
+
+    async def ensure_credentials(self) -> None:
+        """Have a credential before connecting: the one kept in the data directory, or one asked for with the
+        provisioning key and collected once an admin approved the edge (asking every ``enroll_poll_s``)."""
+        s = self.settings
+        backoff = Backoff(base=1.0, cap=30.0)
+        announced = False
+        while self.creds is None:
+            try:
+                pending = self.enroller.pending()
+                if pending:
+                    self.creds = await self.enroller.collect(pending)
+                elif s.provisioning_key:
+                    self.creds = await self.enroller.enroll(s.provisioning_key, s.name)
+                else:
+                    log.warning("edge %s has no credentials in %s and no provisioning key: connecting without "
+                                "(a tagpipe server refuses that)", s.edge_id, s.data_dir)
+                    return
+                if self.creds is None and not announced:
+                    log.warning("edge %s asked for credentials; waiting for an admin to approve it on the Fleet page",
+                                s.edge_id)
+                    announced = True
+                backoff.reset()
+                wait = s.enroll_poll_s
+            except credentials.NotAdmitted as e:
+                log.error("edge %s: %s", s.edge_id, e)
+                (s.data_dir / credentials.ENROLLMENT).unlink(missing_ok=True)
+                wait = backoff.delay()
+            except Exception as e:  # noqa: BLE001 - the server is away: ask again
+                log.info("asking %s for credentials: %s", s.server, e)
+                wait = backoff.delay()
+            if self.creds is None:
+                await asyncio.sleep(wait)
+        log.info("edge %s has its credentials", s.edge_id)
+
+    async def _refresh_credentials(self) -> None:
+        """The bus or the server refused our credential: after a rotation, collect the new one with it."""
+        async with self._refresh_lock:
+            loop = asyncio.get_running_loop()
+            if self.creds is None or loop.time() - self._refreshed_at < 5.0:
+                return
+            self._refreshed_at = loop.time()
+            try:
+                fresh = await self.enroller.collect(self.creds.token)
+            except credentials.NotAdmitted as e:
+                log.error("edge %s was refused: %s; an admin must approve it again", self.settings.edge_id, e)
+                return
+            except Exception as e:  # noqa: BLE001 - the server is away: the next refusal asks again
+                log.info("collecting new credentials: %s", e)
+                return
+            if fresh is not None:
+                self.creds = fresh
+                log.info("edge %s collected its new credentials", self.settings.edge_id)
+
     # -- config ----------------------------------------------------------------------------------
 
     async def _on_config_changed(self, _: bytes) -> None:
@@ -128,6 +202,10 @@ class EdgeAgent:
                 if config is not None:
                     await self.apply(config)
                 wait = self.settings.config_poll_s
+            except Unauthorized as e:
+                log.warning("config sync: %s", e)
+                await self._refresh_credentials()
+                wait = backoff.delay()
             except Exception as e:  # noqa: BLE001 - keep collecting with the config we have
                 log.warning("config sync from %s failed: %s", self.settings.server, e)
                 wait = backoff.delay()

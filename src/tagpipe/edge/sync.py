@@ -1,4 +1,5 @@
-"""Fetch the edge config with If-None-Match and keep the last good one on disk, so a reboot collects offline.
+"""Fetch the edge config with If-None-Match (and the edge's own bearer token) and keep the last good one on disk, so
+a reboot collects offline.
 
 Over https the server's certificate is always verified: against ``ca`` (``tagpipe edge --ca FILE``, e.g. the CA a
 ``tagpipe up --tls self-signed`` made) or the system's trusted authorities. There is no switch to skip it.
@@ -9,11 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 from pydantic import ValidationError
 
+from tagpipe.bus.security import tls_context
 from tagpipe.contracts import EdgeConfig
 
 log = logging.getLogger(__name__)
@@ -23,21 +26,17 @@ class UntrustedServer(Exception):
     """The server's TLS certificate is not signed by an authority this edge trusts."""
 
 
-def tls_context(ca: Path | None) -> ssl.SSLContext:
-    """Verification of the server: against ``ca`` when given, else the system's trusted authorities."""
-    if ca is None:
-        return ssl.create_default_context()
-    try:
-        return ssl.create_default_context(cafile=str(ca))
-    except (OSError, ssl.SSLError) as e:
-        raise ValueError(f"--ca {ca}: not a readable PEM certificate file ({e})") from None
+class Unauthorized(Exception):
+    """The server did not take this edge's credential (rotated or revoked)."""
 
 
 class ConfigClient:
-    def __init__(self, server: str, edge_id: str, *, cache: Path, timeout: float = 5.0, ca: Path | None = None) -> None:
+    def __init__(self, server: str, edge_id: str, *, cache: Path, timeout: float = 5.0,
+                 token: Callable[[], str | None] = lambda: None, ca: Path | None = None) -> None:
         self.url = f"{server.rstrip('/')}/api/fleet/v1/edges/{edge_id}/config"
         self.cache = cache
         self.timeout = timeout
+        self.token = token
         self.etag: str | None = None
         self.verify = tls_context(ca)
         self.ca = ca
@@ -53,6 +52,9 @@ class ConfigClient:
     async def fetch(self) -> EdgeConfig | None:
         """The new config, or None when the server answered 304 (unchanged)."""
         headers = {"If-None-Match": self.etag} if self.etag else {}
+        token = self.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             async with httpx.AsyncClient(timeout=self.timeout, verify=self.verify) as client:
                 r = await client.get(self.url, headers=headers)
@@ -63,6 +65,8 @@ class ConfigClient:
             raise
         if r.status_code == 304:
             return None
+        if r.status_code in (401, 403):
+            raise Unauthorized(f"the server refused this edge's credentials ({r.status_code})")
         r.raise_for_status()
         config = EdgeConfig.model_validate_json(r.content)
         self.etag = r.headers.get("ETag") or f'"{config.version}"'

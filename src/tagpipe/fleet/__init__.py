@@ -8,19 +8,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tagpipe.auth import EDGE
+from tagpipe.auth import EDGE, PUBLIC
 from tagpipe.feature import Durable, Feature, Nav, Page, Role
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
+    import typer
     from fastapi import APIRouter
 
     from tagpipe.services import Services
 
 
 def _routers() -> Sequence[APIRouter]:
+    from tagpipe.fleet.admission_api import router as admission
     from tagpipe.fleet.api import router
 
-    return [router]
+    return [router, admission]
 
 
 def _pages() -> Sequence[Page]:
@@ -47,6 +51,20 @@ def _provides(services: Services) -> Mapping[str, Any]:
     return {"edge_states": edge_states, "commands": Commander(services)}
 
 
+def _lifespan(services: Services) -> AbstractAsyncContextManager[None]:
+    from tagpipe.fleet.gate import running
+
+    return running(services)
+
+
+def _cli() -> typer.Typer:
+    from tagpipe.fleet.cli import app
+
+    return app
+
+
+MANAGE = "fleet.manage"
+
 FEATURE = Feature(
     name="fleet",
     models=("tagpipe.fleet.models",),
@@ -57,19 +75,33 @@ FEATURE = Feature(
     consumers={"fleet": (Durable(stream="devices", name="fleet-status"),
                          Durable(stream="devices", name="fleet-responses"))},
     permissions={
-        "fleet.read": "See edges, their status, metrics and commands.",
+        "fleet.read": "See edges, their status, metrics, commands and what the bus refused them.",
         "fleet.command": "Send commands to edges.",
+        MANAGE: "Provisioning keys; approve, add, rotate and revoke edges and collectors (their credentials).",
     },
     access={
         "GET /api/fleet/devices": "fleet.read",
         "GET /api/fleet/devices/{edge_id}": "fleet.read",
-        # Open until edges have credentials of their own (issue 10, item 5), which will then be required here.
+        # The edge's own credential only (auth.access): another edge's, or a user's, is refused.
         "GET /api/fleet/v1/edges/{edge_id}/config": EDGE,
         "GET /api/fleet/edge/{edge_id}/config": EDGE,
         "POST /api/fleet/devices/{edge_id}/commands": "fleet.command",
         "GET /api/fleet/commands/{command_id}": "fleet.read",
+        # An edge asking for credentials has none yet: its provisioning key or enrollment secret is checked inside.
+        "POST /api/fleet/v1/edges/{edge_id}/enroll": PUBLIC,
+        "POST /api/fleet/v1/edges/{edge_id}/credentials": PUBLIC,
+        "GET /api/fleet/provisioning-keys": MANAGE,
+        "POST /api/fleet/provisioning-keys": MANAGE,
+        "DELETE /api/fleet/provisioning-keys/{key_id}": MANAGE,
+        "POST /api/fleet/devices": MANAGE,
+        "POST /api/fleet/devices/{edge_id}/approve": MANAGE,
+        "POST /api/fleet/devices/{edge_id}/credentials": MANAGE,
+        "DELETE /api/fleet/devices/{edge_id}/credentials": MANAGE,
+        "GET /api/fleet/refusals": "fleet.read",
     },
     provides=_provides,
+    lifespan=_lifespan,
+    cli=_cli,
 )
 
 __all__ = ["FEATURE"]

@@ -30,6 +30,17 @@ class Edge(Base):
     heartbeat_interval_s: Mapped[float] = mapped_column(Float, default=30.0)
     devices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     scripts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Admission (issue 10, item 5): pending (asked with a provisioning key), approved (has credentials), revoked;
+    # None for an edge registered before edges had credentials. An agent collects PLC data; a collector is a
+    # third-party MQTT publisher with a user and password.
+    admission: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), default="agent")
+    enrollment_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    request_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provisioning_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class EdgeMetric(Base):
@@ -56,3 +67,20 @@ class Command(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class BusRefusal(Base):
+    """nats-server refused something of an edge (or of an anonymous client, ``edge_id`` ''): its log in, a publish or
+    a subscription; counted per edge, kind and detail, with the first and last time."""
+
+    __tablename__ = "bus_refusals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edge_id: Mapped[str] = mapped_column(String(120), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # auth | publish | subscribe
+    detail: Mapped[str] = mapped_column(String(500))
+    transport: Mapped[str] = mapped_column(String(8), default="")  # nats | mqtt
+    address: Mapped[str] = mapped_column(String(64), default="")
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

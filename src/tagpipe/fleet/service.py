@@ -1,4 +1,4 @@
-"""Edges: registration by heartbeat, online/offline, metric history, commands, and the edge config."""
+"""Edges: heartbeats of approved edges, online/offline, metric history, commands, and the edge config."""
 
 from __future__ import annotations
 
@@ -23,12 +23,14 @@ from tagpipe.ports import EdgeState
 METRIC_RETENTION_DAYS = 30
 
 
-def record_heartbeat(session: Session, edge_id: str, hb: Heartbeat, *, at: dt.datetime | None = None) -> Edge:
-    """Register an unknown edge, mark it online and keep its metrics."""
+def record_heartbeat(session: Session, edge_id: str, hb: Heartbeat, *, at: dt.datetime | None = None) -> Edge | None:
+    """Mark an approved edge online and keep its metrics; None (nothing recorded) for any other: a heartbeat no
+    longer registers an edge, an admin does (``admission``)."""
     edge = session.get(Edge, edge_id)
-    if edge is None:
-        edge = Edge(id=edge_id, name=hb.edge_name or edge_id)
-        session.add(edge)
+    if edge is None or edge.admission != "approved":
+        return None
+    if hb.edge_name and edge.name in ("", edge_id):
+        edge.name = hb.edge_name
     edge.status = "online"
     edge.last_heartbeat = at or utcnow()
     for field in ("ip_address", "cpu_percent", "memory_percent", "disk_percent", "agent_version", "config_version",
@@ -60,7 +62,7 @@ def list_edges(session: Session) -> list[Edge]:
     known = {e.id: e for e in session.scalars(select(Edge).order_by(Edge.id))}
     for edge_id in plant.edges_in_use(session):
         known.setdefault(edge_id, Edge(id=edge_id, name=edge_id, status="offline", heartbeat_interval_s=30.0,
-                                       devices={}, scripts={}))
+                                       devices={}, scripts={}, kind="agent", admission=None))
     return sorted(known.values(), key=lambda e: e.id)
 
 

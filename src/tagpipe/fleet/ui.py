@@ -9,11 +9,12 @@ from nicegui import ui
 from tagpipe import plant
 from tagpipe.feature import Page
 from tagpipe.fleet import service
+from tagpipe.fleet.admission_ui import admission_panels, edge_actions, refusals_panel
 from tagpipe.services import Services
 from tagpipe.web.shell import fmt_value, page
 
 COLUMNS = [{"name": c, "label": label, "field": c, "align": "left"} for c, label in [
-    ("id", "Edge"), ("status", "Status"), ("devices", "Devices"), ("last_heartbeat", "Last heartbeat"), ("cpu", "CPU %"),
+    ("id", "Edge"), ("status", "Status"), ("admission", "Admission"), ("devices", "Devices"), ("last_heartbeat", "Last heartbeat"), ("cpu", "CPU %"),
     ("memory", "Memory %"), ("disk", "Disk %"), ("agent_version", "Agent"), ("config_version", "Config"),
     ("outbox", "Outbox")]]
 DEVICE_COLUMNS = [{"name": c, "label": label, "field": c, "align": "left"} for c, label in [
@@ -33,7 +34,7 @@ def devices_summary(devices: dict | None) -> str:
 
 
 def _rows(session) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [{"id": e.id, "status": e.status, "devices": devices_summary(e.devices) if e.status == "online" else "—",
+    return [{"id": e.id, "status": e.status, "admission": e.admission or "no credentials", "devices": devices_summary(e.devices) if e.status == "online" else "—",
              "failing": any(d.get("status") in FAILING for d in (e.devices or {}).values()),
              "last_heartbeat": e.last_heartbeat.isoformat(timespec="seconds") + "Z"
              if e.last_heartbeat else "never", "cpu": fmt_value(e.cpu_percent), "memory": fmt_value(e.memory_percent),
@@ -71,6 +72,8 @@ async def fleet(services: Services) -> None:
             table.update()
 
         ui.timer(2.0, refresh)
+        admission_panels(services)
+        refusals_panel(services)
 
 
 async def edge_detail(services: Services, edge_id: str) -> None:
@@ -108,6 +111,8 @@ async def edge_detail(services: Services, edge_id: str) -> None:
 
         await refresh()
         ui.timer(5.0, refresh)
+        edge_actions(services, edge_id)
+        refusals_panel(services, edge_id)
 
 
 PAGES = [Page(path="/fleet", handler=fleet, permission="fleet.read"),

@@ -1,4 +1,4 @@
-"""The fleet worker: heartbeats register edges and keep their metrics; silence marks them offline; responses land.
+"""The fleet worker: heartbeats of approved edges keep their metrics; silence marks them offline; responses land.
 
 Edges coming online or going offline and answered commands are published as events after their commit. The offline
 sweep runs in one elected copy of the role (``bus.election.Lease``), however many copies run.
@@ -41,7 +41,9 @@ def _online(edge_id: str) -> Keyed:
 def _heartbeat(session: Session, edge_id: str, hb: Heartbeat) -> list[Keyed]:
     was = session.get(Edge, edge_id)
     came_online = was is None or was.status != "online"
-    service.record_heartbeat(session, edge_id, hb)
+    if service.record_heartbeat(session, edge_id, hb) is None:
+        log.info("ignoring a heartbeat of edge %s, which is not approved", edge_id)
+        return []
     return [_online(edge_id)] if came_online else []
 
 
