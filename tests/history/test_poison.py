@@ -10,13 +10,12 @@ import subprocess
 import sys
 import time
 
-import httpx
 import nats
 import nats.js.errors
 import paho.mqtt.client as mqtt
 
 from tagpipe.contracts import iso_timestamp
-from tests.conftest import ADMIN_PASSWORD, Central
+from tests.conftest import Central
 from tests.helpers import async_wait_until
 from tests.history.poison import CORPUS
 

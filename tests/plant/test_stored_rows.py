@@ -7,8 +7,6 @@ import pytest
 from sqlalchemy import text
 
 from tagpipe.db import make_engine
-from tests.conftest import ADMIN_PASSWORD
-from tests.helpers import wait_until
 
 BAD_LATEST = [
     (-1_000_000_000_000_000, "21.5", 0),  # -1e12 "seconds" read as ms: year -29719

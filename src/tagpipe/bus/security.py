@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import secrets
-import ssl
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from tagpipe.bus.nkeys import ACCOUNT, KeyPair
 from tagpipe.contracts.subjects import Subjects
+from tagpipe.trust import tls_context
 
 if TYPE_CHECKING:
     from tagpipe.settings import Settings
@@ -127,19 +127,6 @@ def nats_config(secrets_: BusSecrets, subjects: Subjects) -> str:
     return "\n".join([f"accounts: {json.dumps(accounts, indent=1)}",
                       f"system_account: {SYSTEM_ACCOUNT}",
                       f"authorization: {json.dumps({'auth_callout': callout}, indent=1)}", ""])
-
-
-def tls_context(ca: Path | str | None) -> ssl.SSLContext:
-    """A client TLS context that verifies the server: against ``ca`` when given (which may be the server's own
-    self-signed certificate, trusted as such), else the system's trusted authorities. Verification is never off."""
-    if ca is None:
-        return ssl.create_default_context()
-    try:
-        ctx = ssl.create_default_context(cafile=str(ca))
-    except (OSError, ssl.SSLError) as e:
-        raise ValueError(f"--ca {ca}: not a readable PEM certificate file ({e})") from None
-    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a leaf certificate given as the CA is trusted as such
-    return ctx
 
 
 def central_login(settings: Settings, principal: str) -> dict[str, Any]:

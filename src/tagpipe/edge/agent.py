@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from tagpipe import __version__
 from tagpipe.backoff import Backoff
-from tagpipe.bus.security import tls_context
 from tagpipe.contracts import (
     Command,
     CommandResponse,
@@ -32,6 +31,7 @@ from tagpipe.edge.outbox import Outbox
 from tagpipe.edge.poller import DevicePoller
 from tagpipe.edge.sync import ConfigClient, Unauthorized
 from tagpipe.edge.transport import MqttTransport, NatsTransport, Transport, TransportError
+from tagpipe.trust import tls_context
 
 if TYPE_CHECKING:
     from tagpipe.sandbox import SandboxPool

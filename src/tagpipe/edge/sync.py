@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
-from tagpipe.bus.security import tls_context
 from tagpipe.contracts import EdgeConfig
+from tagpipe.trust import tls_context
 
 log = logging.getLogger(__name__)
 

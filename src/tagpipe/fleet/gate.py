@@ -84,7 +84,7 @@ class Gate:
         s = self.services.settings
         options: dict[str, Any] = dict(self.secrets.login(GATE))
         if s.tls_cert:
-            from tagpipe.bus.security import tls_context
+            from tagpipe.trust import tls_context
 
             options["tls"] = tls_context(s.tls_cert)
         self.nc = nc = await connect(s.bus_url, "tagpipe-gate", **options)

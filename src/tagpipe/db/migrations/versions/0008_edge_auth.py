@@ -1,14 +1,14 @@
 """edges as principals: edge credentials sealed for pickup, provisioning keys, edge admission, refusals on the bus
 
-Revision ID: 0007_edge_auth
-Revises: 0006_auth
+Revision ID: 0008_edge_auth
+Revises: 0007_certificates
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007_edge_auth'
-down_revision = '0006_auth'
+revision = '0008_edge_auth'
+down_revision = '0007_certificates'
 branch_labels = None
 depends_on = None
 
