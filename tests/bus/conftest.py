@@ -1,5 +1,5 @@
 """The bus helpers (consumers, leases) are tested on a nats-server without tagpipe's accounts: what they do does not
-depend on who may do it, which tests/central and tests/fleet check on a guarded server."""
+depend on who may do it, which tests/fleet and the whole-system tests check on a guarded server."""
 
 from __future__ import annotations
 
