@@ -17,10 +17,10 @@ from nats.js.errors import NotFoundError
 
 from tagpipe.bus.security import SERVER, WORKER
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
-from tests.plant.test_plc_features import mb_table, post
 from tests.conftest import Central
 from tests.fleet.test_commands import _online_writable
 from tests.helpers import async_wait_until
+from tests.plant.test_plc_features import mb_table, post
 
 DEVICES = "TAGPIPE_DEVICES"
 
