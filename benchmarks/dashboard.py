@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from ingest import RawMqtt, central_processes, iso, tagpipe_up
+from ingest import RawMqtt, central_processes, collectors, iso, tagpipe_up
 from playwright.async_api import async_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -31,16 +31,16 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--no-first-run", "--disable-component-update", "--disable-sync"]
 
 
-def collector(port: int, tags: int, stop: threading.Event) -> None:
-    """``tags`` tags once a second, as 100-tag messages of one collector edge."""
-    mqtt = RawMqtt(port, "dashboard-bench")
+def collector(port: int, tags: int, password: str, stop: threading.Event) -> None:
+    """``tags`` tags once a second, as 100-tag messages of one collector edge (``edge-0``, logged in as itself)."""
+    mqtt = RawMqtt(port, "edge-0", "edge-0", password)
     tick = time.time()
     while not stop.is_set():
         now_ms = int(time.time() * 1000)
         for start in range(0, tags, 100):
             body = {"timestamp": iso(now_ms), "equipment_id": 1, "connection_id": start // 100,
                     "tags": {f"t{i:05d}": round((now_ms / 1000 + i) % 100, 2) for i in range(start, min(tags, start + 100))}}
-            mqtt.publish(b"tagpipe/devices/bench-edge/data", json.dumps(body).encode(), 1)
+            mqtt.publish(b"tagpipe/devices/edge-0/data", json.dumps(body).encode(), 1)
         mqtt.flush()
         tick += 1.0
         time.sleep(max(0.0, tick - time.time()))
@@ -86,7 +86,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{central.http_port}"
         server = central_processes(central.up)["server"]
         stop = threading.Event()
-        threading.Thread(target=collector, args=(central.mqtt_port, args.tags, stop), daemon=True).start()
+        password = collectors(central.http_port, 1)[0]
+        threading.Thread(target=collector, args=(central.mqtt_port, args.tags, password, stop), daemon=True).start()
         deadline = time.monotonic() + 120
         while len(httpx.get(url + "/api/tags", timeout=30).json()) < args.tags:
             if time.monotonic() > deadline:

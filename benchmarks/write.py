@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 from ingest import free_port, pct, tagpipe_up
 
+from tagpipe.edge.credentials import Credentials, save
+
 
 def wait(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
@@ -46,6 +48,10 @@ def main() -> None:
         sim = subprocess.Popen([sys.executable, "-m", "tagpipe.drivers.sims.modbus_tcp", "--port", str(sim_port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         nats_port = next(int(a) for a, b in zip(central.up.args[1:], central.up.args) if b == "--nats-port")
+        # The edge logs in as itself: added through the API, its credential placed in its data directory.
+        token = api.post("/api/fleet/devices", json={"id": "bench-edge", "kind": "agent"}).raise_for_status().json()
+        (central.data / "edge").mkdir(parents=True, exist_ok=True)
+        save(central.data / "edge", Credentials("bench-edge", token["token"]))
         edge = subprocess.Popen([str(bin_dir / "tagpipe"), "edge", "--server", url, "--edge-id", "bench-edge",
                                  "--nats", f"nats://127.0.0.1:{nats_port}", "--data-dir",
                                  str(central.data / "edge"), "--heartbeat", "2"],

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -164,14 +165,17 @@ class Central:
     token: str = ""  # an admin's API token: every call below carries it
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
+    verify: ssl.SSLContext | bool = True  # how the tests' clients verify an https server
+    edge_tokens: dict[str, str] = field(default_factory=dict)  # the credentials of the edges added below
 
     @property
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {self.token}"})
+        return httpx.Client(base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {self.token}"},
+                            verify=self.verify)
 
     @property
     def anonymous(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
+        return httpx.Client(base_url=self.url, timeout=10, verify=self.verify)
 
     def user(self, username: str, role: str, password: str = "password-of-a-user") -> str:
         """Create a user through the API; returns an API token of theirs with their role."""
@@ -224,7 +228,15 @@ class Central:
         """Add an approved edge (or collector) through the API as the admin; its credential."""
         r = self.post("/api/fleet/devices", {"id": edge_id, "kind": kind})
         assert r.status_code == 201, r.text
-        return r.json()["token"]
+        self.edge_tokens[edge_id] = r.json()["token"]
+        return self.edge_tokens[edge_id]
+
+    def edge_config(self, edge_id: str, **kw: object) -> httpx.Response:
+        """``GET`` the edge config as the edge does, with its own credential (added as an edge the first time)."""
+        token = self.edge_tokens.get(edge_id) or self.credentials(edge_id)
+        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}  # type: ignore[dict-item]
+        with self.anonymous as c:
+            return c.get(f"/api/fleet/v1/edges/{edge_id}/config", headers=headers, **kw)  # type: ignore[arg-type]
 
     async def bus(self, principal: str = SERVER, **kw: object):  # type: ignore[no-untyped-def]
         """A NATS connection as a central principal (the server's by default, which may publish as any edge)."""
@@ -248,7 +260,7 @@ class Central:
         data_dir = self.data_dir / f"edge-{edge_id}"
         if provision and load(data_dir, edge_id) is None:
             data_dir.mkdir(parents=True, exist_ok=True)
-            save(data_dir, Credentials(edge_id, self.credentials(edge_id)))
+            save(data_dir, Credentials(edge_id, self.edge_tokens.get(edge_id) or self.credentials(edge_id)))
         args = ["tagpipe", "edge", "--server", self.url, "--edge-id", edge_id, "--transport", transport,
                 "--nats", self.nats.url, "--mqtt", f"mqtt://127.0.0.1:{self.nats.mqtt_port}",
                 "--data-dir", str(data_dir), "--heartbeat", str(heartbeat), "--config-poll", str(config_poll)]

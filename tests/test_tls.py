@@ -70,7 +70,7 @@ def test_plain_http_beyond_this_machine_is_warned_about_loudly(tmp_path: Path, c
 
 
 @pytest.fixture(scope="module")
-def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
     """``tagpipe server --tls self-signed`` on 127.0.0.1 (no NATS: the API serves while the bus is away)."""
     tmp_path = tmp_path_factory.mktemp("https")
     data_dir, port = tmp_path / "central", free_port()
@@ -80,6 +80,7 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     data_dir.mkdir()
     subprocess.run([sys.executable, "-m", "tagpipe", "migrate"], env=env, check=True, capture_output=True)
     provision_admin(f"sqlite:///{data_dir / 'tagpipe.db'}")
+    edge_token = _add_edge(f"sqlite:///{data_dir / 'tagpipe.db'}", "edge-1")
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "tagpipe", "server", "--tls", "self-signed"], env=env,
@@ -89,12 +90,26 @@ def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         wait_until(lambda: ca.exists() and httpx.get(f"https://127.0.0.1:{port}/api/health",
                                                      verify=ssl.create_default_context(cafile=str(ca))),
                    timeout=30, what=f"the https server ({log})")
-        yield f"https://127.0.0.1:{port}", ca, data_dir
+        yield f"https://127.0.0.1:{port}", ca, edge_token
     finally:
         _stop(proc)
 
 
-def test_over_https_the_session_cookies_are_secure(https_server: tuple[str, Path, Path]) -> None:
+def _add_edge(db_url: str, edge_id: str) -> str:
+    """An approved edge in the database, as ``tagpipe fleet add`` makes one; its credential."""
+    from sqlalchemy.orm import Session
+
+    from tagpipe.db import make_engine
+    from tagpipe.fleet import admission
+
+    engine = make_engine(db_url)
+    with Session(engine) as s:
+        token = admission.add(s, edge_id, by="tests").token
+    engine.dispose()
+    return token
+
+
+def test_over_https_the_session_cookies_are_secure(https_server: tuple[str, Path, str]) -> None:
     url, ca, _ = https_server
     with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(ca))) as c:
         r = c.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
@@ -109,13 +124,10 @@ def test_over_https_the_session_cookies_are_secure(https_server: tuple[str, Path
 
 
 async def test_the_edge_verifies_the_server_with_its_ca_and_refuses_it_without(
-        https_server: tuple[str, Path, Path], tmp_path: Path) -> None:
-    url, ca, _ = https_server
-    trusted = ConfigClient(url, "edge-1", cache=tmp_path / "a.json", ca=ca)
-    try:
-        await trusted.fetch()  # TLS verified; whatever the endpoint answers over it
-    except httpx.HTTPStatusError as e:
-        assert e.response.status_code in (401, 403)
+        https_server: tuple[str, Path, str], tmp_path: Path) -> None:
+    url, ca, token = https_server
+    trusted = ConfigClient(url, "edge-1", cache=tmp_path / "a.json", ca=ca, token=lambda: token)
+    assert (await trusted.fetch()) is not None  # TLS verified, the config read
     with pytest.raises(UntrustedServer, match="pass --ca"):
         await ConfigClient(url, "edge-1", cache=tmp_path / "b.json").fetch()
     other = self_signed(tmp_path / "other", ["127.0.0.1"])[0].parent / "ca.pem"  # another installation's CA
@@ -123,12 +135,9 @@ async def test_the_edge_verifies_the_server_with_its_ca_and_refuses_it_without(
         await ConfigClient(url, "edge-1", cache=tmp_path / "c.json", ca=other).fetch()
 
 
-def test_the_edge_caches_its_config_readable_by_itself_only(https_server: tuple[str, Path, Path],
+def test_the_edge_caches_its_config_readable_by_itself_only(https_server: tuple[str, Path, str],
                                                             tmp_path: Path) -> None:
-    url, ca, _ = https_server
-    client = ConfigClient(url, "edge-1", cache=tmp_path / "config.json", ca=ca)
-    try:
-        asyncio.run(client.fetch())
-    except httpx.HTTPStatusError:
-        pytest.skip("the edge config endpoint wants the edge's credentials")
+    url, ca, token = https_server
+    client = ConfigClient(url, "edge-1", cache=tmp_path / "config.json", ca=ca, token=lambda: token)
+    asyncio.run(client.fetch())
     assert stat.S_IMODE((tmp_path / "config.json").stat().st_mode) == 0o600

@@ -71,7 +71,7 @@ def tls_central(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     try:
         base = wait_until(url, timeout=40, what="the server and worker on the TLS bus")
-        c = Central(url=base, data_dir=data_dir, nats=bus, env=env, token=token)
+        c = Central(url=base, data_dir=data_dir, nats=bus, env=env, token=token, verify=ctx)
         yield c, cert
     finally:
         for e in locals().get("c", Central(url="", data_dir=data_dir, nats=bus, env=env)).edges:

@@ -195,7 +195,7 @@ async def test_an_uploaded_client_certificate_logs_the_edge_into_a_secure_opcua_
         tested = await post("/api/connections/test", {"protocol": "opcua", "settings": settings, "tags": tags})
         assert tested.json()["ok"] is True, tested.text  # the server's test used the store, in memory
         ids = await asyncio.to_thread(central.plant, "opcua", settings, tags)
-        config = await asyncio.to_thread(central.get, "/api/fleet/v1/edges/edge-1/config")
+        config = await asyncio.to_thread(central.edge_config, "edge-1")
         files = config.json()["devices"][0]["files"]
         assert set(files) == {"client", "client-key", "plc-server"} and "PRIVATE KEY" in files["client-key"]
         edge = central.edge("edge-1").start()

@@ -64,9 +64,12 @@ def test_names_with_line_breaks_stored_earlier_are_shown_everywhere(shared_centr
     tags = {t["id"]: t for t in shared_central.get("/api/tags").json()}
     assert tags[rows["newline_tag"]]["equipment"] == "Press\r\n2 <b>"
     for path in ("/api/equipment", "/api/connections", f"/api/tags/{rows['newline_tag']}/config",
-                 "/api/fleet/devices", "/api/fleet/edge/edge-1/config"):
+                 "/api/fleet/devices"):
         r = shared_central.get(path)
         assert r.status_code == 200, (path, r.text)
+    config = shared_central.edge_config("edge-1")  # as the edge reads it, with its own credential
+    assert config.status_code == 200, config.text
+    assert "PLC\n2" in {d["name"] for d in config.json()["devices"]}
     with shared_central.browser() as browser:  # the pages, logged in as a browser is
         page = browser.get("/")
         assert page.status_code == 200, page.text[-2000:]

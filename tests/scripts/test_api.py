@@ -124,7 +124,7 @@ def test_edge_config_carries_enabled_scripts_in_scope_and_disable_or_delete_chan
     a = central.plant("simulator", {}, [{"name": "t", "address": "sine", "data_type": "FLOAT32"}], edge_id="edge-1")
     b = central.plant("simulator", {}, [{"name": "u", "address": "ramp", "data_type": "FLOAT32"}], edge_id="edge-2",
                       equipment="Oven")
-    config = lambda edge: central.get(f"/api/fleet/v1/edges/{edge}/config")
+    config = central.edge_config
     etag = config("edge-1").headers["etag"]
     glob = central.post(API, _script()).json()
     conn = central.post(API, _script(name="c", scope="connection", connection_id=b["connection"]["id"],

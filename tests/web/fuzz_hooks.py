@@ -2,7 +2,8 @@
 
 - ``problem_json_for_4xx``: every 4xx of the API is RFC 9457 problem+json.
 - ``viewer_cannot_write``: run as a viewer (``FUZZ_ROLE=viewer``), every POST, PUT, PATCH and DELETE but the few a
-  viewer may make for itself (log in and out, its password, its own tokens) is 403 (404 or 405 when no route
+  viewer may make for itself (log in and out, its password, its own tokens) and an edge's enrollment (whose key is
+  its credential) is 403 (404 or 405 when no route
   matches): refused before anything is validated or written.
 - ``filter_failure`` accepts a 502 or 504 that an operation declares and that relays an edge's answer (or its
   silence) to a command, with the command's id: the PLC refused a write or the edge did not answer, which fuzzing a
@@ -47,7 +48,9 @@ def problem_json_for_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OWN = frozenset({"POST /api/auth/login", "POST /api/auth/logout", "POST /api/auth/password", "POST /api/tokens",
-                 "DELETE /api/tokens/{token_id}"})  # what a viewer may do for itself
+                 "DELETE /api/tokens/{token_id}",  # what a viewer may do for itself
+                 # an edge's own routes, public: the provisioning key or the enrollment secret is the credential
+                 "POST /api/fleet/v1/edges/{edge_id}/enroll", "POST /api/fleet/v1/edges/{edge_id}/credentials"})
 
 
 @schemathesis.check
