@@ -105,7 +105,8 @@ def main() -> None:
     token = cli("token", "create", "--user", "bench", "--name", "benchmark", data=data)
     bearer = {"Authorization": f"Bearer {token}"}
     with tagpipe_up("tagpipe-auth-bench-", auth=True, data=data) as central:
-        nats_port = next(int(a) for a, b in zip(central.up.args[1:], central.up.args) if b == "--nats-port")
+        up_args = central.up.args
+        nats_port = next(int(a) for a, b in zip(up_args[1:], up_args, strict=False) if b == "--nats-port")
         with httpx.Client(base_url=f"http://127.0.0.1:{central.http_port}", headers=bearer, timeout=30) as api:
             eq = api.post("/api/equipment", json={"name": "Bench"}).json()["id"]
             conn = api.post("/api/connections", json={"equipment_id": eq, "edge_id": "bench-edge", "name": "Signals",

@@ -272,7 +272,7 @@ def tagpipe_up(prefix: str, keep: bool = False, env: dict[str, str] | None = Non
         wait_port(http)
         yield Central(up, data, http, mqtt_port)
     finally:
-        kids = [p for p in psutil.Process(up.pid).children(recursive=True)]
+        kids = list(psutil.Process(up.pid).children(recursive=True))
         os.killpg(up.pid, signal.SIGTERM)  # its own session: the supervisor and the children it started
         try:
             up.wait(20)
@@ -365,7 +365,7 @@ def mqtt_only(args: argparse.Namespace) -> None:
         asyncio.run(stream())
         proc = psutil.Process(n.process.pid)  # type: ignore[union-attr]
         cpu0 = sum(proc.cpu_times()[:2])
-        creds = {e: "" for e in range(edges)} if args.per_edge else None  # the server asks for no password
+        creds = dict.fromkeys(range(edges), "") if args.per_edge else None  # the server asks for no password
         sent, acked, start, last, pub_cpu = run_publishers(args, n.mqtt_port, tags, edges, creds)  # type: ignore[arg-type]
         cpu = sum(proc.cpu_times()[:2]) - cpu0
         took = last - start

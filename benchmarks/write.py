@@ -45,7 +45,8 @@ def main() -> None:
         sim_port = free_port()
         sim = subprocess.Popen([sys.executable, "-m", "tagpipe.drivers.sims.modbus_tcp", "--port", str(sim_port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        nats_port = next(int(a) for a, b in zip(central.up.args[1:], central.up.args) if b == "--nats-port")
+        up_args = central.up.args
+        nats_port = next(int(a) for a, b in zip(up_args[1:], up_args, strict=False) if b == "--nats-port")
         edge = subprocess.Popen([str(bin_dir / "tagpipe"), "edge", "--server", url, "--edge-id", "bench-edge",
                                  "--nats", f"nats://127.0.0.1:{nats_port}", "--data-dir",
                                  str(central.data / "edge"), "--heartbeat", "2"],

@@ -8,9 +8,10 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -180,7 +181,10 @@ def test_the_edge_keeps_delivered_files_mode_0600_and_drops_the_ones_gone(tmp_pa
 
 async def test_an_uploaded_client_certificate_logs_the_edge_into_a_secure_opcua_server(
         central: Central, pki: dict[str, SimCert]) -> None:
-    post = lambda path, body: asyncio.to_thread(central.post, path, body)
+
+    def post(path: str, body: object) -> Awaitable[httpx.Response]:
+        return asyncio.to_thread(central.post, path, body)
+
     r = await post("/api/certificates", {"name": "client", "pem": pem_of(pki["client"])})
     assert r.status_code == 201, r.text
     assert r.json()["kind"] == "certificate" and "pem" not in r.json()

@@ -69,7 +69,7 @@ class _Caller:
     def call(self, spec: HookSpec, *args: Any) -> Any:
         try:
             return self.funcs[spec.script_id](*args, dict(CTX))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - a hook may raise anything; it is a failure, as in the worker
             self.failures.append((spec.script_id, repr(e)))
             return FAILED
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 API = "/api/fleet/scripts"
 DOUBLE = "def transform(tag_name, raw_value, context):\n    return raw_value * 2\n"
 TRIPLE = "def transform(tag_name, raw_value, context):\n    return raw_value * 3\n"
@@ -114,7 +116,10 @@ def test_list_filters(central) -> None:
     central.post(API, _script())
     central.post(API, _script(name="eq", scope="equipment", equipment_id=ids["equipment_id"], enabled=False))
     central.post(API, _script(name="al", hook_type="alarm", code="def alarm(tag_name, value, context):\n    return None\n"))
-    names = lambda **q: [s["name"] for s in central.get(API, params=q).json()]
+
+    def names(**q: str) -> list[str]:
+        return [s["name"] for s in central.get(API, params=q).json()]
+
     assert names(hook_type="alarm") == ["al"]
     assert names(scope="equipment") == ["eq"] == names(equipment_id=ids["equipment_id"])
     assert sorted(names(enabled="true")) == ["al", "double"]
@@ -124,7 +129,10 @@ def test_edge_config_carries_enabled_scripts_in_scope_and_disable_or_delete_chan
     a = central.plant("simulator", {}, [{"name": "t", "address": "sine", "data_type": "FLOAT32"}], edge_id="edge-1")
     b = central.plant("simulator", {}, [{"name": "u", "address": "ramp", "data_type": "FLOAT32"}], edge_id="edge-2",
                       equipment="Oven")
-    config = lambda edge: central.get(f"/api/fleet/v1/edges/{edge}/config")
+
+    def config(edge: str) -> httpx.Response:
+        return central.get(f"/api/fleet/v1/edges/{edge}/config")
+
     etag = config("edge-1").headers["etag"]
     glob = central.post(API, _script()).json()
     conn = central.post(API, _script(name="c", scope="connection", connection_id=b["connection"]["id"],

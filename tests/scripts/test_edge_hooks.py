@@ -76,7 +76,10 @@ async def test_a_filter_publishes_only_while_running(central) -> None:
                            "equipment_id": ids["equipment_id"], "code": _examples(central)["filter"]})
         central.edge("edge-1").start()
         tag = ids["tags"]["voltage"]
-        count = lambda: sum(p["count"] for p in central.samples(tag))
+
+        def count() -> int:
+            return sum(p["count"] for p in central.samples(tag))
+
         await async_wait_until(lambda: count() >= 3, timeout=20, what="samples while running")
 
         await sim.set_value("00001", False)

@@ -101,10 +101,8 @@ async def _reach(host: str, port: int, timeout_s: float) -> tuple[str, str] | No
     except OSError as e:
         return "unreachable", f"{host}:{port} cannot be reached: {e.strerror or e}"
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return None
 
 

@@ -128,7 +128,7 @@ def settings_inputs(form: Form, protocol: str, box: ui.element, store: Mapping[s
 def parse_tag_lines(text: str) -> list[TagSpec]:
     """Tags typed one per line as ``name address [data_type] [scale]``; a bad line raises InvalidInput naming it."""
     specs = []
-    for i, line in enumerate(l for l in (text or "").splitlines() if l.strip()):
+    for i, line in enumerate(ln for ln in (text or "").splitlines() if ln.strip()):
         parts = line.split()
         if len(parts) < 2:
             raise InvalidInput(f"tags.{i}", "name address [data_type] [scale]", line)
@@ -209,7 +209,7 @@ async def browse_dialog(services: Services, host: ui.element, connection_id: int
     async def load() -> None:
         crumbs.clear()
         with crumbs:
-            for i, (node_id, label) in enumerate(path):
+            for i, (_node_id, label) in enumerate(path):
                 ui.link(label, "#").on("click.prevent", lambda _, i=i: go_up(i))
                 ui.label("/") if i < len(path) - 1 else None
         status.text = "Browsing…"

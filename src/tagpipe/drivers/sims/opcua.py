@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import socket
 import uuid
@@ -214,7 +215,5 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, default=4840)
     p.add_argument("--bulk", type=int, default=0, help="add this many Float64 variables ns=2;s=V0..")
     a = p.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(a.port, a.bulk))
-    except KeyboardInterrupt:
-        pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import struct
 from typing import Self
@@ -224,7 +225,5 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, default=2004)
     p.add_argument("--bit-index", choices=["decimal", "hex"], default="decimal")
     a = p.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(a.port, a.bit_index))
-    except KeyboardInterrupt:
-        pass

@@ -1,7 +1,7 @@
 """spine: plant, history, fleet
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
 import sqlalchemy as sa
