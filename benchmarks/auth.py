@@ -6,9 +6,10 @@ Run: ``.venv/bin/python benchmarks/auth.py --tags 50 --rounds 15 --requests 200`
 Starts ``tagpipe up`` on free ports in a scratch directory (an admin and a token made first with ``tagpipe user``
 and ``tagpipe token``), configures ``--tags`` tags, then three more ``tagpipe server`` processes on the same
 database and bus, one per variant (``TAGPIPE_AUTH=off``; on, called with a token; on, called with a session), so
-each serves the same data at the same rate from an equal process, all pinned to one core (the client to another). Requests are interleaved (one of each variant in turn: off, token, session, keep-alive), so a busy
-moment of a shared machine hits all three alike; the figure is each variant's median request time as a ratio to
-auth off (the median over rounds of each round's mean is printed beside it). The last line is JSON.
+each serves the same data at the same rate from an equal process, all pinned to one core (the client to another).
+Requests are interleaved (one of each variant in turn: off, token, session, keep-alive), so a busy moment of a
+shared machine hits all three alike; the figure is each variant's median request time as a ratio to auth off (the
+median over rounds of each round's mean is printed beside it). The last line is JSON.
 """
 
 from __future__ import annotations

@@ -206,10 +206,12 @@ def main() -> None:
     print(f"five hooks, {TAGS}-tag cycles, {args.cycles} cycles, best of {args.rounds} rounds, on core(s) {args.cores}")
     print(f"  in-process, plain compiled functions (seed style): {plain:>12,.0f} tag values/s")
     print(f"  in-process, restricted functions + guards/checks:  {got['restricted']:>12,.0f} tag values/s")
-    print(f"  sandboxed, one cycle in flight (one device):       {one:>12,.0f} tag values/s   overhead {plain / one:.2f}x")
+    print(f"  sandboxed, one cycle in flight (one device):       {one:>12,.0f} tag values/s"
+          f"   overhead {plain / one:.2f}x")
     label = f"sandboxed, {args.devices} devices per interval:"
     print(f"  {label:<50} {devices:>12,.0f} tag values/s   overhead {plain / devices:.2f}x")
-    print(f"  dry_run round trip (warm pool): p50 {statistics.median(dry):.2f} ms, p95 {dry[int(len(dry) * 0.95)]:.2f} ms")
+    print(f"  dry_run round trip (warm pool): p50 {statistics.median(dry):.2f} ms, "
+          f"p95 {dry[int(len(dry) * 0.95)]:.2f} ms")
     print(f"  calc scripts ({CALC_SCRIPTS}, 3 inputs, state kept), run_many: {got['calc_batched']:>12,.0f} runs/s")
     print(f"  calc scripts, one run per round trip:          {got['calc_single']:>12,.0f} runs/s")
     if args.api:

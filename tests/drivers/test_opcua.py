@@ -1,4 +1,5 @@
-"""The OPC UA driver against the asyncua simulator: every data type, node id forms, batching, errors, browse, subscriptions."""
+"""The OPC UA driver against the asyncua simulator: every data type, node id forms, batching, errors, browse,
+subscriptions."""
 
 from __future__ import annotations
 

@@ -57,11 +57,13 @@ def session(tmp_path: Path) -> Iterator[Session]:
 # -- what is accepted (pure) -----------------------------------------------------------------------
 
 def _key_forms() -> list[tuple[str, bytes, str | None]]:
-    rsa_key, ec_key = rsa.generate_private_key(public_exponent=65537, key_size=2048), ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
     enc = serialization.BestAvailableEncryption(b"pw")
     none = serialization.NoEncryption()
     return [
-        ("pkcs1 pem", rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, none), None),
+        ("pkcs1 pem", rsa_key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.TraditionalOpenSSL, none), None),
         ("pkcs8 pem", ec_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, none), None),
         ("pkcs8 der", rsa_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, none), None),
         ("encrypted, with its password", ec_key.private_bytes(serialization.Encoding.PEM,

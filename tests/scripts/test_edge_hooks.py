@@ -1,4 +1,5 @@
-"""The seed's hook examples end to end: API -> edge config -> sandbox on a real edge -> NATS -> values stored centrally."""
+"""The seed's hook examples end to end: API -> edge config -> sandbox on a real edge -> NATS -> values stored
+centrally."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ async def test_a_changed_transform_applies_on_a_running_edge_within_two_seconds_
     async with ModbusSim() as sim:
         await _line(sim, temperature=650)
         central.plant("modbus_tcp", {"host": "127.0.0.1", "port": sim.port}, LINE, interval_ms=100)
-        code = "def transform(tag_name, raw_value, context):\n    if tag_name == 'temperature':\n        return raw_value * 0.1\n    return raw_value\n"
+        code = ("def transform(tag_name, raw_value, context):\n    if tag_name == 'temperature':\n"
+                "        return raw_value * 0.1\n    return raw_value\n")
         sid = central.post(API, {"name": "scale", "hook_type": "transform", "scope": "device", "device_id": "edge-1",
                                  "code": code}).json()["id"]
         central.edge("edge-1").start()

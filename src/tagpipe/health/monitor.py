@@ -120,8 +120,8 @@ class HealthMonitor:
         status, down, degraded = verdict.judge(bus=bus, database=self.database, roles=roles, children=children,
                                                edges=edges)
         self.latest = Health(status=status, version=__version__,  # type: ignore[arg-type]
-                             bus=bus, down=down, degraded=degraded, database=self.database, roles=roles, children=children, edges=edges,
-                             checked_at=dt.datetime.now(dt.UTC))
+                             bus=bus, down=down, degraded=degraded, database=self.database, roles=roles,
+                             children=children, edges=edges, checked_at=dt.datetime.now(dt.UTC))
         return self.latest
 
     def problems(self) -> list[str]:

@@ -91,7 +91,8 @@ class _Users:
 
 
 class OpcUaSim:
-    """``async with OpcUaSim() as sim:`` serves ``sim.url``; PLC1's variables are in ``sim.nodes``, read sizes in ``sim.reads``."""
+    """``async with OpcUaSim() as sim:`` serves ``sim.url``; PLC1's variables are in ``sim.nodes``, read sizes in
+    ``sim.reads``."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, secure: SimCert | None = None,
                  users: dict[str, str] | None = None, allow_none: bool = True) -> None:
@@ -148,8 +149,8 @@ class OpcUaSim:
                                          varianttype=VARIANT[data_type])
             await var.set_writable()
             if data_type in UNITS:
-                await var.add_property(ua.NodeId(f"PLC1.{name}.EngineeringUnits", ns), ua.QualifiedName("EngineeringUnits", 0),
-                                       _eu(UNITS[data_type]))
+                await var.add_property(ua.NodeId(f"PLC1.{name}.EngineeringUnits", ns),
+                                       ua.QualifiedName("EngineeringUnits", 0), _eu(UNITS[data_type]))
             self.nodes[data_type] = var.nodeid.to_string()
         extra = [(ua.NodeId(1001, ns), "Numeric"), (ua.NodeId(GUID_NODE, ns), "ByGuid"),
                  (ua.NodeId(BYTES_NODE, ns, ua.NodeIdType.ByteString), "ByBytes")]

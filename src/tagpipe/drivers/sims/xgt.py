@@ -137,7 +137,8 @@ class XgtSim:
                 raise _Refused(0x0005)
             memory = self._span(addr, size)
             if cmd == READ:
-                return struct.pack("<HHHHHH", READ + 1, CONTINUOUS, 0, 0, 1, size) + bytes(memory[addr.byte_offset:addr.byte_offset + size])
+                return (struct.pack("<HHHHHH", READ + 1, CONTINUOUS, 0, 0, 1, size)
+                        + bytes(memory[addr.byte_offset:addr.byte_offset + size]))
             data = body[pos + 2:pos + 2 + size]
             if len(data) != size:
                 raise _Refused(0x0002)
