@@ -6,9 +6,10 @@ Run: ``.venv/bin/python benchmarks/auth.py --tags 50 --rounds 15 --requests 200`
 Starts ``tagpipe up`` on free ports in a scratch directory (an admin and a token made first with ``tagpipe user``
 and ``tagpipe token``), configures ``--tags`` tags, then three more ``tagpipe server`` processes on the same
 database and bus, one per variant (``TAGPIPE_AUTH=off``; on, called with a token; on, called with a session), so
-each serves the same data at the same rate from an equal process, all pinned to one core (the client to another). Requests are interleaved (one of each variant in turn: off, token, session, keep-alive), so a busy
-moment of a shared machine hits all three alike; the figure is each variant's median request time as a ratio to
-auth off (the median over rounds of each round's mean is printed beside it). The last line is JSON.
+each serves the same data at the same rate from an equal process, all pinned to one core (the client to another).
+Requests are interleaved (one of each variant in turn: off, token, session, keep-alive), so a busy moment of a
+shared machine hits all three alike; the figure is each variant's median request time as a ratio to auth off (the
+median over rounds of each round's mean is printed beside it). The last line is JSON.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def main() -> None:
     token = cli("token", "create", "--user", "bench", "--name", "benchmark", data=data)
     bearer = {"Authorization": f"Bearer {token}"}
     with tagpipe_up("tagpipe-auth-bench-", auth=True, data=data) as central:
-        nats_port = next(int(a) for a, b in zip(central.up.args[1:], central.up.args) if b == "--nats-port")
+        up_args = central.up.args
+        nats_port = next(int(a) for a, b in zip(up_args[1:], up_args, strict=False) if b == "--nats-port")
         with httpx.Client(base_url=f"http://127.0.0.1:{central.http_port}", headers=bearer, timeout=30) as api:
             eq = api.post("/api/equipment", json={"name": "Bench"}).json()["id"]
             conn = api.post("/api/connections", json={"equipment_id": eq, "edge_id": "bench-edge", "name": "Signals",

@@ -39,7 +39,8 @@ def collector(port: int, tags: int, password: str, stop: threading.Event) -> Non
         now_ms = int(time.time() * 1000)
         for start in range(0, tags, 100):
             body = {"timestamp": iso(now_ms), "equipment_id": 1, "connection_id": start // 100,
-                    "tags": {f"t{i:05d}": round((now_ms / 1000 + i) % 100, 2) for i in range(start, min(tags, start + 100))}}
+                    "tags": {f"t{i:05d}": round((now_ms / 1000 + i) % 100, 2)
+                             for i in range(start, min(tags, start + 100))}}
             mqtt.publish(b"tagpipe/devices/edge-0/data", json.dumps(body).encode(), 1)
         mqtt.flush()
         tick += 1.0
@@ -95,8 +96,8 @@ def main() -> None:
             time.sleep(0.5)
         for tabs in [int(t) for t in args.tabs.split(",")]:
             r = asyncio.run(measure(url, tabs, args.seconds, args.tags, server, counts))
-            print(f"{tabs:3d} tabs: {r['db_queries_per_s']:8.2f} queries/s, server CPU {r['server_cpu_percent']:5.1f} %",
-                  flush=True)
+            print(f"{tabs:3d} tabs: {r['db_queries_per_s']:8.2f} queries/s, "
+                  f"server CPU {r['server_cpu_percent']:5.1f} %", flush=True)
             results.append(r)
         stop.set()
     shutil.rmtree(counts, ignore_errors=True)

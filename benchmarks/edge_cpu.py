@@ -28,7 +28,7 @@ from tagpipe.contracts import EdgeConfig, Subjects
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_port, wait_until  # noqa: E402 - importable only once ROOT is on sys.path
 
 
 def config(devices: int, tags: int, sim_port: int) -> EdgeConfig:

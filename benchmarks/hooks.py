@@ -56,7 +56,7 @@ class _PlainCaller:
     def call(self, spec: HookSpec, *args: Any) -> Any:
         try:
             return self.funcs[spec.script_id](*args, self.context)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a hook may raise anything; it is a failure, as in the worker
             return FAILED
 
     def call_each(self, spec: HookSpec, items: list[tuple[str, Any]]) -> list[Any]:
@@ -70,7 +70,7 @@ def _plain_functions() -> dict[int, Any]:
     funcs = {}
     for sid, kind, code in SCRIPTS:
         namespace: dict[str, Any] = {}
-        exec(compile(code, f"<plain {sid}>", "exec"), namespace)  # noqa: S102 - trusted benchmark code
+        exec(compile(code, f"<plain {sid}>", "exec"), namespace)  # exec of trusted benchmark code
         funcs[sid] = namespace[FUNCTIONS[kind]]
     return funcs
 
@@ -206,10 +206,12 @@ def main() -> None:
     print(f"five hooks, {TAGS}-tag cycles, {args.cycles} cycles, best of {args.rounds} rounds, on core(s) {args.cores}")
     print(f"  in-process, plain compiled functions (seed style): {plain:>12,.0f} tag values/s")
     print(f"  in-process, restricted functions + guards/checks:  {got['restricted']:>12,.0f} tag values/s")
-    print(f"  sandboxed, one cycle in flight (one device):       {one:>12,.0f} tag values/s   overhead {plain / one:.2f}x")
+    print(f"  sandboxed, one cycle in flight (one device):       {one:>12,.0f} tag values/s"
+          f"   overhead {plain / one:.2f}x")
     label = f"sandboxed, {args.devices} devices per interval:"
     print(f"  {label:<50} {devices:>12,.0f} tag values/s   overhead {plain / devices:.2f}x")
-    print(f"  dry_run round trip (warm pool): p50 {statistics.median(dry):.2f} ms, p95 {dry[int(len(dry) * 0.95)]:.2f} ms")
+    print(f"  dry_run round trip (warm pool): p50 {statistics.median(dry):.2f} ms, "
+          f"p95 {dry[int(len(dry) * 0.95)]:.2f} ms")
     print(f"  calc scripts ({CALC_SCRIPTS}, 3 inputs, state kept), run_many: {got['calc_batched']:>12,.0f} runs/s")
     print(f"  calc scripts, one run per round trip:          {got['calc_single']:>12,.0f} runs/s")
     if args.api:

@@ -272,7 +272,7 @@ def tagpipe_up(prefix: str, keep: bool = False, env: dict[str, str] | None = Non
         wait_port(http)
         yield Central(up, data, http, mqtt_port)
     finally:
-        kids = [p for p in psutil.Process(up.pid).children(recursive=True)]
+        kids = list(psutil.Process(up.pid).children(recursive=True))
         os.killpg(up.pid, signal.SIGTERM)  # its own session: the supervisor and the children it started
         try:
             up.wait(20)
@@ -365,20 +365,22 @@ def mqtt_only(args: argparse.Namespace) -> None:
         asyncio.run(stream())
         proc = psutil.Process(n.process.pid)  # type: ignore[union-attr]
         cpu0 = sum(proc.cpu_times()[:2])
-        creds = {e: "" for e in range(edges)} if args.per_edge else None  # the server asks for no password
+        creds = dict.fromkeys(range(edges), "") if args.per_edge else None  # the server asks for no password
         sent, acked, start, last, pub_cpu = run_publishers(args, n.mqtt_port, tags, edges, creds)  # type: ignore[arg-type]
         cpu = sum(proc.cpu_times()[:2]) - cpu0
         took = last - start
         print(f"nats-server MQTT only, QoS {args.qos}, {args.publishers} publishers, workload {args.workload}, "
               f"{'a connection per edge' if args.per_edge else 'a connection per publisher'}: "
-              f"offered {args.rate:.0f} msg/s; {acked} of {sent} acknowledged in {took:.1f} s = {acked / took:.0f} msg/s; "
+              f"offered {args.rate:.0f} msg/s; {acked} of {sent} acknowledged in {took:.1f} s "
+              f"= {acked / took:.0f} msg/s; "
               f"nats-server CPU {100 * cpu / took:.0f}% of a core, RSS {proc.memory_info().rss / 2**20:.0f} MB; "
               f"publishers CPU {100 * pub_cpu / took:.0f}% of a core")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workload", choices=sorted(WORKLOADS), default="a", help="a: 3 values x 1,000 edges; b: 100 values x 100 edges")
+    ap.add_argument("--workload", choices=sorted(WORKLOADS), default="a",
+                    help="a: 3 values x 1,000 edges; b: 100 values x 100 edges")
     ap.add_argument("--edges", type=int, default=None,
                     help="distinct edges (default: a 1,000, b 100); distinct tags = edges x values per message")
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -387,7 +389,8 @@ def main() -> None:
     ap.add_argument("--qos", type=int, choices=(0, 1), default=1)
     ap.add_argument("--client", choices=("raw", "paho"), default="raw",
                     help="raw: minimal MQTT 3.1.1 publisher on a socket (cheap); paho: paho-mqtt")
-    ap.add_argument("--mqtt-only", action="store_true", help="measure nats-server's MQTT listener with nothing consuming")
+    ap.add_argument("--mqtt-only", action="store_true",
+                    help="measure nats-server's MQTT listener with nothing consuming")
     ap.add_argument("--per-edge", action="store_true",
                     help="--mqtt-only: one (anonymous) connection per edge, as per-edge credentials require")
     ap.add_argument("--keep", action="store_true", help="keep the data directory (and up.log) after the run")
@@ -441,7 +444,8 @@ def main() -> None:
             total_cpu += cpu
             total_rss += monitor.peak[n]
             print(f"  {n:12s} CPU {100 * cpu:5.0f}% of a core   peak RSS {monitor.peak[n] / 2**20:6.0f} MB")
-    print(f"  {'total':12s} CPU {100 * total_cpu:5.0f}% of a core   peak RSS {total_rss / 2**20:6.0f} MB (sum of peaks)")
+    print(f"  {'total':12s} CPU {100 * total_cpu:5.0f}% of a core   peak RSS {total_rss / 2**20:6.0f} MB "
+          "(sum of peaks)")
     if lat:
         print(f"  mean latency {statistics.fmean(lat) * 1000:.0f} ms")
 

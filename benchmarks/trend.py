@@ -5,7 +5,8 @@ Run: ``.venv/bin/python benchmarks/trend.py [--runs 50] [--http]``
 Writes the week through ``IngestStore`` (so the rollups are exactly what ingest produces) into a temporary SQLite
 file, then times ``history(session, tag, start, end, 1000)`` (served from the 1-minute rollups) and, as the baseline,
 the same min / max / avg buckets computed by a GROUP BY over the raw rows. With ``--http`` it also starts the web app
-on a free port and times ``GET /api/tags/{id}/history?start=&end=&points=1000``. Prints figures; never part of the tests.
+on a free port and times ``GET /api/tags/{id}/history?start=&end=&points=1000``. Prints figures; never part of the
+tests.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def main() -> None:
         raw = timed(lambda: s.execute(text(RAW_SQL), params).all(), max(5, args.runs // 5))
         exact = s.execute(text(RAW_SQL), params).all()
     assert len(points) <= 1000 and sum(p.count for p in points) == count
-    assert min(p.min for p in points) == min(r[2] for r in exact) and max(p.max for p in points) == max(r[3] for r in exact)
+    assert (min(p.min for p in points) == min(r[2] for r in exact)
+            and max(p.max for p in points) == max(r[3] for r in exact))
     print(f"history(): source {source}, {len(points)} points\n")
     print("| query | p50 ms | p95 ms | runs |\n|---|---|---|---|")
     print(row(f"history() from {source}", rollup))

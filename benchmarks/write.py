@@ -47,7 +47,8 @@ def main() -> None:
         sim_port = free_port()
         sim = subprocess.Popen([sys.executable, "-m", "tagpipe.drivers.sims.modbus_tcp", "--port", str(sim_port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        nats_port = next(int(a) for a, b in zip(central.up.args[1:], central.up.args) if b == "--nats-port")
+        up_args = central.up.args
+        nats_port = next(int(a) for a, b in zip(up_args[1:], up_args, strict=False) if b == "--nats-port")
         # The edge logs in as itself: added through the API, its credential placed in its data directory.
         token = api.post("/api/fleet/devices", json={"id": "bench-edge", "kind": "agent"}).raise_for_status().json()
         (central.data / "edge").mkdir(parents=True, exist_ok=True)

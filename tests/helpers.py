@@ -41,7 +41,7 @@ async def async_wait_until(condition: Callable[[], Awaitable[T] | T], timeout: f
             last = condition()
             if asyncio.iscoroutine(last):
                 last = await last
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - the condition may raise until it holds
             last = e
         if last and not isinstance(last, Exception):
             return last

@@ -200,10 +200,11 @@ def up(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort
 
 @app.command()
 def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPort = None,
-         mqtt_port: MqttPort = None, plant: Annotated[str, typer.Option(help="Simulated plant: press (one Modbus press) or mixed "
-                                                  "(one PLC of every protocol).")] = "press",
+         mqtt_port: MqttPort = None,
+         plant: Annotated[str, typer.Option(help="Simulated plant: press (one Modbus press) or mixed "
+                                                 "(one PLC of every protocol).")] = "press",
          tls: Tls = None, tls_cert: TlsCert = None, tls_key: TlsKey = None, verbose: Verbose = False) -> None:
-    """Run ``up`` plus simulated PLCs (a press, or one of every protocol) and a local edge agent: live data in seconds."""
+    """Run ``up`` plus simulated PLCs (a press, or one of every protocol) and a local edge agent: live data in seconds."""  # noqa: E501 - typer lists this line as the command's help
     from tagpipe.demo import start_demo
 
     _logging(verbose)
@@ -215,8 +216,10 @@ def demo(data_dir: DataDir = None, http_port: HttpPort = None, nats_port: NatsPo
 def edge(server: Annotated[str, typer.Option(help="Central server URL, e.g. http://host:8080")],
          edge_id: Annotated[str, typer.Option(help="This gateway's id (letters, digits, - and _).")],
          transport: Annotated[str, typer.Option(help="nats (default: JetStream acks) or mqtt (QoS 1).")] = "nats",
-         nats_url: Annotated[str | None, typer.Option("--nats", help="NATS URL; default nats://<server host>:4222")] = None,
-         mqtt_url: Annotated[str | None, typer.Option("--mqtt", help="MQTT URL; default mqtt://<server host>:1883")] = None,
+         nats_url: Annotated[str | None,
+                             typer.Option("--nats", help="NATS URL; default nats://<server host>:4222")] = None,
+         mqtt_url: Annotated[str | None,
+                             typer.Option("--mqtt", help="MQTT URL; default mqtt://<server host>:1883")] = None,
          prefix: Annotated[str, typer.Option(help="Topic prefix (the seed used 'vexplor').")] = "tagpipe",
          data_dir: Annotated[Path | None, typer.Option(help="Outbox and config cache.")] = None,
          heartbeat: Annotated[float, typer.Option(help="Heartbeat interval in seconds.")] = 30.0,

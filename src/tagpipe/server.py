@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None, *, ui: bool = True, migrate: bo
             await close(services.nc)
 
     app = FastAPI(title="tagpipe", version=__version__, lifespan=lifespan,
-                  default_response_class=problem.SafeJSONResponse, description="Industrial data platform: equipment, tags, history, fleet of edges.")
+                  default_response_class=problem.SafeJSONResponse,
+                  description="Industrial data platform: equipment, tags, history, fleet of edges.")
     app.state.services = services
     problem.install(app, caller_first=refusal_first(authorize_request))
     app.add_middleware(AuditMiddleware, services=services)

@@ -27,9 +27,12 @@ class Settings(BaseSettings):
     nats_port: int = Field(4222, description="Client port of the embedded nats-server.")
     mqtt_port: int = Field(1883, description="MQTT listener port of the embedded nats-server.")
     nats_url: str | None = Field(None, description="External NATS cluster; when set no nats-server is started.")
-    nats_server_binary: str | None = Field(None, description="Path of a nats-server binary to use instead of the bundled one.")
-    prefix: str = Field("tagpipe", description="Topic prefix: {prefix}/devices/{edge_id}/data (the seed used 'vexplor').")
-    heartbeat_interval_s: float = Field(30.0, description="Expected edge heartbeat interval; 3 missed beats mark an edge offline.")
+    nats_server_binary: str | None = Field(None, description="Path of a nats-server binary to use instead of the "
+                                                             "bundled one.")
+    prefix: str = Field("tagpipe", description="Topic prefix: {prefix}/devices/{edge_id}/data "
+                                               "(the seed used 'vexplor').")
+    heartbeat_interval_s: float = Field(30.0, description="Expected edge heartbeat interval; 3 missed beats mark an "
+                                                          "edge offline.")
     stream_max_age_days: float = Field(7.0, description="How long the device stream keeps messages for redelivery.")
     events_max_age_hours: float = Field(24.0, description="How long the events stream keeps events (features' "
                                                           "durable consumers must catch up within it).")
@@ -72,7 +75,8 @@ class Settings(BaseSettings):
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
     tls: Literal["off", "self-signed"] = Field(
         "off", description="self-signed: unless tls_cert and tls_key are set, serve HTTPS with a certificate from a "
-                           "CA made for this installation in data_dir/tls (edges trust it with --ca data_dir/tls/ca.pem).")
+                           "CA made for this installation in data_dir/tls "
+                           "(edges trust it with --ca data_dir/tls/ca.pem).")
     tls_hosts: list[str] = Field(default_factory=list, description="Extra host names and IP addresses the self-signed "
                                  "certificate is valid for (besides host, localhost, 127.0.0.1, ::1 and this machine's "
                                  "name), e.g. [\"plant-server.local\", \"10.1.0.5\"].")

@@ -124,7 +124,8 @@ def test_a_viewer_reads_but_changes_nothing(central: Central) -> None:
         problem(c.post("/api/users", json={"username": "eve", "role": "admin", "password": "password123"},
                        headers=bearer(viewer)), 403, "users.manage")
         problem(c.get("/api/audit", headers=bearer(viewer)), 403, "audit.review")
-        for body in (b"\x00", b"{not json", b"\xff\xfe"):  # NUL, not JSON, not UTF-8  # a body that is not even JSON: the caller is refused first all the same
+        # A body that is not even JSON: the caller is refused first all the same.
+        for body in (b"\x00", b"{not json", b"\xff\xfe"):  # NUL, not JSON, not UTF-8
             problem(c.put("/api/equipment/1", content=body, headers={**bearer(viewer), "content-type":
                                                                      "application/json"}), 403, "plant.configure")
             problem(c.put("/api/equipment/1", content=body, headers={"content-type": "application/json"}), 401)

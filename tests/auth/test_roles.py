@@ -40,7 +40,7 @@ def test_a_later_feature_falls_into_the_roles_without_a_change_in_auth() -> None
 
 def test_a_route_naming_an_undeclared_permission_is_refused_at_start() -> None:
     typo = Feature(name="typo", access={"GET /api/typo": "plant.raed"})
-    with pytest.raises(ValueError, match="plant.raed"):
+    with pytest.raises(ValueError, match=r"plant\.raed"):
         build_policy((*FEATURES, typo))
 
 

@@ -53,7 +53,8 @@ def test_settings_marked_secret_are_sealed_kept_cleared_and_masked(tmp_path: Pat
         kept = seal_settings(box, fields, edit, with_kept_secrets(box, fields, edit, stored), stored)
         assert kept["password"] == stored["password"] and kept["endpoint_url"].endswith("4841/")
     cleared = {"endpoint_url": "opc.tcp://plc:4840/", "username": "op", "password": ""}
-    assert seal_settings(box, fields, cleared, with_kept_secrets(box, fields, cleared, stored), stored)["password"] is None
+    sealed = seal_settings(box, fields, cleared, with_kept_secrets(box, fields, cleared, stored), stored)
+    assert sealed["password"] is None
 
 
 def test_the_audit_log_masks_secrets_and_shows_a_diff_of_code() -> None:

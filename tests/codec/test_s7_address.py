@@ -17,7 +17,7 @@ from tagpipe.codec.s7_address import (
 from tagpipe.contracts.config import DataType
 from tagpipe.errors import InvalidInput
 
-DB, M, I, Q = Area.DB, Area.MK, Area.PE, Area.PA
+DB, M, I, Q = Area.DB, Area.MK, Area.PE, Area.PA  # noqa: E741 - I is the S7 input area, as in "I0.0"
 X, B, W, D = Width.BIT, Width.BYTE, Width.WORD, Width.DWORD
 
 GOOD = [

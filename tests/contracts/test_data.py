@@ -136,7 +136,8 @@ def test_the_edge_sends_the_seed_shape_and_non_finite_values_as_bad() -> None:
                           quality={"q": "bad"}, connection_id="3", equipment_id="4")
     wire = json.loads(payload.encode())
     assert wire == {"timestamp": "2026-04-17T08:00:00.123Z", "equipment_id": 4, "connection_id": 3,
-                    "tags": {"t": 1.5, "n": None, "i": None, "s": "ok"}, "quality": {"q": "bad", "n": "bad", "i": "bad"}}
+                    "tags": {"t": 1.5, "n": None, "i": None, "s": "ok"},
+                    "quality": {"q": "bad", "n": "bad", "i": "bad"}}
     back = parse_data("edge-1", payload.encode(), now_ms=NOW, fallback_ms=0)
     assert (back.ts, back.connection_id, back.equipment_id, back.quality) == (
         payload.ts, "3", "4", {"n": "bad", "i": "bad"})

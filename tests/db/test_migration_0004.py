@@ -37,8 +37,9 @@ def test_existing_tags_become_plc_or_collector_with_unique_keys(url: str) -> Non
                        "enabled) VALUES (1, 1, 'edge-1', 'PLC', 'simulator', '{}', 1000, true)"))
         for conn, name, edge, source in [(1, "temperature", None, None), (None, "x", "edge-1", "1"),
                                          (None, "y", "edge-2", None), (None, "y", "edge-2", None)]:
-            c.execute(text('INSERT INTO tags (connection_id, name, address, data_type, scale, "offset", unit, writable, '
-                           "edge_id, source_connection) VALUES (:c, :n, '', 'FLOAT64', 1, 0, '', false, :e, :s)"),
+            c.execute(text('INSERT INTO tags (connection_id, name, address, data_type, scale, "offset", unit, '
+                           "writable, edge_id, source_connection) "
+                           "VALUES (:c, :n, '', 'FLOAT64', 1, 0, '', false, :e, :s)"),
                       {"c": conn, "n": name, "e": edge, "s": source})
         c.execute(text("INSERT INTO ingest_rejects VALUES ('bad-edge', 3, 'not JSON', 5)"))
     migrate(engine, url, "head")

@@ -1,4 +1,5 @@
-"""The OPC UA driver against the asyncua simulator: every data type, node id forms, batching, errors, browse, subscriptions."""
+"""The OPC UA driver against the asyncua simulator: every data type, node id forms, batching, errors, browse,
+subscriptions."""
 
 from __future__ import annotations
 
@@ -194,7 +195,7 @@ async def test_the_registry_builds_the_driver_from_a_connection_dict(sim: OpcUaS
 
 async def test_subscription_delivers_server_changes_within_two_intervals(sim: OpcUaSim) -> None:
     interval = 0.3
-    tags = typed_tags(sim)[:3] + [TagConfig(name="ghost", address="ns=2;s=Gone", data_type=DataType.INT16)]
+    tags = [*typed_tags(sim)[:3], TagConfig(name="ghost", address="ns=2;s=Gone", data_type=DataType.INT16)]
     int16 = tags[1]
     async with OpcUa(OpcUaSettings(endpoint_url=sim.url, mode="subscribe",
                                    publishing_interval_ms=int(interval * 1000))) as d:

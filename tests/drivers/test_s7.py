@@ -142,7 +142,7 @@ def test_a_bad_tag_merged_with_good_ones_is_isolated(sim: S7Sim, driver: S7, run
 
 
 def test_write_errors(driver: S7, runner: asyncio.Runner) -> None:
-    with pytest.raises(DeviceMisconfigured, match="nodb at DB9.DBW0: PLC refused the write"):
+    with pytest.raises(DeviceMisconfigured, match=r"nodb at DB9\.DBW0: PLC refused the write"):
         runner.run(driver.write(TagConfig(name="nodb", address="DB9.DBW0"), 1))
     with pytest.raises(InvalidInput) as e:
         runner.run(driver.write(TagConfig(name="big", address="DB1.DBW0", data_type="INT16"), 40000))
@@ -186,7 +186,7 @@ async def test_outage_then_reconnect_without_a_new_process() -> None:
 
 
 async def test_refused_connection() -> None:
-    with pytest.raises(DeviceUnreachable, match="s7 127.0.0.1"):
+    with pytest.raises(DeviceUnreachable, match=r"s7 127\.0\.0\.1"):
         await S7(S7Settings(host="127.0.0.1", port=free_port(), timeout_s=1)).connect()
 
 
@@ -223,7 +223,7 @@ BAD_TAGS = [  # address, data type, writable, field, message start
 
 @pytest.mark.parametrize(("address", "data_type"), GOOD_TAGS)
 def test_validation_accepts(address: str, data_type: str) -> None:
-    validate_tag("s7", TagConfig(name="t", address=address, data_type=data_type, writable=not address[0] in "IE"))
+    validate_tag("s7", TagConfig(name="t", address=address, data_type=data_type, writable=address[0] not in "IE"))
 
 
 @pytest.mark.parametrize(("address", "data_type", "writable", "field", "message"), BAD_TAGS)

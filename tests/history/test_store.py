@@ -43,7 +43,8 @@ def tag_id(engine: Engine, name: str) -> int:
     return rows(engine, f"SELECT id FROM tags WHERE name = '{name}'")[0][0]
 
 
-def test_the_same_batch_twice_stores_each_sample_once_and_counts_rollups_once(engine: Engine, store: IngestStore) -> None:
+def test_the_same_batch_twice_stores_each_sample_once_and_counts_rollups_once(engine: Engine,
+                                                                             store: IngestStore) -> None:
     batch = [msg(T0 + i * 1000, temperature=20.0 + i, pressure=i) for i in range(150)]
     first = store.write(batch)
     again = store.write(batch)
@@ -58,10 +59,12 @@ def test_a_batch_overlapping_a_stored_one_adds_only_the_new_samples(engine: Engi
     duplicate_inside = [msg(T0 + i * 1000, v=float(i)) for i in range(5, 15)] + [msg(T0 + 14_000, v=99.0)]
     assert store.write(duplicate_inside).inserted == 5
     assert rows(engine, "SELECT COUNT(*), SUM(value) FROM samples") == [(15, float(sum(range(15))))]
-    assert rows(engine, 'SELECT "count", "sum", "max", "last" FROM rollup_1m') == [(15, float(sum(range(15))), 14.0, 14.0)]
+    assert rows(engine, 'SELECT "count", "sum", "max", "last" FROM rollup_1m') == [
+        (15, float(sum(range(15))), 14.0, 14.0)]
 
 
-def test_a_redelivered_batch_with_a_new_tag_stores_the_tag_and_its_sample_once(engine: Engine, store: IngestStore) -> None:
+def test_a_redelivered_batch_with_a_new_tag_stores_the_tag_and_its_sample_once(engine: Engine,
+                                                                               store: IngestStore) -> None:
     store.write([msg(T0, x=1.0)])
     assert store.write([msg(T0, x=1.0), msg(T0 + 1000, x=2.0, y=3.0)]).inserted == 2
     assert rows(engine, "SELECT t.name, COUNT(*) FROM samples s JOIN tags t ON t.id = s.tag_id "
@@ -106,7 +109,8 @@ def test_latest_keeps_the_newest_value_whatever_order_batches_arrive_in(engine: 
 def test_unknown_tags_are_created_once_per_edge_and_reused(engine: Engine, store: IngestStore) -> None:
     store.write([msg(T0, edge="e1", x=1.0), msg(T0, edge="e2", x=2.0)])
     store.write([msg(T0 + 1000, edge="e1", x=3.0, y=4.0)])
-    assert rows(engine, "SELECT edge_id, name FROM tags ORDER BY edge_id, name") == [("e1", "x"), ("e1", "y"), ("e2", "x")]
+    assert rows(engine, "SELECT edge_id, name FROM tags ORDER BY edge_id, name") == [
+        ("e1", "x"), ("e1", "y"), ("e2", "x")]
     assert rows(engine, "SELECT COUNT(*) FROM samples") == [(4,)]
 
 

@@ -8,9 +8,10 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -56,11 +57,13 @@ def session(tmp_path: Path) -> Iterator[Session]:
 # -- what is accepted (pure) -----------------------------------------------------------------------
 
 def _key_forms() -> list[tuple[str, bytes, str | None]]:
-    rsa_key, ec_key = rsa.generate_private_key(public_exponent=65537, key_size=2048), ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
     enc = serialization.BestAvailableEncryption(b"pw")
     none = serialization.NoEncryption()
     return [
-        ("pkcs1 pem", rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, none), None),
+        ("pkcs1 pem", rsa_key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.TraditionalOpenSSL, none), None),
         ("pkcs8 pem", ec_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, none), None),
         ("pkcs8 der", rsa_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, none), None),
         ("encrypted, with its password", ec_key.private_bytes(serialization.Encoding.PEM,
@@ -180,7 +183,10 @@ def test_the_edge_keeps_delivered_files_mode_0600_and_drops_the_ones_gone(tmp_pa
 
 async def test_an_uploaded_client_certificate_logs_the_edge_into_a_secure_opcua_server(
         central: Central, pki: dict[str, SimCert]) -> None:
-    post = lambda path, body: asyncio.to_thread(central.post, path, body)
+
+    def post(path: str, body: object) -> Awaitable[httpx.Response]:
+        return asyncio.to_thread(central.post, path, body)
+
     r = await post("/api/certificates", {"name": "client", "pem": pem_of(pki["client"])})
     assert r.status_code == 201, r.text
     assert r.json()["kind"] == "certificate" and "pem" not in r.json()

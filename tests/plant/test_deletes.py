@@ -65,7 +65,8 @@ def test_a_deleted_tag_takes_its_history_and_its_id_is_never_given_again(shared_
     assert again > tag
     fresh = shared_central.get(f"/api/tags/{again}").json()
     assert fresh["value"] is None and fresh["quality"] is None
-    assert shared_central.get(f"/api/tags/{again}/history", params={"start": str(NOW - 3_600_000)}).json()["points"] == []
+    history = shared_central.get(f"/api/tags/{again}/history", params={"start": str(NOW - 3_600_000)}).json()
+    assert history["points"] == []
     engine.dispose()
 
 
@@ -111,8 +112,8 @@ def _old_database(url: str) -> Engine:
         command.upgrade(cfg, "0003")
     with engine.begin() as db:
         db.execute(text("INSERT INTO equipment (name, description) VALUES ('Press', '')"))
-        db.execute(text("INSERT INTO connections (equipment_id, edge_id, name, protocol, settings, interval_ms, enabled) "
-                        "VALUES (1, 'e', 'c', 'simulator', '{}', 1000, true)"))
+        db.execute(text("INSERT INTO connections (equipment_id, edge_id, name, protocol, settings, interval_ms, "
+                        "enabled) VALUES (1, 'e', 'c', 'simulator', '{}', 1000, true)"))
         for name in ("a", "b", "c"):
             db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, byte_order, scale, \"offset\", "
                             "unit, writable) VALUES (1, :n, 'sine', 'FLOAT64', NULL, 1, 0, '', false)"), {"n": name})

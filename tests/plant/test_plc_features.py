@@ -78,7 +78,8 @@ async def test_test_connection_says_precisely_why_it_failed(central) -> None:
 async def test_a_saved_connection_is_tested_with_its_stored_tags(central) -> None:
     async with ModbusSim() as mb:
         await mb.set_value("40003", 77)
-        ids = central.plant("modbus_tcp", {"host": "127.0.0.1", "port": mb.port}, [{"name": "speed", "address": "40003"}])
+        ids = central.plant("modbus_tcp", {"host": "127.0.0.1", "port": mb.port},
+                            [{"name": "speed", "address": "40003"}])
         r = await post(central, f"/api/connections/{ids['connection']['id']}/test", {})
     assert r.json()["values"] == {"speed": {"value": 77, "error": None, "reason": None}}
 
@@ -93,8 +94,9 @@ async def test_browse_lists_plc1_variables_with_type_and_unit(central) -> None:
         assert plc1["node_class"] == "Object"
         r = await post(central, "/api/opcua/browse", {"settings": {"endpoint_url": ua.url}, "node_id": plc1["node_id"]})
     children = {n["display_name"]: n for n in r.json()}
-    assert children["Float32"] == {"node_id": ua.nodes["FLOAT32"], "browse_name": "2:Float32", "display_name": "Float32",
-                                   "node_class": "Variable", "data_type": "FLOAT32", "unit": "°C", "writable": True}
+    assert children["Float32"] == {"node_id": ua.nodes["FLOAT32"], "browse_name": "2:Float32",
+                                   "display_name": "Float32", "node_class": "Variable", "data_type": "FLOAT32",
+                                   "unit": "°C", "writable": True}
     assert children["ReadOnly"]["writable"] is False and children["Motor"]["node_class"] == "Object"
     bad = await post(central, "/api/opcua/browse", {"settings": {"endpoint_url": ua.url}, "node_id": "ns=x;s="})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "node_id"

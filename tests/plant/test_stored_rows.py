@@ -35,8 +35,8 @@ def rows(shared_central) -> dict:
         # Names stored before names were checked.
         db.execute(text("INSERT INTO equipment (name, description) VALUES ('Press\r\n2 <b>', '')"))
         broken = db.execute(text("SELECT id FROM equipment WHERE name LIKE 'Press%2%'")).scalar()
-        db.execute(text("INSERT INTO connections (equipment_id, edge_id, name, protocol, settings, interval_ms, enabled) "
-                        "VALUES (:e, 'edge-1', 'PLC\n2', 'simulator', '{}', 1000, 1)"), {"e": broken})
+        db.execute(text("INSERT INTO connections (equipment_id, edge_id, name, protocol, settings, interval_ms, "
+                        "enabled) VALUES (:e, 'edge-1', 'PLC\n2', 'simulator', '{}', 1000, 1)"), {"e": broken})
         conn2 = db.execute(text("SELECT id FROM connections WHERE equipment_id = :e"), {"e": broken}).scalar()
         db.execute(text("INSERT INTO tags (connection_id, name, address, data_type, scale, \"offset\", unit, writable, "
                         "source, key) VALUES (:c, 'line\r\nbreak', 'sine', 'FLOAT64', 1, 0, '', 0, 'plc', "

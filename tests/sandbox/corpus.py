@@ -61,7 +61,8 @@ ATTEMPTS: list[Attempt] = [
     Attempt(name="format_globals", stage="run", code=_t("return '{0.__globals__}'.format(transform)")),
     Attempt(name="format_map", stage="run", code=_t("return '{x.__class__}'.format_map({'x': raw_value})")),
     Attempt(name="str_format_unbound", stage="run", code=_t("return str.format('{0.__class__}', raw_value)")),
-    Attempt(name="format_via_getattr", stage="run", code=_t("f = getattr('{0.__class__}', 'form' + 'at')\nreturn f(1)")),
+    Attempt(name="format_via_getattr", stage="run",
+            code=_t("f = getattr('{0.__class__}', 'form' + 'at')\nreturn f(1)")),
     Attempt(name="format_subclass", stage="run",
             code="class S(str):\n    pass\n" + _t("return S('{0.__class__}').format(raw_value)")),
     Attempt(name="cve_2023_41039_string_formatter", stage="save",
@@ -120,7 +121,8 @@ ATTEMPTS: list[Attempt] = [
     # -- resource abuse --
     Attempt(name="infinite_loop", stage="run", code=_t("while True:\n    pass")),
     Attempt(name="catch_and_loop", stage="run",
-            code=_t("while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass")),
+            code=_t("while True:\n    try:\n        while True:\n            pass\n"
+                    "    except BaseException:\n        pass")),
     Attempt(name="memory_list", stage="run", code=_t("return len([0] * 10**10)")),
     Attempt(name="memory_str", stage="run", code=_t("return len('a' * 10**10)")),
     Attempt(name="memory_growth", stage="run", code=_t("x = []\nwhile True:\n    x.append('a' * 10**6)")),

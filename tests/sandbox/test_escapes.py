@@ -1,4 +1,5 @@
-"""Every escape or abuse attempt is refused at save or stopped at run, in every kind of program; the pool keeps working."""
+"""Every escape or abuse attempt is refused at save or stopped at run, in every kind of program; the pool keeps
+working."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The kinds table and each kind inside one worker's runtime, in process: compile errors, calls, result checks, state."""
+"""The kinds table and each kind inside one worker's runtime, in process: compile errors, calls, result checks,
+state."""
 
 from __future__ import annotations
 

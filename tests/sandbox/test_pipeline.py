@@ -69,7 +69,7 @@ class _Caller:
     def call(self, spec: HookSpec, *args: Any) -> Any:
         try:
             return self.funcs[spec.script_id](*args, dict(CTX))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - a hook may raise anything; it is a failure, as in the worker
             self.failures.append((spec.script_id, repr(e)))
             return FAILED
 
@@ -89,14 +89,17 @@ def _run(hooks: list[tuple[int, str, int, Any]], tags: dict[str, Any]) -> tuple[
 
 
 CYCLES = [
-    ("transforms chain by priority", [(1, "transform", 20, lambda n, v, c: v + 1), (2, "transform", 10, lambda n, v, c: v * 10)],
+    ("transforms chain by priority",
+     [(1, "transform", 20, lambda n, v, c: v + 1), (2, "transform", 10, lambda n, v, c: v * 10)],
      {"a": 1}, {"a": 11}, []),
-    ("failing transform keeps the value", [(1, "transform", 1, lambda n, v, c: 1 / 0), (2, "transform", 2, lambda n, v, c: v + 1)],
+    ("failing transform keeps the value",
+     [(1, "transform", 1, lambda n, v, c: 1 / 0), (2, "transform", 2, lambda n, v, c: v + 1)],
      {"a": 1}, {"a": 2}, []),
     ("derived merged, each sees transformed tags", [(1, "transform", 1, lambda n, v, c: v * 2),
      (2, "derived_tags", 1, lambda t, c: {"p": t["v"] * t["i"]}), (3, "derived_tags", 2, lambda t, c: {"q": "p" in t})],
      {"v": 2, "i": 3}, {"v": 4, "i": 6, "p": 24, "q": False}, []),
-    ("derived None is nothing, non-dict is rejected", [(1, "derived_tags", 1, lambda t, c: None), (2, "derived_tags", 2, lambda t, c: [1])],
+    ("derived None is nothing, non-dict is rejected",
+     [(1, "derived_tags", 1, lambda t, c: None), (2, "derived_tags", 2, lambda t, c: [1])],
      {"a": 1}, {"a": 1}, []),
     ("filter false drops the cycle", [(1, "filter", 1, lambda t, c: True), (2, "filter", 2, lambda t, c: t["run"] == 1),
      (3, "alarm", 1, lambda n, v, c: {"x": 1})], {"run": 0}, None, []),
@@ -105,14 +108,16 @@ CYCLES = [
         (1, "alarm", 2, lambda n, v, c: {"tag": n, "by": 1} if v > 5 else None),
         (2, "alarm", 1, lambda n, v, c: {"tag": n, "by": 2} if v > 8 else None)],
      {"a": 9, "b": 1, "c": 6}, {"a": 9, "b": 1, "c": 6},
-     [{"tag": "a", "by": 2, "script_id": 2}, {"tag": "a", "by": 1, "script_id": 1}, {"tag": "c", "by": 1, "script_id": 1}]),
+     [{"tag": "a", "by": 2, "script_id": 2}, {"tag": "a", "by": 1, "script_id": 1},
+      {"tag": "c", "by": 1, "script_id": 1}]),
     ("pre_send chained, None keeps the payload", [(1, "pre_send", 1, lambda p, c: {**p, "x": 1}),
      (2, "pre_send", 2, lambda p, c: None), (3, "pre_send", 3, lambda p, c: {**p, "y": p["x"] + 1})],
      {"a": 1}, {"a": 1}, []),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("name", "hooks", "tags", "expected_tags", "expected_alarms"), CYCLES, ids=[c[0] for c in CYCLES])
+@pytest.mark.parametrize(("name", "hooks", "tags", "expected_tags", "expected_alarms"), CYCLES,
+                         ids=[c[0] for c in CYCLES])
 def test_cycle(name: str, hooks: Any, tags: Any, expected_tags: Any, expected_alarms: Any) -> None:
     result, alarms, _ = _run(hooks, tags)
     if expected_tags is None:

@@ -210,7 +210,8 @@ async def test_memory_bomb_in_a_cycle_restarts_the_worker(pool: SandboxPool) -> 
 async def test_scripts_share_no_state(pool: SandboxPool) -> None:
     writer = ("SEEN = []\ndef transform(tag_name, raw_value, context):\n"
               "    SEEN.append(1)\n    context['company_code'] = 'EVIL'\n    return raw_value\n")  # fmt: skip
-    reader = ("def derived_tags(tags, context):\n    try:\n        n = len(SEEN)\n    except NameError:\n        n = -1\n"
+    reader = ("def derived_tags(tags, context):\n    try:\n        n = len(SEEN)\n"
+              "    except NameError:\n        n = -1\n"
               "    return {'seen': n, 'company': context['company_code']}\n")  # fmt: skip
     try:
         assert await pool.load([script(7, "transform", writer), script(8, "derived_tags", reader)]) == {}

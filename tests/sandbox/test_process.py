@@ -6,7 +6,8 @@ import pytest
 
 from tagpipe.sandbox.process import WorkerProcess
 
-SLOW = "def transform(tag_name, raw_value, context):\n    n = 0\n    for i in range(300000):\n        n += i\n    return n\n"
+SLOW = ("def transform(tag_name, raw_value, context):\n    n = 0\n    for i in range(300000):\n        n += i\n"
+        "    return n\n")
 
 
 @pytest.mark.asyncio

@@ -195,7 +195,8 @@ async def test_runs_and_cycles_waiting_together_share_a_round_trip(clean: Sandbo
     first = asyncio.create_task(clean.run(slow.key, {}))
     await async_wait_until(lambda: clean.round_trips > started, what="the slow run sent")
     before = clean.round_trips  # the slow run holds the only worker; what comes now waits together
-    waiting = [clean.run_cycle(payload(a=1), CONTEXT), clean.run(COUNTER.key, {}), clean.run_cycle(payload(a=2), CONTEXT)]
+    waiting = [clean.run_cycle(payload(a=1), CONTEXT), clean.run(COUNTER.key, {}),
+               clean.run_cycle(payload(a=2), CONTEXT)]
     cycle1, run, cycle2 = await asyncio.gather(*waiting)
     await first
     assert clean.round_trips == before + 1

@@ -22,7 +22,8 @@ def test_hook_types_list_the_five_seed_hooks_with_examples(shared_central) -> No
 
 
 def test_dry_run_answers_result_prints_and_duration(shared_central) -> None:
-    code = "def derived_tags(tags, context):\n    print('v', tags['voltage'])\n    return {'power': tags['voltage'] * tags['current']}\n"
+    code = ("def derived_tags(tags, context):\n    print('v', tags['voltage'])\n"
+            "    return {'power': tags['voltage'] * tags['current']}\n")
     r = shared_central.post(f"{API}/dry-run", {"code": code, "hook_type": "derived_tags",
                                         "test_input": {"tags": {"voltage": 220.0, "current": 5.0}}})
     assert r.status_code == 200, r.text
@@ -113,8 +114,12 @@ def test_list_filters(central) -> None:
     ids = central.plant("simulator", {}, [{"name": "t", "address": "sine", "data_type": "FLOAT32"}])
     central.post(API, _script())
     central.post(API, _script(name="eq", scope="equipment", equipment_id=ids["equipment_id"], enabled=False))
-    central.post(API, _script(name="al", hook_type="alarm", code="def alarm(tag_name, value, context):\n    return None\n"))
-    names = lambda **q: [s["name"] for s in central.get(API, params=q).json()]
+    central.post(API, _script(name="al", hook_type="alarm",
+                              code="def alarm(tag_name, value, context):\n    return None\n"))
+
+    def names(**q: str) -> list[str]:
+        return [s["name"] for s in central.get(API, params=q).json()]
+
     assert names(hook_type="alarm") == ["al"]
     assert names(scope="equipment") == ["eq"] == names(equipment_id=ids["equipment_id"])
     assert sorted(names(enabled="true")) == ["al", "double"]

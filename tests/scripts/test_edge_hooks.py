@@ -1,4 +1,5 @@
-"""The seed's hook examples end to end: API -> edge config -> sandbox on a real edge -> NATS -> values stored centrally."""
+"""The seed's hook examples end to end: API -> edge config -> sandbox on a real edge -> NATS -> values stored
+centrally."""
 
 from __future__ import annotations
 
@@ -76,7 +77,10 @@ async def test_a_filter_publishes_only_while_running(central) -> None:
                            "equipment_id": ids["equipment_id"], "code": _examples(central)["filter"]})
         central.edge("edge-1").start()
         tag = ids["tags"]["voltage"]
-        count = lambda: sum(p["count"] for p in central.samples(tag))
+
+        def count() -> int:
+            return sum(p["count"] for p in central.samples(tag))
+
         await async_wait_until(lambda: count() >= 3, timeout=20, what="samples while running")
 
         await sim.set_value("00001", False)
@@ -92,7 +96,8 @@ async def test_a_changed_transform_applies_on_a_running_edge_within_two_seconds_
     async with ModbusSim() as sim:
         await _line(sim, temperature=650)
         central.plant("modbus_tcp", {"host": "127.0.0.1", "port": sim.port}, LINE, interval_ms=100)
-        code = "def transform(tag_name, raw_value, context):\n    if tag_name == 'temperature':\n        return raw_value * 0.1\n    return raw_value\n"
+        code = ("def transform(tag_name, raw_value, context):\n    if tag_name == 'temperature':\n"
+                "        return raw_value * 0.1\n    return raw_value\n")
         sid = central.post(API, {"name": "scale", "hook_type": "transform", "scope": "device", "device_id": "edge-1",
                                  "code": code}).json()["id"]
         central.edge("edge-1").start()

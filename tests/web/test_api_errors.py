@@ -195,7 +195,8 @@ def test_connections_outside_the_allowed_networks_are_refused_before_any_connect
     try:
         wait_until(lambda: c.get("/api/health").status_code == 200, timeout=30)
         eq = c.post("/api/equipment", {"name": "E"}).json()["id"]
-        for settings, field in [({"host": "192.0.2.1"}, "connection.host"), ({"host": "plc.example"}, "connection.host"),
+        for settings, field in [({"host": "192.0.2.1"}, "connection.host"),
+                                ({"host": "plc.example"}, "connection.host"),
                                 ({"host": "::ffff:10.0.0.1"}, "connection.host")]:
             body = problem(c.post("/api/connections/test", {"protocol": "modbus_tcp", "settings": settings}), 422)
             assert body["errors"][0]["field"] == field

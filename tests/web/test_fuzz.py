@@ -70,8 +70,9 @@ async def _st(central: Central, seed: int, report: Path, method_filter: list[str
     out, _ = await proc.communicate()
     text = out.decode(errors="replace")
     print(text[-6000:])
-    assert report.exists(), f"schemathesis wrote no report (exit {proc.returncode}):\n{text[-3000:]}"
-    return json.loads(report.read_text())
+    written = await asyncio.to_thread(report.exists)
+    assert written, f"schemathesis wrote no report (exit {proc.returncode}):\n{text[-3000:]}"
+    return json.loads(await asyncio.to_thread(report.read_text))
 
 
 def _seed_plant(central: Central, sims: dict) -> dict:

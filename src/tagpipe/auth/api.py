@@ -120,7 +120,8 @@ async def change_password(body: PasswordIn, services: ServicesDep) -> Response:
 async def roles(services: ServicesDep) -> RolesOut:
     """The built-in roles with their permissions, and what each permission allows."""
     pol = policy(services)
-    return RolesOut(roles=[RoleOut(name=r, permissions=sorted(pol.permissions) if r == "admin" else sorted(pol.roles[r]))
+    return RolesOut(roles=[RoleOut(name=r,
+                                   permissions=sorted(pol.permissions) if r == "admin" else sorted(pol.roles[r]))
                            for r in ROLES],
                     permissions=[PermissionOut(name=n, description=d, lowest_role=lowest_role(n))
                                  for n, d in sorted(pol.permissions.items())])

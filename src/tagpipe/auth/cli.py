@@ -123,7 +123,8 @@ def parse_expiry(text: str | None) -> dt.datetime | None:
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter("expected 30d, 12h or an ISO date such as 2027-01-31", param_hint="--expires") from None
+        raise typer.BadParameter("expected 30d, 12h or an ISO date such as 2027-01-31",
+                                 param_hint="--expires") from None
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 

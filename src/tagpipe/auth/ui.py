@@ -143,9 +143,10 @@ async def users_page(services: Services) -> None:
     with page(services, "Users"):
         message = ui.label("").classes("text-sm")
         table = ui.table(columns=columns, rows=[], row_key="id").classes("w-full").props("flat")
-        table.add_slot("body-cell-role", '''<q-td :props="props">
+        role_select = '''<q-td :props="props">
             <q-select dense borderless :options="{}" :model-value="props.value"
-                      @update:model-value="v => $parent.$emit('role', {{id: props.row.id, role: v}})" /></q-td>'''.format(json.dumps(list(ROLES)).replace('"', "'")))
+                      @update:model-value="v => $parent.$emit('role', {{id: props.row.id, role: v}})" /></q-td>'''
+        table.add_slot("body-cell-role", role_select.format(json.dumps(list(ROLES)).replace('"', "'")))
         table.add_slot("body-cell-actions", '''<q-td :props="props">
             <q-btn size="sm" dense flat :label="props.row.disabled ? 'unlock' : 'lock'"
                    @click="$parent.$emit('lock', props.row)" />

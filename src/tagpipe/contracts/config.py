@@ -38,7 +38,8 @@ class TagConfig(BaseModel):
     name: str
     address: str
     data_type: DataType = DataType.UINT16
-    byte_order: ByteOrder | None = Field(None, description="Unset means the protocol's own order (XGT little-endian, others big-endian).")
+    byte_order: ByteOrder | None = Field(None, description="Unset means the protocol's own order "
+                                                           "(XGT little-endian, others big-endian).")
     scale: float = 1.0
     offset: float = 0.0
     unit: str = ""

@@ -18,7 +18,8 @@ third-party collector over the MQTT listener). What it accepts, and names the fi
 - ``tags``: an object of at most ``limits.max_tags`` entries whose names follow the tag name rule
   (``contracts.names``) and whose values are null, a boolean, a number, a string of at most ``limits.max_value_bytes``
   UTF-8 bytes (valid Unicode, no NUL), or a list / object whose JSON is that short, nests at most
-  ``limits.max_depth`` deep and holds only finite numbers (stored as its JSON text). A NaN or infinite number is kept as a **bad** value (null with quality bad), never as text;
+  ``limits.max_depth`` deep and holds only finite numbers (stored as its JSON text). A NaN or infinite number is
+  kept as a **bad** value (null with quality bad), never as text;
 - ``quality``: absent, or an object of tag name to ``"good"`` or ``"bad"``; names not in ``tags`` are ignored.
 
 Pure: standard library only, no I/O.

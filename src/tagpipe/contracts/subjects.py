@@ -24,7 +24,8 @@ class Subjects:
         return f"{self.prefix.upper().replace('.', '_').replace('-', '_')}_DEVICES"
 
     def event(self, kind: str, key: str | int) -> str:
-        """``{prefix}.events.{kind}.{key}``: one event kind (``contracts.events``) for one key (partition, edge, ...)."""
+        """``{prefix}.events.{kind}.{key}``: one event kind (``contracts.events``) for one key
+        (partition, edge, ...)."""
         return f"{self.prefix}.events.{kind}.{key}"
 
     def events(self, kind: str = ">") -> str:

@@ -86,5 +86,5 @@ def validate_tag(protocol: str, tag: TagConfig) -> None:
     driver_class(protocol).validate_tag(tag)
 
 
-__all__ = ["ALIASES", "DRIVERS", "Driver", "Material", "Reading", "driver_class", "driver_for", "make_driver", "material_fields",
-           "validate_settings", "validate_tag"]
+__all__ = ["ALIASES", "DRIVERS", "Driver", "Material", "Reading", "driver_class", "driver_for", "make_driver",
+           "material_fields", "validate_settings", "validate_tag"]

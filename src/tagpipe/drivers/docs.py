@@ -1,4 +1,5 @@
-"""Print the "Protocols" section of docs/protocols.md from the drivers' settings models: ``python -m tagpipe.drivers.docs``."""
+"""Print the "Protocols" section of docs/protocols.md from the drivers' settings models:
+``python -m tagpipe.drivers.docs``."""
 
 from __future__ import annotations
 

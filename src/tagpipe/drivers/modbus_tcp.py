@@ -40,7 +40,8 @@ class ModbusTcpSettings(BaseModel):
     timeout_s: float = Field(2.0, gt=0, le=60, description="Seconds to wait for one answer.")
     max_gap: int = Field(0, ge=0, le=100, description="Unused registers a merged read may span to save a request.")
     max_registers: int = Field(125, ge=1, le=125, description="Registers per read request (the protocol allows 125).")
-    max_bits: int = Field(2000, ge=1, le=2000, description="Coils or inputs per read request (the protocol allows 2000).")
+    max_bits: int = Field(2000, ge=1, le=2000,
+                          description="Coils or inputs per read request (the protocol allows 2000).")
 
 
 @dataclass(slots=True)

@@ -227,7 +227,7 @@ class OpcUa(DriverBase):
         try:
             async with asyncio.timeout(self.settings.timeout_s):
                 return await coro
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - every failure is raised, translated to a driver error
             err = self._translate(e, what)
             if isinstance(err, DeviceUnreachable) and self._client is not None:
                 self._client.uaclient.notify_transport_lost()
@@ -251,7 +251,7 @@ class OpcUa(DriverBase):
         chunks = await self._call("read", asyncio.gather(*(client.uaclient.read(p) for p in plan.requests)))
         values = [dv for chunk in chunks for dv in chunk]
         out = {name: Reading(error=err) for name, err in plan.errors.items()}
-        for (tag, _), dv in zip(plan.items, values):
+        for (tag, _), dv in zip(plan.items, values, strict=False):
             out[tag.name] = _reading(tag, dv)
         return {name: out[name] for name in plan.names}
 
@@ -284,7 +284,7 @@ class OpcUa(DriverBase):
         nodes = list(dict.fromkeys(node for _, node in plan.items))
         results = await self._call("subscribe", sub.subscribe_data_change(
             [client.get_node(n) for n in nodes], queuesize=1, sampling_interval=interval)) if nodes else []
-        self._sub_errors = {n: r.name for n, r in zip(nodes, results) if isinstance(r, ua.StatusCode)}
+        self._sub_errors = {n: r.name for n, r in zip(nodes, results, strict=False) if isinstance(r, ua.StatusCode)}
         self._subscription, self._subscribed, self._subscription_key = sub, set(nodes), plan.key
 
     async def _plan_for(self, client: Client, tags: Sequence[TagConfig]) -> _Plan:

@@ -97,7 +97,7 @@ async def _units(client: UaClient, ids: list[ua.NodeId]) -> tuple[dict[ua.NodeId
     values = await client.read(_read_params([(ua.NodeId(t.Identifier, t.NamespaceIndex, t.NodeIdType),
                                               ua.AttributeIds.Value) for t in targets.values()]))
     units = {}
-    for node, dv in zip(targets, values):
+    for node, dv in zip(targets, values, strict=False):
         eu = dv.Value.Value if dv.StatusCode.is_good() and dv.Value else None
         if isinstance(eu, ua.EUInformation):
             units[node] = eu.DisplayName.Text or ""

@@ -93,7 +93,7 @@ def from_value(value: Any, data_type: DataType) -> Any:
     if value is None:
         raise ValueError("the server returned no value (Null)")
     if isinstance(value, (list, tuple)):
-        raise ValueError(f"an array of {len(value)} values, not a scalar")  # noqa: TRY004 - one error type
+        raise ValueError(f"an array of {len(value)} values, not a scalar")  # ValueError, not TypeError: one error type
     if data_type is DataType.STRING:
         if isinstance(value, dt.datetime):
             return value.isoformat()

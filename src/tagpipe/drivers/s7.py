@@ -100,7 +100,8 @@ def pack_requests(blocks: Sequence[Block], *, pdu: int, max_items: int = 20) -> 
         need = _ITEM_HEADER + block.size + (block.size % 2)
         for req in requests:  # first fit, largest first
             used = sum(_ITEM_HEADER + b.size + (b.size % 2) for b in req)
-            if len(req) < max_items and _READ_HEADER + used + need <= pdu and 12 + (len(req) + 1) * _REQUEST_ITEM <= pdu:
+            if (len(req) < max_items and _READ_HEADER + used + need <= pdu
+                    and 12 + (len(req) + 1) * _REQUEST_ITEM <= pdu):
                 req.append(block)
                 break
         else:

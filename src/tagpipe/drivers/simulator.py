@@ -27,7 +27,8 @@ SIGNALS = {
     "toggle": {"period": 10.0},
     "constant": {"value": 0.0},
 }
-EXPECTED = ("a signal " + " | ".join(SIGNALS) + " with optional parameters, e.g. 'sine:period=60,amplitude=10,center=50'")
+EXPECTED = ("a signal " + " | ".join(SIGNALS)
+            + " with optional parameters, e.g. 'sine:period=60,amplitude=10,center=50'")
 _FORM = re.compile(r"^([a-z]+)(?::(.*))?$")
 
 

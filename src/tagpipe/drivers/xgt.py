@@ -7,6 +7,7 @@ all little-endian. One request is outstanding per connection; answers are matche
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 from collections.abc import Sequence
@@ -213,10 +214,8 @@ class Xgt(DriverBase):
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
-            try:
+            with contextlib.suppress(TimeoutError, OSError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (TimeoutError, OSError):
-                pass
 
     async def _exchange(self, body: bytes) -> list[bytes]:
         """Send one instruction, wait for the answer with the same invoke id; raises Nak for an error answer."""

@@ -53,7 +53,7 @@ class DevicePoller:
         self._backoff = backoff or Backoff(base=0.5, cap=30.0)
         self._driver: Driver | None = None
         self._lock = asyncio.Lock()
-        self._tags = [t for t in device.tags]
+        self._tags = list(device.tags)
 
     async def _ensure_connected(self) -> Driver:
         if self._driver is None:

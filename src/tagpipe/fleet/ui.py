@@ -14,9 +14,9 @@ from tagpipe.services import Services
 from tagpipe.web.shell import fmt_value, page
 
 COLUMNS = [{"name": c, "label": label, "field": c, "align": "left"} for c, label in [
-    ("id", "Edge"), ("status", "Status"), ("admission", "Admission"), ("devices", "Devices"), ("last_heartbeat", "Last heartbeat"), ("cpu", "CPU %"),
-    ("memory", "Memory %"), ("disk", "Disk %"), ("agent_version", "Agent"), ("config_version", "Config"),
-    ("outbox", "Outbox")]]
+    ("id", "Edge"), ("status", "Status"), ("admission", "Admission"), ("devices", "Devices"),
+    ("last_heartbeat", "Last heartbeat"), ("cpu", "CPU %"), ("memory", "Memory %"), ("disk", "Disk %"),
+    ("agent_version", "Agent"), ("config_version", "Config"), ("outbox", "Outbox")]]
 DEVICE_COLUMNS = [{"name": c, "label": label, "field": c, "align": "left"} for c, label in [
     ("device", "Device"), ("protocol", "Protocol"), ("status", "Status"), ("reads", "Reads"), ("errors", "Errors"),
     ("mean_read_ms", "Mean read (ms)"), ("bad_tags", "Bad tags"), ("last_error", "Last error")]]
@@ -34,12 +34,14 @@ def devices_summary(devices: dict | None) -> str:
 
 
 def _rows(session) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [{"id": e.id, "status": e.status, "admission": e.admission or "no credentials", "devices": devices_summary(e.devices) if e.status == "online" else "—",
+    return [{"id": e.id, "status": e.status, "admission": e.admission or "no credentials",
+             "devices": devices_summary(e.devices) if e.status == "online" else "—",
              "failing": any(d.get("status") in FAILING for d in (e.devices or {}).values()),
              "last_heartbeat": e.last_heartbeat.isoformat(timespec="seconds") + "Z"
              if e.last_heartbeat else "never", "cpu": fmt_value(e.cpu_percent), "memory": fmt_value(e.memory_percent),
              "disk": fmt_value(e.disk_percent), "agent_version": e.agent_version or "—",
-             "config_version": (e.config_version or "—")[:10], "outbox": e.outbox_depth if e.outbox_depth is not None else "—"}
+             "config_version": (e.config_version or "—")[:10],
+             "outbox": e.outbox_depth if e.outbox_depth is not None else "—"}
             for e in service.list_edges(session)]
 
 
@@ -60,12 +62,16 @@ def device_rows(session, edge_id: str, devices: dict | None) -> list[dict]:  # t
 
 async def fleet(services: Services) -> None:
     with page(services, "Fleet"):
-        table = ui.table(columns=COLUMNS, rows=await services.run_db(_rows), row_key="id").classes("w-full").props("flat")
-        table.add_slot("body-cell-id", '<q-td :props="props"><a :href="\'/fleet/\' + props.value">{{ props.value }}</a></q-td>')
-        table.add_slot("body-cell-status", '<q-td :props="props"><q-badge :color="props.value == \'online\' ? \'green\' : \'grey\'">'
-                                           '{{ props.value }}</q-badge></q-td>')
-        table.add_slot("body-cell-devices", '<q-td :props="props" :class="props.row.failing ? \'text-negative\' : \'\'">'
-                                            '{{ props.value }}</q-td>')
+        table = (ui.table(columns=COLUMNS, rows=await services.run_db(_rows), row_key="id")
+                 .classes("w-full").props("flat"))
+        table.add_slot("body-cell-id",
+                       '<q-td :props="props"><a :href="\'/fleet/\' + props.value">{{ props.value }}</a></q-td>')
+        table.add_slot("body-cell-status",
+                       '<q-td :props="props"><q-badge :color="props.value == \'online\' ? \'green\' : \'grey\'">'
+                       '{{ props.value }}</q-badge></q-td>')
+        table.add_slot("body-cell-devices",
+                       '<q-td :props="props" :class="props.row.failing ? \'text-negative\' : \'\'">'
+                       '{{ props.value }}</q-td>')
 
         async def refresh() -> None:
             table.rows = await services.run_db(_rows)
@@ -87,7 +93,8 @@ async def edge_detail(services: Services, edge_id: str) -> None:
             unreachable: 'red', error: 'red'}[props.value] || 'grey'">{{ props.value }}</q-badge></q-td>''')
         devices.add_slot("body-cell-last_error",
                          '<q-td :props="props" class="whitespace-normal text-negative">{{ props.value }}</q-td>')
-        charts = {key: ui.echart({"title": {"text": title, "textStyle": {"fontSize": 13}}, "tooltip": {"trigger": "axis"},
+        charts = {key: ui.echart({"title": {"text": title, "textStyle": {"fontSize": 13}},
+                                  "tooltip": {"trigger": "axis"},
                                   "xAxis": {"type": "time"}, "yAxis": {"type": "value"}, "animation": False,
                                   "series": [{"type": "line", "showSymbol": False, "data": []}]}).classes("w-full h-56")
                   for key, title in [("cpu_percent", "CPU %"), ("memory_percent", "Memory %"),
@@ -100,8 +107,9 @@ async def edge_detail(services: Services, edge_id: str) -> None:
                 facts.text = "This edge has not sent a heartbeat yet."
                 return
             header.text = f"{edge.id} — {edge.status}"
-            facts.text = (f"last heartbeat {edge.last_heartbeat}Z · ip {edge.ip_address} · agent {edge.agent_version} · "
-                          f"config {edge.config_version} · outbox {edge.outbox_depth} (dropped {edge.outbox_dropped})")
+            facts.text = (f"last heartbeat {edge.last_heartbeat}Z · ip {edge.ip_address} · "
+                          f"agent {edge.agent_version} · config {edge.config_version} · "
+                          f"outbox {edge.outbox_depth} (dropped {edge.outbox_dropped})")
             devices.rows = await services.run_db(device_rows, edge_id, edge.devices)
             devices.update()
             metrics = await services.run_db(service.metric_history, edge_id, int((time.time() - 86400) * 1000))

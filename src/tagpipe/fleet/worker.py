@@ -35,7 +35,8 @@ Handle = Callable[[Session, str, Any], list[Keyed]]
 
 def _online(edge_id: str) -> Keyed:
     event_id = uuid.uuid4().hex
-    return edge_id, event_id, EdgeStatusChanged(id=event_id, edge_id=edge_id, status="online", at=dt.datetime.now(dt.UTC))
+    return edge_id, event_id, EdgeStatusChanged(id=event_id, edge_id=edge_id, status="online",
+                                                at=dt.datetime.now(dt.UTC))
 
 
 def _heartbeat(session: Session, edge_id: str, hb: Heartbeat) -> list[Keyed]:

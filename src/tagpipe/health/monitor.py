@@ -120,8 +120,8 @@ class HealthMonitor:
         status, down, degraded = verdict.judge(bus=bus, database=self.database, roles=roles, children=children,
                                                edges=edges)
         self.latest = Health(status=status, version=__version__,  # type: ignore[arg-type]
-                             bus=bus, down=down, degraded=degraded, database=self.database, roles=roles, children=children, edges=edges,
-                             checked_at=dt.datetime.now(dt.UTC))
+                             bus=bus, down=down, degraded=degraded, database=self.database, roles=roles,
+                             children=children, edges=edges, checked_at=dt.datetime.now(dt.UTC))
         return self.latest
 
     def problems(self) -> list[str]:
@@ -154,7 +154,7 @@ class HealthMonitor:
 
     async def _listen(self) -> None:
         """Subscribe once the server's connection exists; nats-py renews the subscription after a reconnect."""
-        while self.services.nc is None:
+        while self.services.nc is None:  # noqa: ASYNC110 - the server's connect sets it, signalling nothing
             await asyncio.sleep(0.1)
 
         async def on_msg(msg) -> None:  # type: ignore[no-untyped-def]

@@ -87,7 +87,8 @@ async def tag_history(tag_id: PathId, services: ServicesDep,
     source, pts = ("samples", []) if not fits(tag_id) else \
         await services.run_db(service.history, tag_id, start_ms, end_ms, points)
     return History(tag_id=tag_id, start=iso_timestamp(start_ms), end=iso_timestamp(end_ms), source=source,
-                   points=[HistoryPoint(timestamp=iso_timestamp(p.ts), ts=p.ts, min=p.min, max=p.max, avg=p.avg, count=p.count)
+                   points=[HistoryPoint(timestamp=iso_timestamp(p.ts), ts=p.ts, min=p.min, max=p.max, avg=p.avg,
+                                        count=p.count)
                            for p in pts])
 
 

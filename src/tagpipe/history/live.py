@@ -88,7 +88,7 @@ class LiveFeed:
     async def run(self) -> None:
         """Refresh the catalogue now and whenever it changes; subscribe to values once the bus is there."""
         await self._refresh_catalog()
-        while self.services.nc is None:  # the server connects to the bus in the background
+        while self.services.nc is None:  # noqa: ASYNC110 - the server connects in the background, signalling nothing
             await asyncio.sleep(0.2)
         nc, subjects = self.services.nc, self.services.subjects
         await events.listen(nc, subjects, StoredValues, self.on_values)

@@ -92,7 +92,8 @@ async def ingest_rejects(services: ServicesDep) -> dict[str, dict]:
 
 
 @router.get("/dead-letters", response_model=DeadLetterPage)
-async def list_dead_letters(services: ServicesDep, offset: int = Query(0, ge=0, le=2**31), limit: int = Query(50, ge=1, le=500),
+async def list_dead_letters(services: ServicesDep, offset: int = Query(0, ge=0, le=2**31),
+                            limit: int = Query(50, ge=1, le=500),
                             consumer: str | None = Query(None, max_length=120),
                             edge_id: str | None = Query(None, max_length=120)) -> DeadLetterPage:
     """Dead letters of every worker role, the newest first."""
@@ -106,7 +107,8 @@ async def get_dead_letter(services: ServicesDep, letter_id: int = Path(..., ge=1
     """One dead letter with its raw payload (base64, and as text when it is UTF-8)."""
     found = await services.run_db(letter, letter_id)
     return DeadLetterDetail(**_out(found), payload_truncated=len(found.payload) < found.payload_size,
-                            payload_base64=base64.b64encode(found.payload).decode(), payload_text=as_text(found.payload))
+                            payload_base64=base64.b64encode(found.payload).decode(),
+                            payload_text=as_text(found.payload))
 
 
 @router.get("/dead-letters/{letter_id}/payload", response_class=Response,
@@ -144,7 +146,8 @@ async def delete_dead_letter(services: ServicesDep, letter_id: int = Path(..., g
 
 
 @router.post("/dead-letters/{letter_id}/republish")
-async def republish_dead_letter(services: ServicesDep, letter_id: int = Path(..., ge=1, le=2**63 - 1)) -> dict[str, int]:
+async def republish_dead_letter(services: ServicesDep,
+                                letter_id: int = Path(..., ge=1, le=2**63 - 1)) -> dict[str, int]:
     """Publish the payload again on its subject (after the cause was fixed, e.g. the window or a bound widened);
     the dead letter is removed once the stream has it. A payload that was cut cannot be sent again."""
     return {"stream_seq": await republish(services, letter_id)}

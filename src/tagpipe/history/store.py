@@ -119,7 +119,7 @@ class IngestStore:
 
     def _known(self, m: DataPayload) -> bool:
         names = self._ids.get((m.edge_id, m.connection_id))
-        return not m.tags or names is not None and m.tags.keys() <= names.keys()
+        return not m.tags or (names is not None and m.tags.keys() <= names.keys())
 
     def forget_ids(self) -> None:
         """Drop the cached tag ids (the configuration changed: a tag may be gone, or newly configured)."""
@@ -161,7 +161,7 @@ class IngestStore:
             for name, raw in m.tags.items():
                 tag_id = names[name]
                 kind = type(raw)
-                if not qualities and (kind is float and _isfinite(raw) or kind is int and -_BIG < raw < _BIG):
+                if not qualities and ((kind is float and _isfinite(raw)) or (kind is int and -_BIG < raw < _BIG)):
                     extend((tag_id, ts, raw))
                     quality = GOOD
                 else:

@@ -57,7 +57,8 @@ async def write_dialog(services: Services, row: dict) -> None:
 
         async def send() -> None:
             answer.text = "Writing…"
-            value = (entry.value == "true") if row["data_type"] == "BOOL" else parse_input(entry.value or "", row["data_type"])
+            value = ((entry.value == "true") if row["data_type"] == "BOOL"
+                     else parse_input(entry.value or "", row["data_type"]))
             try:
                 done = await services.ports.commands.write_tag(row["id"], value)
             except TagpipeError as e:
@@ -121,7 +122,8 @@ async def trends(services: Services, tags: str = "", range: str = "1 h") -> None
         options = {t.id: f"{t.equipment} / {t.name}" + (f" [{t.unit}]" if t.unit else "") for t in catalog}
         chosen = [int(x) for x in tags.split(",") if x.strip().isdigit() and int(x) in options]
         with ui.row().classes("items-end gap-4 w-full"):
-            picker = ui.select(options, multiple=True, value=chosen, label="Tags").classes("min-w-[24rem]").props("use-chips")
+            picker = (ui.select(options, multiple=True, value=chosen, label="Tags")
+                      .classes("min-w-[24rem]").props("use-chips"))
             span = ui.toggle(list(RANGES), value=range if range in RANGES else "1 h")
             start_in = ui.input("Start (ISO)").props("dense").classes("w-56")
             end_in = ui.input("End (ISO)").props("dense").classes("w-56")

@@ -63,8 +63,8 @@ FEATURE = Feature(
     nav=(Nav(label="Configuration", path="/config", order=50),),
     permissions={
         "plant.read": "See equipment, connections and tags with their latest values.",
-        "plant.configure": "Create, change and delete equipment, connections and tags; test connections; browse OPC UA; "
-                           "upload and delete certificates and keys.",
+        "plant.configure": "Create, change and delete equipment, connections and tags; test connections; "
+                           "browse OPC UA; upload and delete certificates and keys.",
         "tags.write": "Write a value to a tag marked writable.",
     },
     access={

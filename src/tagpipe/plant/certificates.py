@@ -76,7 +76,8 @@ def parse(data: bytes, password: str | None = None) -> Parsed:
     if cert is not None:
         der = cert.public_bytes(serialization.Encoding.DER)
         return Parsed(kind="certificate", pem=cert.public_bytes(serialization.Encoding.PEM),
-                      subject=cert.subject.rfc4514_string()[:500], not_after=cert.not_valid_after_utc.replace(tzinfo=None),
+                      subject=cert.subject.rfc4514_string()[:500],
+                      not_after=cert.not_valid_after_utc.replace(tzinfo=None),
                       fingerprint=hashlib.sha256(der).hexdigest())
     secret = password.encode() if password else None
     try:

@@ -65,7 +65,8 @@ class Tag(Base):
     """A tag of any source, unique by ``key`` (see ``plant.registry``); plc tags belong to a connection."""
 
     __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("connection_id", "name"), UniqueConstraint("key"), {"sqlite_autoincrement": True})
+    __table_args__ = (UniqueConstraint("connection_id", "name"), UniqueConstraint("key"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)

@@ -101,10 +101,8 @@ async def _reach(host: str, port: int, timeout_s: float) -> tuple[str, str] | No
     except OSError as e:
         return "unreachable", f"{host}:{port} cannot be reached: {e.strerror or e}"
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return None
 
 
@@ -166,7 +164,8 @@ async def try_connection(body: ConnectionTestIn, networks: Sequence[Network] = (
 
 async def browse(settings: dict[str, Any], node_id: str | None = None,
                  networks: Sequence[Network] = (), material: Material | None = None) -> list[BrowseNode]:
-    """The children of an OPC UA node (default Objects); DeviceUnreachable (502) or DeviceMisconfigured (422) otherwise."""
+    """The children of an OPC UA node (default Objects); DeviceUnreachable (502) or DeviceMisconfigured (422)
+    otherwise."""
     from tagpipe.drivers.opcua import OpcUa
 
     validated_settings = _quick(drivers.validate_settings("opcua", settings))

@@ -40,7 +40,8 @@ class ConnectionIn(BaseModel):
     name: Name = Field(..., examples=["Press PLC"])
     protocol: str = Field(..., max_length=40, examples=["modbus_tcp"],
                           description="modbus_tcp, opcua, s7, xgt (plc_ethernet), simulator")
-    settings: dict[str, Any] = Field(default_factory=dict, examples=[{"host": "192.168.1.10", "port": 502, "unit_id": 1}],
+    settings: dict[str, Any] = Field(default_factory=dict,
+                                     examples=[{"host": "192.168.1.10", "port": 502, "unit_id": 1}],
                                      description="The protocol's settings (see GET /api/protocols); unknown keys are "
                                                  "refused.")
     interval_ms: int = Field(1000, ge=50, le=3_600_000)
@@ -76,7 +77,8 @@ class TagSpec(BaseModel):
                                    "'*' or '>' (the same rule as names in data payloads).")
     address: Text = Field(..., min_length=1, max_length=200, examples=["40001"])
     data_type: DataType = DataType.UINT16
-    byte_order: ByteOrder | None = Field(None, description="Unset: the protocol's own order (XGT little-endian, others big-endian).")
+    byte_order: ByteOrder | None = Field(None, description="Unset: the protocol's own order "
+                                                           "(XGT little-endian, others big-endian).")
     scale: float = 1.0
     offset: float = 0.0
     unit: Text = Field("", max_length=40)
@@ -115,7 +117,8 @@ class ConnectionTestIn(BaseModel):
 class TagProbe(BaseModel):
     value: Any = None
     error: str | None = None
-    reason: str | None = Field(None, description="unknown address, wrong data type, access denied, no answer or failed.")
+    reason: str | None = Field(None, description="unknown address, wrong data type, access denied, no answer "
+                                                 "or failed.")
 
 
 class ConnectionTestOut(BaseModel):
@@ -131,8 +134,9 @@ class BrowseIn(BaseModel):
     model_config = INPUT
 
     settings: dict[str, Any] = Field(..., examples=[{"endpoint_url": "opc.tcp://192.168.1.20:4840"}])
-    node_id: Text | None = Field(None, max_length=4096, description="The node whose children to list; default the Objects folder.",
-                                examples=["ns=2;s=PLC1"])
+    node_id: Text | None = Field(None, max_length=4096,
+                                 description="The node whose children to list; default the Objects folder.",
+                                 examples=["ns=2;s=PLC1"])
 
 
 class BrowseNode(BaseModel):

@@ -152,7 +152,8 @@ def connection_test_body(session: Session, id_: int) -> ConnectionTestIn:
     # Stored tags as they are (a name stored before a rule existed is tested, not refused); unset stays unset.
     tags = [TagSpec.model_construct(**{k: getattr(t, k) for k in TagSpec.model_fields
                                        if getattr(t, k) is not None or k != "byte_order"}) for t in conn.tags]
-    return ConnectionTestIn.model_construct(protocol=conn.protocol, settings=unsealed(box_of(session), conn.settings or {}), tags=tags)
+    return ConnectionTestIn.model_construct(protocol=conn.protocol,
+                                            settings=unsealed(box_of(session), conn.settings or {}), tags=tags)
 
 
 def connection_settings(session: Session, id_: int) -> dict:

@@ -29,8 +29,10 @@ from tagpipe.plant.schemas import (
 from tagpipe.services import Services
 from tagpipe.web.shell import fmt_value, page
 
-TEST_NOTE = "Test connection runs on the server: it proves the PLC answers the server, not the edge that will poll it."
-RESULT_COLUMNS = [{"name": c, "label": c.title(), "field": c, "align": "left"} for c in ("tag", "value", "reason", "error")]
+TEST_NOTE = ("Test connection runs on the server: it proves the PLC answers the server, "
+             "not the edge that will poll it.")
+RESULT_COLUMNS = [{"name": c, "label": c.title(), "field": c, "align": "left"}
+                  for c in ("tag", "value", "reason", "error")]
 
 
 class Form:
@@ -109,7 +111,8 @@ def settings_inputs(form: Form, protocol: str, box: ui.element, store: Mapping[s
             label = prop.get("title", name)
             hint = prop.get("description", "")
             default = prop.get("default")
-            kind = prop.get("type") or next((p.get("type") for p in prop.get("anyOf", []) if p.get("type") != "null"), "string")
+            kind = prop.get("type") or next((p.get("type") for p in prop.get("anyOf", []) if p.get("type") != "null"),
+                                            "string")
             if "material" in prop:
                 names = (store or {}).get(prop["material"], [])
                 el = ui.select({None: "(none)", **{n: n for n in names}}, label=label, value=None).props(
@@ -121,14 +124,15 @@ def settings_inputs(form: Form, protocol: str, box: ui.element, store: Mapping[s
             elif kind in ("integer", "number"):
                 el = ui.number(label, value=default).props(f'hint="{hint}"')
             else:
-                el = ui.input(label, value=default or "", password=prop.get("format") == "password").props(f'hint="{hint}"')
+                el = (ui.input(label, value=default or "", password=prop.get("format") == "password")
+                      .props(f'hint="{hint}"'))
             form.add(f"settings.{name}", el.classes("w-48"))
 
 
 def parse_tag_lines(text: str) -> list[TagSpec]:
     """Tags typed one per line as ``name address [data_type] [scale]``; a bad line raises InvalidInput naming it."""
     specs = []
-    for i, line in enumerate(l for l in (text or "").splitlines() if l.strip()):
+    for i, line in enumerate(ln for ln in (text or "").splitlines() if ln.strip()):
         parts = line.split()
         if len(parts) < 2:
             raise InvalidInput(f"tags.{i}", "name address [data_type] [scale]", line)
@@ -209,7 +213,7 @@ async def browse_dialog(services: Services, host: ui.element, connection_id: int
     async def load() -> None:
         crumbs.clear()
         with crumbs:
-            for i, (node_id, label) in enumerate(path):
+            for i, (_node_id, label) in enumerate(path):
                 ui.link(label, "#").on("click.prevent", lambda _, i=i: go_up(i))
                 ui.label("/") if i < len(path) - 1 else None
         status.text = "Browsing…"
@@ -246,7 +250,8 @@ async def browse_dialog(services: Services, host: ui.element, connection_id: int
         for node in chosen:
             spec = probe.tag_spec_from_node(node)
             try:
-                _, edges = await services.run_db(service.create_tag, TagIn(**spec.model_dump(), connection_id=connection_id))
+                _, edges = await services.run_db(service.create_tag,
+                                                 TagIn(**spec.model_dump(), connection_id=connection_id))
                 added.append(spec.name)
                 await services.config_changed(edges)
             except (InvalidInput, Conflict, ValidationError) as e:
@@ -290,9 +295,8 @@ async def configuration(services: Services) -> None:
                                           on_click=lambda _, c=c: test_dialog(services, dialogs, c.id, c.name)).props(
                                     f'flat dense size=sm data-test="{c.id}"')
                                 if drivers.ALIASES.get(c.protocol, c.protocol) == "opcua":
-                                    ui.button("Browse", icon="account_tree",
-                                              on_click=lambda _, c=c: browse_dialog(services, dialogs, c.id, c.name, render)
-                                              ).props(
+                                    ui.button("Browse", icon="account_tree", on_click=lambda _, c=c: browse_dialog(
+                                        services, dialogs, c.id, c.name, render)).props(
                                         f'flat dense size=sm data-browse="{c.id}"')
                             rows = [{"id": t.id, "name": t.name, "address": t.address, "data_type": t.data_type,
                                      "scale": t.scale, "offset": t.offset, "unit": t.unit,
@@ -328,7 +332,8 @@ async def configuration(services: Services) -> None:
                 eq_select = c_form.add("equipment_id", ui.select({}, label="Equipment").classes("w-48"))
                 c_form.add("name", ui.input("Name"))
                 c_form.add("edge_id", ui.input("Edge id", value="demo-edge"))
-                protocol = c_form.add("protocol", ui.select(sorted(drivers.DRIVERS), label="Protocol", value="modbus_tcp"))
+                protocol = c_form.add("protocol", ui.select(sorted(drivers.DRIVERS), label="Protocol",
+                                                            value="modbus_tcp"))
                 c_form.add("interval_ms", ui.number("Interval (ms)", value=1000))
             settings_box = ui.row().classes("gap-4 items-start")
             settings_inputs(c_form, protocol.value, settings_box, store)
@@ -367,7 +372,8 @@ async def configuration(services: Services) -> None:
 
                 async def act() -> list[str]:
                     body = ConnectionIn(equipment_id=v["equipment_id"] or 0, name=v["name"], edge_id=v["edge_id"],
-                                        protocol=v["protocol"], interval_ms=int(v["interval_ms"] or 0), settings=settings)
+                                        protocol=v["protocol"], interval_ms=int(v["interval_ms"] or 0),
+                                        settings=settings)
                     conn = await services.run_db(service.create_connection, body, services.settings.device_networks)
                     return [conn.edge_id]
                 if await c_form.submit(act):
@@ -385,7 +391,8 @@ async def configuration(services: Services) -> None:
                 t_form.add("name", ui.input("Name"))
                 t_form.add("address", ui.input("Address", placeholder="40001"))
                 t_form.add("data_type", ui.select([d.value for d in DataType], label="Data type", value="UINT16"))
-                t_form.add("byte_order", ui.select({None: "protocol default", **{b.value: b.value for b in ByteOrder}}, label="Byte order", value=None))
+                t_form.add("byte_order", ui.select({None: "protocol default", **{b.value: b.value for b in ByteOrder}},
+                                                   label="Byte order", value=None))
             with ui.row().classes("gap-4 items-start"):
                 t_form.add("scale", ui.input("Scale", value="1"))
                 t_form.add("offset", ui.input("Offset", value="0"))

@@ -79,7 +79,7 @@ class CalcRunner:
                     ns[name] = value
             ns["inputs"] = inputs
             ns["context"] = context
-            exec(self.calc, ns)  # noqa: S102 - restricted code object, guarded globals
+            exec(self.calc, ns)  # exec: restricted code object, guarded globals
             return {name: eval(expression, ns) for name, expression in self.outputs}
         finally:
             for name in [k for k in ns if k not in self.names]:

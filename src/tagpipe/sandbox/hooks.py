@@ -190,7 +190,8 @@ def _check(program: HookProgram, out: Any) -> Any:
 
 HOOK = Kind(
     name="hook", program=HookProgram, compile=_compile, load=_load, check=_check,
-    description="An edge hook (seed 000): transform, derived_tags, filter, alarm or pre_send, run in collection cycles.",
+    description="An edge hook (seed 000): transform, derived_tags, filter, alarm or pre_send, run in collection "
+                "cycles.",
     inputs="the hook's arguments by name, as a dry run's test input (tag_name and raw_value for transform)",
     result="what the hook function returned",
 )  # fmt: skip

@@ -76,8 +76,8 @@ def _loads(text: str | bytes, *, object_hook: Callable[[Any], Any] | None = None
 
 
 _RE_FLAGS = {
-    "I": _re.IGNORECASE, "IGNORECASE": _re.IGNORECASE, "M": _re.MULTILINE, "MULTILINE": _re.MULTILINE, "S": _re.DOTALL, "DOTALL": _re.DOTALL,
-    "X": _re.VERBOSE, "VERBOSE": _re.VERBOSE, "A": _re.ASCII, "ASCII": _re.ASCII,
+    "I": _re.IGNORECASE, "IGNORECASE": _re.IGNORECASE, "M": _re.MULTILINE, "MULTILINE": _re.MULTILINE,
+    "S": _re.DOTALL, "DOTALL": _re.DOTALL, "X": _re.VERBOSE, "VERBOSE": _re.VERBOSE, "A": _re.ASCII, "ASCII": _re.ASCII,
 }  # fmt: skip
 _ALLOWED_FLAGS = _re.IGNORECASE | _re.MULTILINE | _re.DOTALL | _re.VERBOSE | _re.ASCII
 

@@ -113,7 +113,7 @@ def run_cycle(
     # Script-major order gives the same values as tag-major: each script sees its tags in order.
     for spec in hooks.get("transform", ()):
         items = list(tags.items())
-        for (name, _), out in zip(items, caller.call_each(spec, items)):
+        for (name, _), out in zip(items, caller.call_each(spec, items), strict=True):
             if out is not FAILED:
                 tags[name] = out
 

@@ -89,7 +89,7 @@ class TagMap:
         if len(self._got_names) != len(values):
             raise ValueError("malformed cycle payload")
         try:
-            payload["tags"] = dict(zip(self._got_names, values))
+            payload["tags"] = dict(zip(self._got_names, values, strict=True))
         except TypeError as e:  # an unhashable name
             raise ValueError("malformed cycle payload") from e
         return payload

@@ -35,7 +35,7 @@ def show(value: Any, depth: int = 0) -> Any:
         if depth >= MAX_DEPTH:
             return f"<{kind.__name__} of {len(value)}>"
         items = [show(v, depth + 1) for v in list(value)[:MAX_ITEMS]]
-        return items + [f"... {len(value) - MAX_ITEMS} more"] if len(value) > MAX_ITEMS else items
+        return [*items, f"... {len(value) - MAX_ITEMS} more"] if len(value) > MAX_ITEMS else items
     if kind is dict:
         if depth >= MAX_DEPTH:
             return f"<dict of {len(value)}>"

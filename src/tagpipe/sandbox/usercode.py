@@ -59,7 +59,7 @@ def run_module(code_obj: Any, name: str, filename: str, prefix: str = "") -> dic
     """Run a compiled module body in a fresh guarded namespace; a failure is ``Rejected`` with its line."""
     namespace = script_globals(name.replace("-", "_"))
     try:
-        exec(code_obj, namespace)  # noqa: S102 - restricted code object, guarded globals
+        exec(code_obj, namespace)  # exec: restricted code object, guarded globals
     except BaseException as e:  # noqa: BLE001 - user code may raise anything
         raise Rejected(CodeError(message=prefix + describe(e), line=error_line(e, filename))) from None
     return namespace

@@ -6,6 +6,7 @@ Started as ``python -I -m tagpipe.sandbox.worker MARKER_FD MEMORY_MB CPU_SECONDS
 from __future__ import annotations
 
 import _strptime  # type: ignore[import-not-found]  # noqa: F401 - datetime.strptime imports it lazily; no file may be opened later
+import contextlib
 import datetime
 import json
 import mmap
@@ -55,10 +56,8 @@ def _limit(memory_mb: int, cpu_seconds: int) -> None:
     """Address space, CPU time, no new files or processes, no core files."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    try:
+    with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    except (ValueError, OSError):
-        pass
     highest = max(int(fd) for fd in os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 16
     resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, highest + 1))
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 1024 * 1024, memory_mb * 1024 * 1024))

@@ -106,7 +106,8 @@ async def delete_script(script_id: PathId, services: ServicesDep) -> Response:
 @router.get("/{script_id:int}/versions", response_model=list[VersionOut])
 async def versions(script_id: PathId, services: ServicesDep) -> list[VersionOut]:
     """Every saved version, oldest first."""
-    return [VersionOut.model_validate(v, from_attributes=True) for v in await services.run_db(service.versions, script_id)]
+    return [VersionOut.model_validate(v, from_attributes=True)
+            for v in await services.run_db(service.versions, script_id)]
 
 
 @router.get("/{script_id:int}/diff", response_model=DiffOut)

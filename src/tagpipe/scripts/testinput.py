@@ -45,8 +45,8 @@ def _pick(catalog: list[dict], scope: str, equipment_id: int | None, connection_
 
 
 def sample_input(session: Session, latest_values: LatestValues, hook_type: str, scope: str = "global", *,
-                 equipment_id: int | None = None,
-                 connection_id: int | None = None, device_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                 equipment_id: int | None = None, connection_id: int | None = None,
+                 device_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(test_input, context) from the latest values of the target's tags, or example values when there are none."""
     tags = _pick(plant.tag_catalog(session), scope, equipment_id, connection_id, device_id)
     values = latest_values(session, [t["id"] for t in tags])

@@ -16,7 +16,8 @@ from tagpipe.scripts.schemas import DryRunIn, ScriptIn, ScriptOut, ScriptUpdate
 from tagpipe.services import Services
 from tagpipe.web.shell import page
 
-SCOPES = {"global": "Global (every edge)", "equipment": "Equipment", "connection": "Connection", "device": "Device (edge)"}
+SCOPES = {"global": "Global (every edge)", "equipment": "Equipment", "connection": "Connection",
+          "device": "Device (edge)"}
 LIST_COLUMNS = [{"name": c, "label": label, "field": c, "align": "left"} for c, label in [
     ("id", "#"), ("name", "Name"), ("hook_type", "Hook"), ("scope", "Scope"), ("priority", "Priority"),
     ("version", "Version"), ("enabled", "Enabled")]]
@@ -191,7 +192,8 @@ async def scripts_page(services: Services) -> None:
 
     async def toggle() -> None:
         if state["id"] is not None:
-            _, edges = await services.run_db(service.update_script, state["id"], ScriptUpdate(enabled=not enabled.value))
+            _, edges = await services.run_db(service.update_script, state["id"],
+                                             ScriptUpdate(enabled=not enabled.value))
             await services.config_changed(edges, feature="scripts")
             await refresh_list()
             await open_script(state["id"])
@@ -232,7 +234,8 @@ async def scripts_page(services: Services) -> None:
 
     async def show_stats() -> None:
         if state["id"] is not None:
-            stats.rows = [s.model_dump() for s in await services.run_db(service.stats, services.ports.edge_states, state["id"])]
+            stats.rows = [s.model_dump()
+                          for s in await services.run_db(service.stats, services.ports.edge_states, state["id"])]
 
     async def refresh_list() -> None:
         table.rows = await services.run_db(_rows)

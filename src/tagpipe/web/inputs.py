@@ -2,8 +2,9 @@
 
 Input:
 
-- ``Id`` (``PathId``, ``QueryId``): a positive 64-bit integer (1 .. 2^63-1); anything else is 422. Tables hold ids up to ``db.MAX_ID``
-  (PostgreSQL ``integer``), so a valid id beyond that is looked up as 404 without a query (``db.fits``).
+- ``Id`` (``PathId``, ``QueryId``): a positive 64-bit integer (1 .. 2^63-1); anything else is 422. Tables hold ids
+  up to ``db.MAX_ID`` (PostgreSQL ``integer``), so a valid id beyond that is looked up as 404 without a query
+  (``db.fits``).
 - ``Name``: 1-120 characters, no control characters (C0, DEL, C1, line and paragraph separators) and no lone
   surrogates: a name goes into HTML, CSV, PDF, topics and log lines.
 - ``Text`` (descriptions, comments, units, addresses) and ``Code``: tabs and newlines allowed, never NUL (PostgreSQL

@@ -13,7 +13,8 @@ from tagpipe.feature import navigation
 from tagpipe.services import Services
 
 # Log out ends the session with the CSRF token the page can read, then goes to the log in page.
-LOGOUT_JS = """const csrf = (document.cookie.split('; ').find(c => c.startsWith('tagpipe_csrf=')) || '').split('=')[1] || '';
+LOGOUT_JS = """const csrf = (document.cookie.split('; ').find(c => c.startsWith('tagpipe_csrf=')) || '')
+    .split('=')[1] || '';
 await fetch('/api/auth/logout', {method: 'POST', headers: {'X-CSRF-Token': csrf}, credentials: 'same-origin'});
 window.location.href = '/login';"""
 

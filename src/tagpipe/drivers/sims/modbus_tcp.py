@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -126,7 +127,5 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, default=5020)
     p.add_argument("--profile", choices=["press", "blank"], default="press")
     a = p.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(a.port, a.profile))
-    except KeyboardInterrupt:
-        pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import socket
 import uuid
@@ -90,7 +91,8 @@ class _Users:
 
 
 class OpcUaSim:
-    """``async with OpcUaSim() as sim:`` serves ``sim.url``; PLC1's variables are in ``sim.nodes``, read sizes in ``sim.reads``."""
+    """``async with OpcUaSim() as sim:`` serves ``sim.url``; PLC1's variables are in ``sim.nodes``, read sizes in
+    ``sim.reads``."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, secure: SimCert | None = None,
                  users: dict[str, str] | None = None, allow_none: bool = True) -> None:
@@ -147,8 +149,8 @@ class OpcUaSim:
                                          varianttype=VARIANT[data_type])
             await var.set_writable()
             if data_type in UNITS:
-                await var.add_property(ua.NodeId(f"PLC1.{name}.EngineeringUnits", ns), ua.QualifiedName("EngineeringUnits", 0),
-                                       _eu(UNITS[data_type]))
+                await var.add_property(ua.NodeId(f"PLC1.{name}.EngineeringUnits", ns),
+                                       ua.QualifiedName("EngineeringUnits", 0), _eu(UNITS[data_type]))
             self.nodes[data_type] = var.nodeid.to_string()
         extra = [(ua.NodeId(1001, ns), "Numeric"), (ua.NodeId(GUID_NODE, ns), "ByGuid"),
                  (ua.NodeId(BYTES_NODE, ns, ua.NodeIdType.ByteString), "ByBytes")]
@@ -214,7 +216,5 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, default=4840)
     p.add_argument("--bulk", type=int, default=0, help="add this many Float64 variables ns=2;s=V0..")
     a = p.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(a.port, a.bulk))
-    except KeyboardInterrupt:
-        pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -50,10 +51,8 @@ class _Server(Server):
     def stop(self) -> int:
         """Stop listening and drop every connection, like a CPU that lost power (snap7 would keep serving them)."""
         for sock in list(self._sockets):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         return super().stop()
 
     def _process_request(self, request_data: bytes, client_address: tuple[str, int]) -> bytes | None:
@@ -158,7 +157,5 @@ def _main(port: int) -> None:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--port", type=int, default=1102)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _main(p.parse_args().port)
-    except KeyboardInterrupt:
-        pass

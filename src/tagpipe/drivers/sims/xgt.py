@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import struct
 from typing import Self
@@ -136,7 +137,8 @@ class XgtSim:
                 raise _Refused(0x0005)
             memory = self._span(addr, size)
             if cmd == READ:
-                return struct.pack("<HHHHHH", READ + 1, CONTINUOUS, 0, 0, 1, size) + bytes(memory[addr.byte_offset:addr.byte_offset + size])
+                return (struct.pack("<HHHHHH", READ + 1, CONTINUOUS, 0, 0, 1, size)
+                        + bytes(memory[addr.byte_offset:addr.byte_offset + size]))
             data = body[pos + 2:pos + 2 + size]
             if len(data) != size:
                 raise _Refused(0x0002)
@@ -224,7 +226,5 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, default=2004)
     p.add_argument("--bit-index", choices=["decimal", "hex"], default="decimal")
     a = p.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(a.port, a.bit_index))
-    except KeyboardInterrupt:
-        pass

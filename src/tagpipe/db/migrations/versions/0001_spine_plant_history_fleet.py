@@ -1,7 +1,7 @@
 """spine: plant, history, fleet
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
 import sqlalchemy as sa
@@ -124,7 +124,8 @@ def upgrade() -> None:
     sa.Column('settings', sa.JSON(), nullable=False),
     sa.Column('interval_ms', sa.Integer(), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['equipment_id'], ['equipment.id'], name=op.f('fk_connections_equipment_id_equipment'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['equipment_id'], ['equipment.id'], name=op.f('fk_connections_equipment_id_equipment'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_connections'))
     )
     with op.batch_alter_table('connections', schema=None) as batch_op:
@@ -145,7 +146,8 @@ def upgrade() -> None:
     sa.Column('writable', sa.Boolean(), nullable=False),
     sa.Column('edge_id', sa.String(length=120), nullable=True),
     sa.Column('source_connection', sa.String(length=120), nullable=True),
-    sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_tags_connection_id_connections'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['connection_id'], ['connections.id'], name=op.f('fk_tags_connection_id_connections'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tags')),
     sa.UniqueConstraint('connection_id', 'name', name=op.f('uq_tags_connection_id')),
     sa.UniqueConstraint('edge_id', 'source_connection', 'name', name=op.f('uq_tags_edge_id'))
