@@ -7,6 +7,7 @@ their only argument. Central infrastructure: features import it, it imports no f
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import json
@@ -48,6 +49,7 @@ class Services:
     state: dict[str, Any] = field(default_factory=dict)  # per-process resources a feature's lifespan starts
     db_queries: int = 0  # statements this process sent to the database (GET /api/metrics)
     health: HealthMonitor | None = None  # the web server's: /api/health and the page banner read it
+    _publishing: set[asyncio.Task[None]] = field(default_factory=set, repr=False)  # events on their way
 
     @property
     def bus_connected(self) -> bool:
@@ -93,13 +95,22 @@ class Services:
         for edge_id in edges:
             payload = json.dumps({"edge_id": edge_id, "version": version}).encode()
             await self.nc.publish(self.subjects.device(edge_id, "config-changed"), payload)
+        await self.nc.flush()
         event_id = uuid.uuid4().hex
         event = ConfigChanged(id=event_id, feature=feature, edges=edges, at=dt.datetime.now(dt.UTC))
+        # In the background: the change is stored and answered at once, even while the events stream is away (the
+        # worker creates it) and the publish waits for its timeout.
+        task = asyncio.create_task(self._publish_event(event, feature, event_id))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _publish_event(self, event: ConfigChanged, key: str, event_id: str) -> None:
+        if self.nc is None:
+            return
         try:
-            await events.publish(self.nc.jetstream(), self.subjects, event, feature, event_id)
+            await events.publish(self.nc.jetstream(), self.subjects, event, key, event_id)
         except Exception as e:  # noqa: BLE001 - the change is stored; caches also refresh on their own timer
             log.warning("could not publish the config-changed event: %s", e)
-        await self.nc.flush()
 
 
 def build_services(settings: Settings, features: tuple[Feature, ...]) -> Services:

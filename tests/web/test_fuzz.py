@@ -2,8 +2,8 @@
 with an admin's API token and with a viewer's: 0 server errors, 0 response-schema violations, 405 for undeclared
 methods, every 4xx problem+json, and every write a viewer tries refused with 403.
 
-The runs are bounded in time (``FUZZ_SECONDS``, default 60 s, plus 12 s of DELETEs, as the admin; then
-``FUZZ_VIEWER_SECONDS``, default 30 s, as the viewer). The seed is fixed in CI (``CI`` set) and random locally,
+The runs are bounded in time (``FUZZ_SECONDS``, default 45 s, plus 10 s of DELETEs, as the admin; then
+``FUZZ_VIEWER_SECONDS``, default 20 s, as the viewer). The seed is fixed in CI (``CI`` set) and random locally,
 printed either way; ``FUZZ_SEED=N`` replays one. As the admin, every operation but DELETE first, so the seeded
 equipment, connection and writable tag stay while writes and tests run against them; then the DELETE operations. The
 hooks keep the fuzzing users and their tokens as they are (no lock, demotion, deletion or revocation of the
@@ -35,9 +35,9 @@ from tests.helpers import async_wait_until
 
 HOOKS = Path(__file__).resolve().with_name("fuzz_hooks.py")
 CHECKS = "not_a_server_error,response_schema_conformance,unsupported_method,problem_json_for_4xx,viewer_cannot_write"
-SECONDS = int(os.environ.get("FUZZ_SECONDS", "60"))
+SECONDS = int(os.environ.get("FUZZ_SECONDS", "45"))
 DELETE_SECONDS = max(10, SECONDS // 5)
-VIEWER_SECONDS = int(os.environ.get("FUZZ_VIEWER_SECONDS", "30"))
+VIEWER_SECONDS = int(os.environ.get("FUZZ_VIEWER_SECONDS", "20"))
 
 
 def fuzz_seed() -> int:
