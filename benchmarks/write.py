@@ -66,8 +66,17 @@ def main() -> None:
                                               "writable": True}).json()["id"]
             wait(lambda: any(d["id"] == "bench-edge" and d["status"] == "online"
                              for d in api.get("/api/fleet/devices").json()), 60, "the edge to come online")
-            wait(lambda: api.post(f"/api/tags/{tag}/write", json={"value": 1}).status_code == 200, 60,
-                 "a first write to succeed")
+            last: list[httpx.Response] = []
+
+            def first_write() -> bool:
+                last[:] = [api.post(f"/api/tags/{tag}/write", json={"value": 1})]
+                return last[0].status_code == 200
+
+            try:
+                wait(first_write, 60, "a first write to succeed")
+            except SystemExit:
+                why = f"{last[0].status_code} {last[0].text}" if last else "no answer"
+                raise SystemExit(f"no first write: {why}") from None
             times = []
             for i in range(args.writes):
                 t0 = time.perf_counter()
