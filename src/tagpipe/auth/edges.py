@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tagpipe.auth.credentials import digest, new_secret, same
@@ -114,6 +114,16 @@ def still_valid(session: Session, token_ids: set[int]) -> set[int]:
                                                      ApiToken.revoked_at.is_(None)).where(
         (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now)))
     return set(rows)
+
+
+def revocations(session: Session) -> tuple[object, ...]:
+    """A mark that changes whenever an edge credential stops being valid (revoked, rotated, expired): the gate lists
+    the bus's connections only when it changed, not every round."""
+    count, last = session.execute(select(func.count(), func.max(ApiToken.revoked_at)).where(
+        ApiToken.kind == "edge", ApiToken.revoked_at.is_not(None))).one()
+    expired = session.scalar(select(func.count()).select_from(ApiToken).where(
+        ApiToken.kind == "edge", ApiToken.revoked_at.is_(None), ApiToken.expires_at <= utcnow()))
+    return count, last, expired
 
 
 def forget_sealed(session: Session, before: dt.datetime) -> None:

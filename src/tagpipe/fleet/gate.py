@@ -4,10 +4,12 @@ revoked and rotated credentials off the bus, and records what nats-server refuse
 - An edge logs in with user = its id and password = its credential (``auth.edges``); the answer names the
   connection ``{edge id}#{credential id}`` and gives it ``bus.security.edge_permissions``. Anything else is refused
   with the reason, which is recorded (wrong or revoked credentials, anonymous clients).
-- Every ``SWEEP_S`` (and at once after a rotation or revocation made through this process) the gate lists the
-  connections and disconnects those whose credential is no longer valid; they are asked about again on reconnect
-  and refused. So a credential revoked anywhere (the API, the CLI, another server copy) is off the bus within
-  ``SWEEP_S`` plus a listing.
+- Every ``SWEEP_S`` the gate asks the database whether any edge credential stopped being valid since its last look
+  (one small query). When one did (revoked or rotated anywhere: the API, the CLI, another server copy), and at once
+  after a rotation or revocation made through this process, it lists the connections and disconnects those whose
+  credential is no longer valid; they are asked about again on reconnect and refused. So a credential revoked
+  anywhere is off the bus within ``SWEEP_S`` plus a listing. Listing 1,000 connections every round cost
+  nats-server a sixth of its MQTT throughput (docs/benchmarks.md); it lists anyway every ``FULL_SWEEP_S``.
 - Refused publishes and subscriptions come from the embedded nats-server's log (``settings.nats_log``).
 
 Several server copies answer the callout as one queue group; each sweeps (a kick is idempotent).
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SWEEP_S = 2.0
+FULL_SWEEP_S = 60.0
 NAME = re.compile(r"^(?P<edge>[A-Za-z0-9_-]+)#(?P<token>\d+)$")
 TYPES = {"agent": ["STANDARD", "MQTT"], "collector": ["MQTT"]}
 
@@ -164,10 +167,20 @@ class Gate:
         return next((user for (_, c), user in self.users.items() if c == cid), None)
 
     async def _sweep_loop(self) -> None:
+        mark: tuple[object, ...] | None = None
+        due = 0  # rounds that list the connections: this one, and the next (a log in checked just before the change)
+        last_full = -FULL_SWEEP_S
+        loop = asyncio.get_running_loop()
         while True:
+            woken = self._wake.is_set()
             self._wake.clear()
             try:
-                await self.sweep()
+                now_mark = await self.services.run_db(credentials.revocations)
+                if woken or now_mark != mark:
+                    mark, due = now_mark, 2
+                if due or loop.time() - last_full >= FULL_SWEEP_S:
+                    due, last_full = max(0, due - 1), loop.time()
+                    await self.sweep()
             except Exception as e:  # noqa: BLE001 - the bus or the database is away: the next round tries again
                 log.debug("gate sweep: %s", e)
             with contextlib.suppress(TimeoutError):
