@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tagpipe import files
 from tagpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def self_signed(directory: Path, names: Iterable[str]) -> tuple[Path, Path]:
         key = _new_key()
         cert = _issue(ca_cert, ca_key, key, names)
         _write_key(key_path, key)
-        _write(cert_path, _pem(cert))
+        files.replace(cert_path, _pem(cert), mode=0o644)
         log.info("issued a TLS server certificate for %s in %s", ", ".join(names), cert_path)
     return cert_path, key_path
 
@@ -78,7 +79,7 @@ def _ca(directory: Path) -> tuple[Any, Any]:
     key = _new_key()
     cert = _ca_certificate(key)
     _write_key(key_path, key)
-    _write(cert_path, _pem(cert))
+    files.replace(cert_path, _pem(cert), mode=0o644)
     log.info("made the TLS certificate authority of this installation: %s (give it to edges: --ca)", cert_path)
     return cert, key
 
@@ -174,20 +175,8 @@ def _pem(cert: Any) -> bytes:
 def _write_key(path: Path, key: Any) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    _write(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()), mode=0o600)
-
-
-def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` at once; the file has ``mode`` from the start (a key is never readable)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    tmp.replace(path)
+    files.replace(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
 
 
 def transport_warning(settings: Settings) -> str | None:

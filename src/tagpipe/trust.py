@@ -15,6 +15,6 @@ def tls_context(ca: Path | str | None) -> ssl.SSLContext:
     try:
         ctx = ssl.create_default_context(cafile=str(ca))
     except (OSError, ssl.SSLError) as e:
-        raise ValueError(f"--ca {ca}: not a readable PEM certificate file ({e})") from None
+        raise ValueError(f"{ca}: not a readable PEM certificate file ({e})") from None
     ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a leaf certificate given as the CA is trusted as such
     return ctx

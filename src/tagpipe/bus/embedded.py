@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from tagpipe import files
+
 if TYPE_CHECKING:
     from tagpipe.bus.security import BusSecrets
     from tagpipe.contracts.subjects import Subjects
@@ -93,10 +95,7 @@ class EmbeddedNats:
 
             lines.append(nats_config(*self.security))
         path = self.store_dir / "nats-server.conf"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the central passwords
-        with os.fdopen(fd, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        path.chmod(0o600)  # written by an older version with the default mode
+        files.replace(path, ("\n".join(lines) + "\n").encode())  # it holds the central passwords: this user's only
         return path
 
     def spawn(self) -> subprocess.Popen[bytes]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tagpipe import files
 
 log = logging.getLogger(__name__)
 CREDENTIALS, ENROLLMENT = "credentials.json", "enrollment.json"
@@ -33,12 +34,7 @@ class Credentials:
 
 def write_private(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON readable by this user only, replacing the file at once."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    files.replace(path, json.dumps(data).encode())
 
 
 def load(data_dir: Path, edge_id: str) -> Credentials | None:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from tagpipe import files
 from tagpipe.contracts import DeviceConfig
 from tagpipe.drivers.base import MATERIAL_NAME
 
@@ -35,12 +36,7 @@ class MaterialDir(Mapping[str, bytes]):
         for name, data in wanted.items():
             path = self.directory / name
             if not path.is_file() or path.read_bytes() != data:
-                tmp = self.directory / f".{name}.tmp"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    os.fchmod(f.fileno(), 0o600)
-                    f.write(data)
-                tmp.replace(path)
+                files.replace(path, data)
         for path in self.directory.iterdir():
             if path.name not in wanted:
                 path.unlink(missing_ok=True)

@@ -8,7 +8,6 @@ Over https the server's certificate is always verified: against ``ca`` (``tagpip
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
+from tagpipe import files
 from tagpipe.contracts import EdgeConfig
 from tagpipe.trust import tls_context
 
@@ -70,11 +70,5 @@ class ConfigClient:
         r.raise_for_status()
         config = EdgeConfig.model_validate_json(r.content)
         self.etag = r.headers.get("ETag") or f'"{config.version}"'
-        # It holds the devices' secrets and keys: readable by this user only, from the moment it exists.
-        tmp = self.cache.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(r.content)
-        tmp.replace(self.cache)
+        files.replace(self.cache, r.content)  # it holds the devices' secrets and keys: this user's only
         return config
