@@ -31,7 +31,6 @@ from tagpipe.edge.outbox import Outbox
 from tagpipe.edge.poller import DevicePoller
 from tagpipe.edge.sync import ConfigClient, Unauthorized
 from tagpipe.edge.transport import MqttTransport, NatsTransport, Transport, TransportError
-from tagpipe.trust import tls_context
 
 if TYPE_CHECKING:
     from tagpipe.sandbox import SandboxPool
@@ -79,16 +78,18 @@ class EdgeAgent:
         self.subjects = Subjects(s.prefix)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(s.data_dir / "outbox.db", max_rows=s.outbox_max_rows)
-        self.tls = tls_context(s.ca) if s.ca else None  # ValueError for an unreadable --ca
         self.creds = credentials.load(s.data_dir, s.edge_id)
-        self.enroller = credentials.Enroller(s.server, s.edge_id, s.data_dir, verify=self.tls or True)
+        # One TLS context verifies the server everywhere (ValueError for an unreadable --ca); NATS and MQTT speak TLS
+        # when a CA is given.
+        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json",
+                                   token=lambda: self.creds.token if self.creds else None, ca=s.ca)
+        self.tls = self.client.verify if s.ca else None
+        self.enroller = credentials.Enroller(s.server, s.edge_id, s.data_dir, verify=self.client.verify)
         login, refused = self._login, self._refresh_credentials
         self.transport: Transport = (
             MqttTransport(s.mqtt_url or "", self.subjects, s.edge_id, login=login, refused=refused, tls=self.tls)
             if s.transport == "mqtt" else
             NatsTransport(s.nats_url or "", self.subjects, s.edge_id, login=login, refused=refused, tls=self.tls))
-        self.client = ConfigClient(s.server, s.edge_id, cache=s.data_dir / "config.json",
-                                   token=lambda: self.creds.token if self.creds else None, ca=s.ca)
         self.material = MaterialDir(s.data_dir / "certs")  # the devices' certificates and keys, mode 0600
         self._refreshed_at = -1e9
         self._refresh_lock = asyncio.Lock()
