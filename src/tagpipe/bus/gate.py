@@ -45,14 +45,22 @@ class AuthRequest:
 
 
 def parse_request(data: bytes) -> AuthRequest:
-    """The callout request (a JWT signed by the server, checked); ValueError when it is not one."""
-    claims = decode_jwt(data.decode(), SERVER)
-    n = claims.get("nats", {})
-    info, opts = n.get("client_info", {}), n.get("connect_opts", {})
-    return AuthRequest(server_id=str(n["server_id"]["id"]), user_nkey=str(n["user_nkey"]),
-                       user=str(opts.get("user") or ""), password=str(opts.get("pass") or ""),
-                       client_id=int(info.get("id") or 0), address=str(info.get("host") or ""),
-                       transport=str(info.get("type") or "nats"), mqtt_id=str(info.get("mqtt_id") or ""))
+    """The callout request (a JWT signed by the server, checked); ValueError, naming what is wrong, when it is not one
+    (any shape at all: whatever the bus carries is checked like any other input)."""
+    try:
+        token = data.decode()
+    except UnicodeDecodeError:
+        raise ValueError("not a valid NATS JWT: not UTF-8") from None
+    claims = decode_jwt(token, SERVER)
+    try:
+        n = claims.get("nats", {})
+        info, opts = n.get("client_info", {}), n.get("connect_opts", {})
+        return AuthRequest(server_id=str(n["server_id"]["id"]), user_nkey=str(n["user_nkey"]),
+                           user=str(opts.get("user") or ""), password=str(opts.get("pass") or ""),
+                           client_id=int(info.get("id") or 0), address=str(info.get("host") or ""),
+                           transport=str(info.get("type") or "nats"), mqtt_id=str(info.get("mqtt_id") or ""))
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"not an auth callout request: {e!r}") from None
 
 
 def allow(issuer: KeyPair, req: AuthRequest, *, name: str, permissions: dict[str, Any],
