@@ -11,6 +11,7 @@ from tagpipe.contracts import parse_data
 from tagpipe.db import make_engine, upgrade
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tagpipe.history import service
+from tagpipe.history.compact import Compactor
 from tagpipe.history.store import IngestStore
 from tests.helpers import async_wait_until
 
@@ -35,6 +36,18 @@ def test_ingest_on_postgres_is_idempotent_and_rolls_up(postgres_db: str) -> None
         _, points = service.history(s, temperature, t0, t0 + 3_600_000, 10)
         assert sum(p.count for p in points) == 120 and points[0].min == 0.0
         assert service.latest_values(s)[temperature].value == 119.0
+    # An hour long over: compacted into blocks; a redelivery after that adds nothing, a late value lands.
+    with Session(engine) as s:
+        before = service.raw(s, temperature, t0, t0 + 3_600_000)
+    assert Compactor(engine).run(now_ms=t0 + 3 * 3_600_000) == 240
+    store.write([*batch[:10], parse_data("e1", _message(t0 + 500, 0.5), now_ms=t0, fallback_ms=0)])
+    Compactor(engine).run(now_ms=t0 + 3 * 3_600_000)
+    with Session(engine) as s:
+        assert s.execute(text("SELECT COUNT(*) FROM samples")).scalar() == 0
+        assert s.execute(text("SELECT SUM(count) FROM sample_blocks")).scalar() == 242
+        after = service.raw(s, temperature, t0, t0 + 3_600_000)
+        assert after == sorted([*before, (t0 + 500, 0.5)])
+        assert s.execute(text("SELECT SUM(count) FROM rollup_1h WHERE tag_id = :t"), {"t": temperature}).scalar() == 121
     engine.dispose()
 
 

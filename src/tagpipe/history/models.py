@@ -1,8 +1,9 @@
-"""Time series: raw samples keyed by (tag, timestamp), the latest value per tag, 1-minute and 1-hour rollups."""
+"""Time series: raw samples keyed by (tag, timestamp), compressed blocks of older samples, the latest value per tag,
+1-minute and 1-hour rollups."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Integer, SmallInteger, Text
+from sqlalchemy import BigInteger, Float, Integer, LargeBinary, SmallInteger, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tagpipe.db.base import Base
@@ -20,6 +21,20 @@ class Sample(Base):
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     quality: Mapped[int] = mapped_column(SmallInteger, default=GOOD)
+
+
+class SampleBlock(Base):
+    """One tag's samples of one hour, compressed (``db.blocks``): what ``history.compact`` makes of samples
+    once their hour is over and the next one too."""
+
+    __tablename__ = "sample_blocks"
+
+    tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start_ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Start of the block's hour, ms UTC.")
+    first_ts: Mapped[int] = mapped_column(BigInteger)
+    last_ts: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Latest(Base):

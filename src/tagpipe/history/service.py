@@ -10,7 +10,8 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from tagpipe.contracts import in_time_range
-from tagpipe.history.models import BAD, Latest, Rollup1h, Rollup1m, Sample
+from tagpipe.history.compact import blocks_in
+from tagpipe.history.models import BAD, Latest, Rollup1h, Rollup1m, Sample, SampleBlock
 from tagpipe.history.rollup import choose_source
 from tagpipe.ports import LatestValue
 
@@ -52,13 +53,47 @@ def latest_values(session: Session, tag_ids: Sequence[int] | None = None) -> dic
 
 
 def forget_tags(session: Session, tag_ids: Sequence[int]) -> None:
-    """Delete the samples, latest values and rollups of ``tag_ids`` in the caller's transaction (the forget-tags
+    """Delete the samples, blocks, latest values and rollups of ``tag_ids`` in the caller's transaction (the forget-tags
     port: plant calls it when it deletes tags, so no later tag ever shows their history)."""
     ids = sorted(set(tag_ids))
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i:i + _CHUNK]
-        for table in (Sample, Latest, Rollup1m, Rollup1h):
+        for table in (Sample, SampleBlock, Latest, Rollup1m, Rollup1h):
             session.execute(delete(table).where(table.tag_id.in_(chunk)))
+
+
+def raw(session: Session, tag_id: int, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
+    """Every numeric value of ``tag_id`` in [start, end) as (ts, value), in time order: from the compressed blocks
+    and ``samples``, read in the caller's one transaction (a value is in exactly one of them)."""
+    out: list[tuple[int, float]] = []
+    for c in blocks_in(session, tag_id, start_ms, end_ms):
+        out.extend((t, v) for t, v in zip(c.ts, c.values, strict=True) if v is not None and start_ms <= t < end_ms)
+    recent = session.execute(text(
+        "SELECT ts, value FROM samples WHERE tag_id = :tag AND ts >= :start AND ts < :end AND value IS NOT NULL "
+        "ORDER BY ts"), {"tag": tag_id, "start": start_ms, "end": end_ms}).tuples().all()
+    if not out:
+        return list(recent)
+    if recent and recent[0][0] < out[-1][0]:  # late values not compacted yet
+        return sorted([*out, *recent])
+    return out + list(recent)
+
+
+def buckets(values: Sequence[tuple[int, float]], start_ms: int, width: int) -> list[Point]:
+    """min / max / avg / count per bucket of ``width`` ms from ``start`` (values in time order)."""
+    out: list[Point] = []
+    current, first, mn, mx, total, n = None, 0, 0.0, 0.0, 0.0, 0
+    for ts, v in values:
+        b = (ts - start_ms) // width
+        if b != current:
+            if n:
+                out.append(Point(first, mn, mx, total / n, n))
+            current, first, mn, mx, total, n = b, ts, v, v, 0.0, 0
+        mn, mx = min(mn, v), max(mx, v)
+        total += v
+        n += 1
+    if n:
+        out.append(Point(first, mn, mx, total / n, n))
+    return out
 
 
 def history(session: Session, tag_id: int, start_ms: int, end_ms: int, points: int = 1000) -> tuple[str, list[Point]]:
@@ -68,18 +103,13 @@ def history(session: Session, tag_id: int, start_ms: int, end_ms: int, points: i
     source = choose_source(start_ms, end_ms, points)
     params = {"tag": tag_id, "start": start_ms, "end": end_ms, "w": width}
     if source == "samples":
-        raw = session.execute(text(
-            "SELECT ts, value FROM samples WHERE tag_id = :tag AND ts >= :start AND ts < :end AND value IS NOT NULL "
-            "ORDER BY ts LIMIT :limit"), {**params, "limit": points + 1}).all()
-        if len(raw) <= points:
-            return source, [Point(ts, v, v, v, 1) for ts, v in raw]
-        sql = ("SELECT (ts - :start) / :w AS b, MIN(ts), MIN(value), MAX(value), AVG(value), COUNT(*) FROM samples "
-               "WHERE tag_id = :tag AND ts >= :start AND ts < :end AND value IS NOT NULL GROUP BY b ORDER BY b")
-    else:
-        params["from"] = start_ms - start_ms % (3_600_000 if source == "rollup_1h" else 60_000)
-        sql = (f"SELECT (bucket - :start) / :w AS b, MIN(bucket), MIN(min), MAX(max), SUM(sum) / SUM(count), "
-               f"SUM(count) FROM {source} WHERE tag_id = :tag AND bucket >= :from AND bucket < :end "
-               f"GROUP BY b ORDER BY b")
+        values = raw(session, tag_id, start_ms, end_ms)
+        if len(values) <= points:
+            return source, [Point(ts, v, v, v, 1) for ts, v in values]
+        return source, buckets(values, start_ms, width)
+    params["from"] = start_ms - start_ms % (3_600_000 if source == "rollup_1h" else 60_000)
+    sql = (f"SELECT (bucket - :start) / :w AS b, MIN(bucket), MIN(min), MAX(max), SUM(sum) / SUM(count), "
+           f"SUM(count) FROM {source} WHERE tag_id = :tag AND bucket >= :from AND bucket < :end "
+           f"GROUP BY b ORDER BY b")
     rows = session.execute(text(sql), params).all()
     return source, [Point(max(first, start_ms), mn, mx, avg, int(n)) for _, first, mn, mx, avg, n in rows]
-

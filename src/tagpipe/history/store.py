@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.contracts.data import DataPayload
 from tagpipe.db.upsert import insert_for
+from tagpipe.history.compact import compacted, window
 from tagpipe.history.ingest import encode_value
 from tagpipe.history.models import BAD, GOOD, Latest, Rollup1h, Rollup1m, Sample
 from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, aggregate
@@ -96,6 +97,23 @@ class WriteResult:
 
 def _exact(raw: Any, quality: int) -> str:
     return encode_value(raw, "bad" if quality == BAD else None)[3]
+
+
+def _drop_compacted(session: Session, flat: list, rows: list[Row], before: int) -> tuple[list, list[Row]]:
+    """The batch without the values a compressed block holds already (a redelivery of an hour compacted since):
+    only values before ``before`` (the current hour) are looked up, so a batch of current values costs nothing."""
+    old = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 3) if flat[i + 1] < before]
+    old += [(r[0], r[1]) for r in rows if r[1] < before]
+    if not old:
+        return flat, rows
+    held = compacted(session, old)
+    if not held:
+        return flat, rows
+    kept: list = []
+    for i in range(0, len(flat), 3):
+        if (flat[i], flat[i + 1]) not in held:
+            kept.extend(flat[i:i + 3])
+    return kept, [r for r in rows if (r[0], r[1]) not in held]
 
 
 class _Redelivered(Exception):
@@ -185,13 +203,16 @@ class IngestStore:
     def _write(self, messages: Sequence[DataPayload], ids: dict, *, redelivered: bool) -> WriteResult:
         with Session(self.engine) as session, session.begin():
             flat, rows, newest, others = self._rows(messages, ids)
+            values = len(rows) + len(flat) // 3
             latest = [(t, ts, _exact(raw, q), q) for t, (ts, raw, q) in newest.items()]
+            new_flat, rows = _drop_compacted(session, flat, rows, window(int(time.time() * 1000)))
             if self.dialect == "sqlite":
-                inserted = self._write_sqlite(session, flat, rows, latest, redelivered)
+                inserted = self._write_sqlite(session, new_flat, rows, latest, redelivered)
             else:
-                rows.extend((flat[i], flat[i + 1], flat[i + 2], None, GOOD) for i in range(0, len(flat), 3))
+                rows.extend((new_flat[i], new_flat[i + 1], new_flat[i + 2], None, GOOD)
+                            for i in range(0, len(new_flat), 3))
                 inserted = self._write_generic(session, rows, latest)
-        return WriteResult(len(messages), len(rows) + len(flat) // 3, inserted, flat, others)
+        return WriteResult(len(messages), values, inserted, flat, others)
 
     def _write_sqlite(self, session: Session, flat: list, rows: list[Row], latest: list[tuple],
                       redelivered: bool) -> int:

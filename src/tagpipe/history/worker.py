@@ -28,6 +28,7 @@ from tagpipe.contracts.data import DEFAULT_LIMITS, DataPayload, PayloadLimits, p
 from tagpipe.contracts.events import ConfigChanged
 from tagpipe.contracts.subjects import Subjects
 from tagpipe.db import database_away
+from tagpipe.history.compact import Compactor
 from tagpipe.history.models import GOOD
 from tagpipe.history.store import IngestStore, WriteResult
 
@@ -108,13 +109,42 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, dead_let
     store = IngestStore(engine)
     # A deleted tag's id must not be written again, nor a newly configured tag's values go to an old collector tag.
     await events.listen(nc, subjects, ConfigChanged, lambda _: store.forget_ids())
+    writing = asyncio.Lock()  # the compactor's steps and the batches take turns at the database's one writer
+    compacting = asyncio.create_task(_compact(Compactor(engine), writing))
+    try:
+        await _ingest(nc, store, subjects, writing, dead_letters=dead_letters, limits=limits,
+                      max_deliveries=max_deliveries, batch=batch, durable=durable, partitions=partitions)
+    finally:
+        compacting.cancel()
+
+
+async def _compact(compactor: Compactor, writing: asyncio.Lock, idle_s: float = 5.0) -> None:
+    """Samples of hours that are over into compressed blocks, one short step at a time, between batches."""
+    backoff = Backoff(base=1.0, cap=60.0)
+    while True:
+        if not compactor.due():
+            await asyncio.sleep(idle_s)
+            continue
+        try:
+            async with writing:
+                await asyncio.to_thread(compactor.step)
+            backoff.reset()
+        except Exception:
+            log.exception("compacting samples failed; trying again")
+            await asyncio.sleep(backoff.delay())
+
+
+async def _ingest(nc: Client, store: IngestStore, subjects: Subjects, writing: asyncio.Lock, *,
+                  dead_letters: DeadLetterSink, limits: PayloadLimits, max_deliveries: int, batch: int, durable: str,
+                  partitions: int) -> None:
     async with consume(nc, stream=subjects.stream_name, durable=durable, filter_subject=subjects.all("data"),
                        prepare=validator(limits), dead_letters=dead_letters, consumer="ingest",
                        max_deliveries=max_deliveries, batch=batch, weigh=_width, max_weight=50_000,
                        ack_wait=ACK_WAIT_S) as batches:
         async for got in batches:
             try:
-                result = await asyncio.to_thread(store.write, got.items)
+                async with writing:
+                    result = await asyncio.to_thread(store.write, got.items)
             except Exception as e:  # noqa: BLE001 - settled by the helper: retried, isolated or dead-lettered
                 await (got.retry(e) if database_away(e) else got.fail(e))
                 continue
