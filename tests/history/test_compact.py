@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.contracts import DataPayload
 from tagpipe.db import make_engine, upgrade
+from tagpipe.history.bulk import write_series
 from tagpipe.history.compact import BLOCK_MS, Compactor, blocks_in
 from tagpipe.history.service import forget_tags, history, raw
 from tagpipe.history.store import IngestStore
@@ -149,3 +150,17 @@ def test_a_damaged_block_keeps_its_tags_samples_and_the_others_go_on(engine: Eng
     assert "tag 1: a block of its samples cannot be read" in caplog.text
     with Session(engine) as s:  # what is left is shown; the trend does not fail
         assert raw(s, 1, T0, T0 + BLOCK_MS) == [(T0 + 20_000, 1.5)]
+
+
+def test_bulk_writes_go_to_blocks_and_samples_once_whatever_is_there_already(engine: Engine) -> None:
+    now = T0 + 5 * BLOCK_MS + 1000  # hours 0-3 are cold, 4 and 5 hot
+    series = [(T0 + i * 1000, round(20 + i % 7 * 0.1, 1)) for i in range(0, 6 * 3600, 3)]
+    IngestStore(engine).write([msg(T0 + 3, t=99.0)])  # tag 1, a value waiting in samples for the compactor
+    assert write_series(engine, {1: series}, now_ms=now) == len(series)
+    assert write_series(engine, {1: series[::-1]}, now_ms=now) == 0  # twice, in any order: nothing new
+    with Session(engine) as s:
+        assert raw(s, 1, T0, T0 + 6 * BLOCK_MS) == sorted([(T0 + 3, 99.0), *series])
+        assert s.execute(text("SELECT COUNT(*), SUM(count) FROM sample_blocks")).one() == (4, 4 * 1200)
+        assert s.execute(text("SELECT SUM(count) FROM rollup_1h")).scalar() == len(series) + 1
+    with pytest.raises(ValueError, match="tag 1: expected"):
+        write_series(engine, {1: [(T0, float("nan"))]})

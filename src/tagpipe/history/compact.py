@@ -69,13 +69,15 @@ def compacted(session: Session, keys: Iterable[tuple[int, int]]) -> set[tuple[in
     return held
 
 
-def merge(old: Columns | None, rows: Sequence[Row]) -> list[Row]:
-    """A block's rows and newer ones in time order; where both hold a timestamp, the block's row stays."""
+def merge(old: Columns | None, rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
+    """(a block's rows and ``rows`` in time order, the rows it did not hold): where both hold a timestamp, the
+    block's row stays."""
     if old is None:
-        return list(rows)
+        return list(rows), list(rows)
     mine = list(zip(old.ts, old.values, old.texts, old.quality, strict=True))
     have = set(old.ts)
-    return sorted([*mine, *(r for r in rows if r[0] not in have)], key=lambda r: r[0])
+    new = [r for r in rows if r[0] not in have]
+    return sorted([*mine, *new], key=lambda r: r[0]), new
 
 
 def write_block(session: Session, tag_id: int, start: int, rows: Sequence[Row]) -> None:
@@ -88,17 +90,22 @@ def write_block(session: Session, tag_id: int, start: int, rows: Sequence[Row]) 
         k: ins.excluded[k] for k in ("first_ts", "last_ts", "count", "data")}), record)
 
 
-def add_to_blocks(session: Session, tag_id: int, rows: Sequence[Row]) -> None:
-    """Merge ``rows`` (any order) into the blocks of their hours; every block they touch is read first, so a block
-    that cannot be read (ValueError) leaves all of them as they were."""
+def add_to_blocks(session: Session, tag_id: int, rows: Sequence[Row]) -> list[Row]:
+    """Merge ``rows`` (any order, one per timestamp) into the blocks of their hours; the rows they did not hold.
+    Every block they touch is read first, so a block that cannot be read (ValueError) leaves all as they were."""
     by_window: dict[int, list[Row]] = {}
     for r in sorted(rows, key=lambda r: r[0]):
         by_window.setdefault(window(r[0]), []).append(r)
     old = {start: decode(data) for start, data in session.execute(text(
         "SELECT start_ts, data FROM sample_blocks WHERE tag_id = :tag AND start_ts >= :first AND start_ts <= :last"),
         {"tag": tag_id, "first": min(by_window), "last": max(by_window)}) if start in by_window}
+    added: list[Row] = []
     for start, part in by_window.items():
-        write_block(session, tag_id, start, merge(old.get(start), part))
+        merged, new = merge(old.get(start), part)
+        if new:
+            write_block(session, tag_id, start, merged)
+            added += new
+    return added
 
 
 @dataclass

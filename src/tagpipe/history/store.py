@@ -250,8 +250,9 @@ class IngestStore:
             {"tag_id": t, "ts": ts, "value": v, "text": x, "quality": q} for t, ts, v, x, q in rows])
         numeric = [(t, ts, v) for t, ts, v, q in inserted if v is not None and q == GOOD]
         for table, width in ((Rollup1m, MINUTE_MS), (Rollup1h, HOUR_MS)):
-            self._merge_rollups(session, table, aggregate(numeric, width))
-        self._upsert_latest(session, [{"tag_id": t, "ts": ts, "value_json": j, "quality": q} for t, ts, j, q in latest])
+            merge_rollups(session, self.dialect, table, aggregate(numeric, width))
+        upsert_latest(session, self.dialect,
+                      [{"tag_id": t, "ts": ts, "value_json": j, "quality": q} for t, ts, j, q in latest])
         return len(inserted)
 
     def _insert_samples(self, session: Session, rows: list[dict]) -> list[tuple[int, int, float | None, int]]:
@@ -262,31 +263,35 @@ class IngestStore:
             out.extend(session.execute(ins, rows[i:i + 5000]).tuples())
         return out
 
-    def _merge_rollups(self, session: Session, table: type[Rollup1m | Rollup1h], aggs: dict) -> None:
-        if not aggs:
-            return
-        rows = [{"tag_id": t, "bucket": b, "min": a.min, "max": a.max, "sum": a.sum, "count": a.count,
-                 "last": a.last, "last_ts": a.last_ts} for (t, b), a in aggs.items()]
-        ins = insert_for(self.dialect, table)
-        ex = ins.excluded
-        ins = ins.on_conflict_do_update(index_elements=["tag_id", "bucket"], set_={
-            "min": case((ex.min < table.min, ex.min), else_=table.min),
-            "max": case((ex.max > table.max, ex.max), else_=table.max),
-            "sum": table.sum + ex.sum,
-            "count": table.count + ex.count,
-            "last": case((ex.last_ts >= table.last_ts, ex.last), else_=table.last),
-            "last_ts": case((ex.last_ts >= table.last_ts, ex.last_ts), else_=table.last_ts),
-        })
-        session.execute(ins, rows)
 
-    def _upsert_latest(self, session: Session, rows: list[dict]) -> None:
-        if not rows:
-            return
-        ins = insert_for(self.dialect, Latest)
-        ex = ins.excluded
-        ins = ins.on_conflict_do_update(index_elements=["tag_id"], set_={
-            "ts": ex.ts,
-            "quality": ex.quality,
-            "value_json": case((ex.quality == GOOD, ex.value_json), else_=Latest.value_json),
-        }, where=ex.ts >= Latest.ts)
-        session.execute(ins, rows)
+def merge_rollups(session: Session, dialect: str, table: type[Rollup1m | Rollup1h], aggs: dict) -> None:
+    """Add partial aggregates (``rollup.aggregate``) to a rollup table."""
+    if not aggs:
+        return
+    rows = [{"tag_id": t, "bucket": b, "min": a.min, "max": a.max, "sum": a.sum, "count": a.count,
+             "last": a.last, "last_ts": a.last_ts} for (t, b), a in aggs.items()]
+    ins = insert_for(dialect, table)
+    ex = ins.excluded
+    ins = ins.on_conflict_do_update(index_elements=["tag_id", "bucket"], set_={
+        "min": case((ex.min < table.min, ex.min), else_=table.min),
+        "max": case((ex.max > table.max, ex.max), else_=table.max),
+        "sum": table.sum + ex.sum,
+        "count": table.count + ex.count,
+        "last": case((ex.last_ts >= table.last_ts, ex.last), else_=table.last),
+        "last_ts": case((ex.last_ts >= table.last_ts, ex.last_ts), else_=table.last_ts),
+    })
+    session.execute(ins, rows)
+
+
+def upsert_latest(session: Session, dialect: str, rows: list[dict]) -> None:
+    """Newer values replace the latest ones (a bad value keeps the last good value's JSON)."""
+    if not rows:
+        return
+    ins = insert_for(dialect, Latest)
+    ex = ins.excluded
+    ins = ins.on_conflict_do_update(index_elements=["tag_id"], set_={
+        "ts": ex.ts,
+        "quality": ex.quality,
+        "value_json": case((ex.quality == GOOD, ex.value_json), else_=Latest.value_json),
+    }, where=ex.ts >= Latest.ts)
+    session.execute(ins, rows)
