@@ -33,12 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sqlalchemy import Engine, text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
-from tagpipe.db import make_engine, upgrade  # noqa: E402
-from tagpipe.history.bulk import write_series  # noqa: E402
-from tagpipe.history.service import history, latest_values, raw  # noqa: E402
+from tagpipe.db import make_engine, upgrade
+from tagpipe.history.bulk import write_series
+from tagpipe.history.service import history, latest_values, raw
 
 HOUR, DAY = 3_600_000, 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z, long over: everything goes to blocks

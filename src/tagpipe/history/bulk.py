@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import time
 from collections.abc import Mapping, Sequence
 
@@ -19,7 +20,7 @@ from tagpipe.contracts import in_time_range
 from tagpipe.db.upsert import insert_for
 from tagpipe.history.compact import add_to_blocks, cold_before
 from tagpipe.history.models import GOOD, Rollup1h, Rollup1m, Sample
-from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, aggregate
+from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, Agg, aggregate_series
 from tagpipe.history.store import merge_rollups, upsert_latest
 
 
@@ -28,8 +29,9 @@ def write_series(engine: Engine, series: Mapping[int, Sequence[tuple[int, float]
     """Store (ts, value) pairs per tag id (a finite float per pair; ValueError naming the tag otherwise); the number
     of values that were not stored yet. The first value of a timestamp stays, as with ingest."""
     cutoff = cold_before(int(time.time() * 1000) if now_ms is None else now_ms)
-    new: list[tuple[int, int, float]] = []
+    aggs: dict[int, dict[tuple[int, int], Agg]] = {MINUTE_MS: {}, HOUR_MS: {}}
     latest: dict[int, tuple[int, float]] = {}
+    stored = 0
     with Session(engine) as session, session.begin():
         dialect = session.get_bind().dialect.name
         for tag_id, points in series.items():
@@ -38,29 +40,40 @@ def write_series(engine: Engine, series: Mapping[int, Sequence[tuple[int, float]
                 continue
             cold = [(ts, v, None, GOOD) for ts, v in pairs if ts < cutoff]
             hot = [{"tag_id": tag_id, "ts": ts, "value": v, "quality": GOOD} for ts, v in pairs if ts >= cutoff]
+            new: list[tuple[int, float]] = []
             if cold:
                 late = set(session.execute(text(  # late values waiting in samples for the compactor
                     "SELECT ts FROM samples WHERE tag_id = :tag AND ts >= :first AND ts < :cutoff"),
                     {"tag": tag_id, "first": cold[0][0], "cutoff": cutoff}).scalars())
-                added = add_to_blocks(session, tag_id, [r for r in cold if r[0] not in late])
-                new.extend((tag_id, ts, v) for ts, v, _, _ in added)  # type: ignore[misc]
+                new += [(r[0], r[1]) for r in add_to_blocks(session, tag_id, [r for r in cold if r[0] not in late])]
             if hot:
                 ins = insert_for(dialect, Sample).on_conflict_do_nothing(index_elements=["tag_id", "ts"])
-                new.extend(session.execute(ins.returning(Sample.tag_id, Sample.ts, Sample.value), hot).tuples())
+                new += sorted(session.execute(ins.returning(Sample.ts, Sample.value), hot).tuples())
+            stored += len(new)
+            if new:
+                ts, values = [p[0] for p in new], [p[1] for p in new]
+                for width, out in aggs.items():
+                    out.update(aggregate_series(tag_id, ts, values, width))  # type: ignore[arg-type]
             latest[tag_id] = pairs[-1]
-        for table, width in ((Rollup1m, MINUTE_MS), (Rollup1h, HOUR_MS)):
-            merge_rollups(session, dialect, table, aggregate(new, width))
+        merge_rollups(session, dialect, Rollup1m, aggs[MINUTE_MS])
+        merge_rollups(session, dialect, Rollup1h, aggs[HOUR_MS])
         upsert_latest(session, dialect, [{"tag_id": t, "ts": ts, "value_json": json.dumps(v), "quality": GOOD}
                                          for t, (ts, v) in latest.items()])
-    return len(new)
+    return stored
 
 
 def _checked(tag_id: int, points: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
     """The pairs in time order, one per timestamp (the first), each a finite float at an integer time."""
+    ts = [p[0] for p in points]
+    values = [p[1] for p in points]
+    if ts and set(map(type, ts)) == {int} and set(map(type, values)) <= {float, int} and \
+            in_time_range(min(ts)) and in_time_range(max(ts)) and all(map(math.isfinite, values)) and \
+            all(map(operator.lt, ts, ts[1:])):  # the usual case, checked in C
+        return list(zip(ts, map(float, values), strict=True))
     seen: dict[int, float] = {}
-    for ts, v in points:
+    for t, v in points:
         number = float(v) if type(v) in (int, float) else math.nan
-        if type(ts) is not int or not in_time_range(ts) or not math.isfinite(number):
-            raise ValueError(f"tag {tag_id}: expected (time in ms, finite number) pairs, got ({ts!r}, {v!r})")
-        seen.setdefault(ts, number)
+        if type(t) is not int or not in_time_range(t) or not math.isfinite(number):
+            raise ValueError(f"tag {tag_id}: expected (time in ms, finite number) pairs, got ({t!r}, {v!r})")
+        seen.setdefault(t, number)
     return sorted(seen.items())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -48,3 +49,16 @@ def choose_source(start_ms: int, end_ms: int, points: int) -> str:
     if bucket >= MINUTE_MS:
         return "rollup_1m"
     return "samples"
+
+
+def aggregate_series(tag_id: int, ts: list[int], values: list[float], width_ms: int) -> dict[tuple[int, int], Agg]:
+    """``aggregate`` of one tag's values in time order, a slice per bucket (min, max and sum run in C)."""
+    out: dict[tuple[int, int], Agg] = {}
+    i, n = 0, len(ts)
+    while i < n:
+        bucket = ts[i] - ts[i] % width_ms
+        j = bisect_left(ts, bucket + width_ms, i)
+        part = values[i:j]
+        out[(tag_id, bucket)] = Agg(min(part), max(part), sum(part), j - i, part[-1], ts[j - 1])
+        i = j
+    return out
