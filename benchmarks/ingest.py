@@ -300,10 +300,11 @@ def central_processes(up: subprocess.Popen) -> dict[str, psutil.Process]:
     return found
 
 
-def count_rows(db: Path) -> int:
+def count_rows(db: Path, since_ms: int = 0) -> int:
+    """Samples from ``since_ms`` on (the run's; older ones are --prefill's)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        return con.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        return con.execute("SELECT COUNT(*) FROM samples WHERE ts >= ?", (since_ms,)).fetchone()[0]
     except sqlite3.OperationalError:
         return 0
     finally:
@@ -345,6 +346,44 @@ def collectors(http: int, edges: int) -> dict[int, str]:
             r.raise_for_status()
             out[e] = r.json()["token"]
     return out
+
+
+def prefill(args: argparse.Namespace, port: int, db: Path, tags: int, edges: int, creds: dict[int, str]) -> None:
+    """Store ``--prefill`` values before the run: one message per edge creates the run's tags, then a 1 Hz history
+    of them ending 3 hours ago goes in through the bulk path (into compressed blocks, as hours that are over are)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from tagpipe.db import make_engine
+    from tagpipe.history.bulk import write_series
+
+    names = ["temperature", "pressure", "humidity"] if tags == 3 else [f"v{n}" for n in range(tags)]
+    for e in range(edges):
+        client = RawMqtt(port, f"edge-{e}", f"edge-{e}", creds[e]) if creds.get(e) else RawMqtt(port, f"p-{e}")
+        body = {"timestamp": iso(int(time.time() * 1000) - 10_800_000), "equipment_id": 4, "connection_id": 1,
+                "tags": dict.fromkeys(names, 0.0)}
+        client.publish(f"tagpipe/devices/edge-{e}/data".encode(), json.dumps(body).encode(), 1)
+        client.flush()
+        deadline = time.monotonic() + 10
+        while not client.acked and time.monotonic() < deadline:
+            time.sleep(0.01)
+        client.sock.close()
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    ids: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(ids) < tags * edges and time.monotonic() < deadline:
+        time.sleep(0.2)
+        ids = [r[0] for r in con.execute("SELECT id FROM tags WHERE source = 'collector' ORDER BY id")]
+    con.close()
+    per_tag = max(1, args.prefill // max(1, len(ids)))
+    end = (int(time.time() * 1000) - 3 * 3_600_000) // 1000 * 1000 - 3_600_000
+    engine = make_engine(f"sqlite:///{db}")
+    t0, done = time.monotonic(), 0
+    for i in range(0, len(ids), max(1, 2_000_000 // per_tag)):
+        chunk = ids[i:i + max(1, 2_000_000 // per_tag)]
+        done += write_series(engine, {t: [(end - (per_tag - k) * 1000, round(20 + (k % 600) / 10, 1))
+                                          for k in range(per_tag)] for t in chunk})
+        print(f"\rprefill    {done:,} of {per_tag * len(ids):,} values", end="", flush=True)
+    engine.dispose()
+    print(f"\rprefill    {done:,} values ({len(ids)} tags x {per_tag:,}) stored in {time.monotonic() - t0:.0f} s")
 
 
 def mqtt_only(args: argparse.Namespace) -> None:
@@ -397,7 +436,13 @@ def main() -> None:
                     help="a connection per edge with no credentials: against a version without bus auth, to weigh "
                          "per-edge connections apart from auth")
     ap.add_argument("--keep", action="store_true", help="keep the data directory (and up.log) after the run")
+    ap.add_argument("--tags", type=int, default=None,
+                    help="distinct tags, 100 values per message (edges = tags / 100; overrides --workload)")
+    ap.add_argument("--prefill", type=int, default=0,
+                    help="values stored before the run (1 Hz history of the run's tags ending 3 hours ago, in bulk)")
     args = ap.parse_args()
+    if args.tags:
+        args.workload, args.edges = "b", max(1, args.tags // 100)
     tags, edges = WORKLOADS[args.workload]
     edges = args.edges or edges
     args.rate = args.rate or (10_000 if args.workload == "a" else 1_000)
@@ -408,19 +453,22 @@ def main() -> None:
         procs = central_processes(up)
         creds = dict.fromkeys(range(edges), "") if args.anonymous else collectors(http, edges)
         db = data / "tagpipe.db"
+        if args.prefill:
+            prefill(args, mqtt_port, db, tags, edges, creds)
         sampler = Sampler(db, list(range(0, edges, max(1, edges // 10))))
         monitor = Monitor(procs)
         sampler.start()
         monitor.start()
         t_start = time.time()
+        since = int(t_start * 1000) - 1000
         sent, acked, start_at, last_ack, pub_cpu = run_publishers(args, mqtt_port, tags, edges, creds)
         window_end = start_at + args.seconds
-        stored_in_window = count_rows(db)
+        stored_in_window = count_rows(db, since)
         backlog_at_end = acked * tags - stored_in_window
         drained = time.time()
-        while count_rows(db) < acked * tags and time.time() - drained < 120:
+        while count_rows(db, since) < acked * tags and time.time() - drained < 120:
             time.sleep(0.25)
-        stored = count_rows(db)
+        stored = count_rows(db, since)
         drain_s = time.time() - max(window_end, t_start)
         time.sleep(0.3)
         sampler.stop.set()
@@ -451,6 +499,9 @@ def main() -> None:
           "(sum of peaks)")
     if lat:
         print(f"  mean latency {statistics.fmean(lat) * 1000:.0f} ms")
+    print(json.dumps({"tags": tags * edges, "values_per_s": round(stored_in_window / span),
+                      "p99_ms": round(pct(lat, 0.99) * 1000), "rss_mb": round(total_rss / 2**20),
+                      "lost": acked * tags - stored, "prefill": args.prefill}))
 
 
 if __name__ == "__main__":
