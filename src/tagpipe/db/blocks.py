@@ -19,11 +19,12 @@ The result is the header (version, number encoding, decimal places, row count) a
 from __future__ import annotations
 
 import json
+import operator
 import struct
 import zlib
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate, pairwise
+from itertools import accumulate
 from typing import NamedTuple
 
 VERSION = 1
@@ -49,14 +50,18 @@ def encode(ts: Sequence[int], values: Sequence[float | None], texts: Sequence[st
     n = len(ts)
     if not (len(values) == len(texts) == len(quality) == n):
         raise ValueError("block columns differ in length")
-    if n and any(b <= a for a, b in pairwise(ts)):
+    ts = list(ts)
+    if not all(map(operator.lt, ts, ts[1:])):
         raise ValueError("block timestamps must be strictly increasing")
-    kinds = bytes((_NUMBER if t is None else _BOTH) if v is not None else (_NONE if t is None else _TEXT)
-                  for v, t in zip(values, texts, strict=True))
-    numbers = [v for v in values if v is not None]
-    mode, places, packed = _pack_numbers(numbers)
-    gaps = array("q", [ts[0], *(b - a for a, b in pairwise(ts))] if n else [])
-    strings = [t for t in texts if t is not None]
+    if texts.count(None) == n and None not in values:  # numbers only, the usual block: no per-row work
+        kinds, numbers, strings = bytes(n), list(values), []
+    else:
+        kinds = bytes((_NUMBER if t is None else _BOTH) if v is not None else (_NONE if t is None else _TEXT)
+                      for v, t in zip(values, texts, strict=True))
+        numbers = [v for v in values if v is not None]
+        strings = [t for t in texts if t is not None]
+    mode, places, packed = _pack_numbers(numbers)  # type: ignore[arg-type]
+    gaps = array("q", [ts[0], *map(operator.sub, ts[1:], ts)] if n else [])
     body = b"".join([_transpose(gaps.tobytes()), kinds, array("h", quality).tobytes(), packed,
                      json.dumps(strings, ensure_ascii=False).encode() if strings else b""])
     return _HEADER.pack(VERSION, mode, places, n) + zlib.compress(body, 6)
@@ -100,7 +105,7 @@ def _pack_numbers(numbers: list[float]) -> tuple[int, int, bytes]:
     decimal = _as_decimals(numbers)
     if decimal is not None:
         places, scaled = decimal
-        steps = [b - a for a, b in pairwise([0, *scaled])]
+        steps = list(map(operator.sub, scaled, [0, *scaled[:-1]]))
         zigzag = array("Q", [(d << 1) ^ (d >> 63) for d in steps])
         return _DECIMAL, places, _transpose(zigzag.tobytes())
     raw = array("d", numbers).tobytes()

@@ -11,6 +11,7 @@ import json
 import math
 import operator
 import time
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Engine, text
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.contracts import in_time_range
 from tagpipe.db.upsert import insert_for
-from tagpipe.history.compact import add_to_blocks, cold_before
+from tagpipe.history.compact import add_series, cold_before
 from tagpipe.history.models import GOOD, Rollup1h, Rollup1m, Sample
 from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, Agg, aggregate_series
 from tagpipe.history.store import merge_rollups, upsert_latest
@@ -38,14 +39,17 @@ def write_series(engine: Engine, series: Mapping[int, Sequence[tuple[int, float]
             pairs = _checked(tag_id, points)
             if not pairs:
                 continue
-            cold = [(ts, v, None, GOOD) for ts, v in pairs if ts < cutoff]
-            hot = [{"tag_id": tag_id, "ts": ts, "value": v, "quality": GOOD} for ts, v in pairs if ts >= cutoff]
+            split = bisect_left(pairs, (cutoff, -math.inf))
+            cold, hot = pairs[:split], [{"tag_id": tag_id, "ts": ts, "value": v, "quality": GOOD}
+                                        for ts, v in pairs[split:]]
             new: list[tuple[int, float]] = []
             if cold:
                 late = set(session.execute(text(  # late values waiting in samples for the compactor
                     "SELECT ts FROM samples WHERE tag_id = :tag AND ts >= :first AND ts < :cutoff"),
                     {"tag": tag_id, "first": cold[0][0], "cutoff": cutoff}).scalars())
-                new += [(r[0], r[1]) for r in add_to_blocks(session, tag_id, [r for r in cold if r[0] not in late])]
+                if late:
+                    cold = [p for p in cold if p[0] not in late]
+                new += add_series(session, tag_id, [p[0] for p in cold], [p[1] for p in cold])
             if hot:
                 ins = insert_for(dialect, Sample).on_conflict_do_nothing(index_elements=["tag_id", "ts"])
                 new += sorted(session.execute(ins.returning(Sample.ts, Sample.value), hot).tuples())
@@ -53,7 +57,7 @@ def write_series(engine: Engine, series: Mapping[int, Sequence[tuple[int, float]
             if new:
                 ts, values = [p[0] for p in new], [p[1] for p in new]
                 for width, out in aggs.items():
-                    out.update(aggregate_series(tag_id, ts, values, width))  # type: ignore[arg-type]
+                    out.update(aggregate_series(tag_id, ts, values, width))
             latest[tag_id] = pairs[-1]
         merge_rollups(session, dialect, Rollup1m, aggs[MINUTE_MS])
         merge_rollups(session, dialect, Rollup1h, aggs[HOUR_MS])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.db.blocks import Columns, decode, encode
 from tagpipe.db.upsert import insert_for
-from tagpipe.history.models import SampleBlock
+from tagpipe.history.models import GOOD, SampleBlock
 from tagpipe.history.rollup import HOUR_MS
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,8 @@ def merge(old: Columns | None, rows: Sequence[Row]) -> tuple[list[Row], list[Row
 def write_block(session: Session, tag_id: int, start: int, rows: Sequence[Row]) -> None:
     """Insert or replace the block of (tag, hour) with ``rows`` (time order, distinct timestamps)."""
     ts, values, texts, quality = (list(c) for c in zip(*rows, strict=True))
-    record = {"tag_id": tag_id, "start_ts": start, "first_ts": ts[0], "last_ts": ts[-1], "count": len(ts),
-              "data": encode(ts, values, texts, quality)}
-    ins = insert_for(session.get_bind().dialect.name, SampleBlock)
-    session.execute(ins.on_conflict_do_update(index_elements=["tag_id", "start_ts"], set_={
-        k: ins.excluded[k] for k in ("first_ts", "last_ts", "count", "data")}), record)
+    _upsert_block(session, {"tag_id": tag_id, "start_ts": start, "first_ts": ts[0], "last_ts": ts[-1],
+                            "count": len(ts), "data": encode(ts, values, texts, quality)})
 
 
 def add_to_blocks(session: Session, tag_id: int, rows: Sequence[Row]) -> list[Row]:
@@ -106,6 +104,39 @@ def add_to_blocks(session: Session, tag_id: int, rows: Sequence[Row]) -> list[Ro
             write_block(session, tag_id, start, merged)
             added += new
     return added
+
+
+def add_series(session: Session, tag_id: int, ts: list[int], values: list[float]) -> list[tuple[int, float]]:
+    """``add_to_blocks`` for good numbers in time order, one per timestamp, as columns: an hour no block holds yet is
+    encoded from slices of them, with no per-value work here. The (ts, value) pairs that were new."""
+    if not ts:
+        return []
+    old = set(session.execute(text(
+        "SELECT start_ts FROM sample_blocks WHERE tag_id = :tag AND start_ts >= :first AND start_ts <= :last"),
+        {"tag": tag_id, "first": window(ts[0]), "last": window(ts[-1])}).scalars())
+    added: list[tuple[int, float]] = []
+    i = 0
+    while i < len(ts):
+        start = window(ts[i])
+        j = bisect_left(ts, start + BLOCK_MS, i)
+        if start in old:
+            rows = [(t, v, None, GOOD) for t, v in zip(ts[i:j], values[i:j], strict=True)]
+            added += [(r[0], r[1]) for r in add_to_blocks(session, tag_id, rows)]  # type: ignore[misc]
+        else:
+            part_ts, part = ts[i:j], values[i:j]
+            n = j - i
+            record = {"tag_id": tag_id, "start_ts": start, "first_ts": part_ts[0], "last_ts": part_ts[-1], "count": n,
+                      "data": encode(part_ts, part, [None] * n, [GOOD] * n)}
+            _upsert_block(session, record)
+            added += zip(part_ts, part, strict=True)
+        i = j
+    return added
+
+
+def _upsert_block(session: Session, record: dict[str, object]) -> None:
+    ins = insert_for(session.get_bind().dialect.name, SampleBlock)
+    session.execute(ins.on_conflict_do_update(index_elements=["tag_id", "start_ts"], set_={
+        k: ins.excluded[k] for k in ("first_ts", "last_ts", "count", "data")}), record)
 
 
 @dataclass
