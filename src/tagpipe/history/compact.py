@@ -40,10 +40,28 @@ def cold_before(now_ms: int) -> int:
 
 def blocks_in(session: Session, tag_id: int, start_ms: int, end_ms: int) -> list[Columns]:
     """The decoded blocks of ``tag_id`` that may hold values in [start, end), oldest first."""
-    rows = session.execute(text(
-        "SELECT data FROM sample_blocks WHERE tag_id = :tag AND start_ts > :start AND start_ts < :end "
-        "ORDER BY start_ts"), {"tag": tag_id, "start": start_ms - BLOCK_MS, "end": end_ms}).scalars()
-    return [c for c in (_readable(tag_id, data) for data in rows) if c is not None]
+    return read(session, tag_id, start_ms, end_ms, samples=False)[0]
+
+
+def read(session: Session, tag_id: int, start_ms: int, end_ms: int, *,
+         samples: bool = True) -> tuple[list[Columns], list[Row]]:
+    """The blocks that may hold values of ``tag_id`` in [start, end) (oldest first) and its rows in ``samples``
+    there (time order), in one statement: one snapshot, so a value the compactor moves meanwhile is seen once
+    (SQLite's driver runs each SELECT outside any transaction)."""
+    params = {"tag": tag_id, "from": start_ms - BLOCK_MS, "start": start_ms, "end": end_ms}
+    sql = ("SELECT 0 AS kind, start_ts AS ts, data, NULL AS value, NULL AS text, 0 AS quality FROM sample_blocks "
+           "WHERE tag_id = :tag AND start_ts > :from AND start_ts < :end")
+    if samples:
+        sql += (" UNION ALL SELECT 1, ts, NULL, value, text, quality FROM samples "
+                "WHERE tag_id = :tag AND ts >= :start AND ts < :end")
+    blocks: list[tuple[int, Columns]] = []
+    rows: list[Row] = []
+    for kind, ts, data, value, txt, quality in session.execute(text(sql + " ORDER BY kind, ts"), params):
+        if kind:
+            rows.append((ts, value, txt, quality))
+        elif (c := _readable(tag_id, data)) is not None:
+            blocks.append((ts, c))
+    return [c for _, c in blocks], rows
 
 
 def _readable(tag_id: int, data: bytes) -> Columns | None:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from tagpipe.contracts import in_time_range
-from tagpipe.history.compact import blocks_in
+from tagpipe.history.compact import read
 from tagpipe.history.models import BAD, Latest, Rollup1h, Rollup1m, Sample, SampleBlock
 from tagpipe.history.rollup import choose_source
 from tagpipe.ports import LatestValue
@@ -64,18 +64,17 @@ def forget_tags(session: Session, tag_ids: Sequence[int]) -> None:
 
 def raw(session: Session, tag_id: int, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
     """Every numeric value of ``tag_id`` in [start, end) as (ts, value), in time order: from the compressed blocks
-    and ``samples``, read in the caller's one transaction (a value is in exactly one of them)."""
+    and ``samples``, read as one snapshot (a value is in exactly one of them)."""
+    blocks, rows = read(session, tag_id, start_ms, end_ms)
+    recent = [(ts, v) for ts, v, _, _ in rows if v is not None]
     out: list[tuple[int, float]] = []
-    for c in blocks_in(session, tag_id, start_ms, end_ms):
+    for c in blocks:
         out.extend((t, v) for t, v in zip(c.ts, c.values, strict=True) if v is not None and start_ms <= t < end_ms)
-    recent = session.execute(text(
-        "SELECT ts, value FROM samples WHERE tag_id = :tag AND ts >= :start AND ts < :end AND value IS NOT NULL "
-        "ORDER BY ts"), {"tag": tag_id, "start": start_ms, "end": end_ms}).tuples().all()
     if not out:
-        return list(recent)
+        return recent
     if recent and recent[0][0] < out[-1][0]:  # late values not compacted yet
         return sorted([*out, *recent])
-    return out + list(recent)
+    return out + recent
 
 
 def buckets(values: Sequence[tuple[int, float]], start_ms: int, width: int) -> list[Point]:
