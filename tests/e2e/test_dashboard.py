@@ -63,6 +63,14 @@ async def test_dashboard_shows_live_values_and_trends_draw_a_chart(central, brow
         assert box is not None and box["width"] > 300 and box["height"] > 200
         await expect(page.locator("tbody tr").first).to_contain_text("temperature")
         await page.screenshot(path=str(central.data_dir / "trends.png"))
+
+        storage = page.locator(f'[data-storage="{tag_id}"]')  # how the tag is stored, and the bound that follows
+        await expect(storage).to_contain_text("Every value is stored as it arrived.")
+        assert central.put(f"/api/tags/{tag_id}/storage", {"mode": "deadband", "deviation": 0.5}).status_code == 200
+        await page.reload()
+        await expect(storage).to_contain_text("Deadband ±0.5", timeout=15_000)
+        await expect(storage).to_contain_text("within ±0.5 of the stored value before it")
+        await expect(storage.locator('[data-action="storage"]')).to_be_visible()  # the admin may change it
         await asyncio.sleep(0)
 
 

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 
 def _routers() -> Sequence[APIRouter]:
-    from tagpipe.history import api, rejects
+    from tagpipe.history import api, rejects, storage_api
 
-    return [api.router, rejects.router]
+    return [api.router, rejects.router, storage_api.router]
 
 
 def _pages() -> Sequence[Page]:
@@ -68,11 +68,14 @@ FEATURE = Feature(
     consumers={"ingest": (Durable(stream="devices", name="ingest"),)},
     permissions={
         "history.read": "See trends, history and CSV exports of every tag; see ingest rejects and dead letters.",
-        "history.configure": "Republish or delete dead letters.",
+        "history.configure": "Republish or delete dead letters; choose how a tag's values are stored (deadband, "
+                             "swinging door).",
     },
     access={
         "GET /api/tags/{tag_id}/history": "history.read",
         "GET /api/history.csv": "history.read",
+        "GET /api/tags/{tag_id}/storage": "history.read",
+        "PUT /api/tags/{tag_id}/storage": "history.configure",
         "GET /api/ingest/rejects": "history.read",
         "GET /api/ingest/dead-letters": "history.read",
         "GET /api/ingest/dead-letters/{letter_id}": "history.read",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Integer, LargeBinary, SmallInteger, Text
+from sqlalchemy import BigInteger, Float, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tagpipe.db.base import Base
@@ -64,3 +64,14 @@ class Rollup1m(_Rollup, Base):
 class Rollup1h(_Rollup, Base):
     __tablename__ = "rollup_1h"
 
+
+
+class TagCompression(Base):
+    """A tag's lossy storage policy (``history.compression``); a tag without a row stores every value."""
+
+    __tablename__ = "tag_compression"
+
+    tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), doc="deadband | swinging-door")
+    deviation: Mapped[float] = mapped_column(Float, doc="In the tag's unit.")
+    max_s: Mapped[int] = mapped_column(Integer, default=0, doc="A value is stored at least this often (0: no limit).")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.contracts import in_time_range
 from tagpipe.history.compact import read
-from tagpipe.history.models import BAD, Latest, Rollup1h, Rollup1m, Sample, SampleBlock
+from tagpipe.history.models import BAD, Latest, Rollup1h, Rollup1m, Sample, SampleBlock, TagCompression
 from tagpipe.history.rollup import choose_source
 from tagpipe.ports import LatestValue
 
@@ -58,7 +58,7 @@ def forget_tags(session: Session, tag_ids: Sequence[int]) -> None:
     ids = sorted(set(tag_ids))
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i:i + _CHUNK]
-        for table in (Sample, SampleBlock, Latest, Rollup1m, Rollup1h):
+        for table in (Sample, SampleBlock, Latest, Rollup1m, Rollup1h, TagCompression):
             session.execute(delete(table).where(table.tag_id.in_(chunk)))
 
 

@@ -12,6 +12,7 @@ NOTHING RETURNING`` and merge rollups aggregated in Python.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -19,14 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, case
+from sqlalchemy import Engine, case, select
 from sqlalchemy.orm import Session
 
 from tagpipe.contracts.data import DataPayload
 from tagpipe.db.upsert import insert_for
 from tagpipe.history.compact import compacted, window
+from tagpipe.history.compression import Policy, State, compress
 from tagpipe.history.ingest import encode_value
-from tagpipe.history.models import BAD, GOOD, Latest, Rollup1h, Rollup1m, Sample
+from tagpipe.history.models import BAD, GOOD, Latest, Rollup1h, Rollup1m, Sample, TagCompression
 from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, aggregate
 from tagpipe.plant import TagSource, resolve_or_create
 
@@ -95,6 +97,14 @@ class WriteResult:
         return [(n[i], n[i + 1], n[i + 2], GOOD) for i in range(0, len(n), 3)] + self.others
 
 
+def _number(value_json: str) -> float | None:
+    try:
+        value = json.loads(value_json)
+    except ValueError:
+        return None
+    return float(value) if type(value) in (int, float) and math.isfinite(value) else None
+
+
 def _exact(raw: Any, quality: int) -> str:
     return encode_value(raw, "bad" if quality == BAD else None)[3]
 
@@ -134,6 +144,9 @@ class IngestStore:
         self.refresh_s = refresh_s
         self._ids: dict[tuple[str, str], dict[str, int]] = {}  # (edge id, connection id) -> tag name -> tag id
         self._fresh_until = time.monotonic() + refresh_s
+        self._policies: dict[int, Policy] = {}  # tag id -> lossy storage policy (``history.compression``)
+        self._policies_stale = True  # reloaded with the ids
+        self._states: dict[int, State] = {}
 
     def _known(self, m: DataPayload) -> bool:
         names = self._ids.get((m.edge_id, m.connection_id))
@@ -142,11 +155,19 @@ class IngestStore:
     def forget_ids(self) -> None:
         """Drop the cached tag ids (the configuration changed: a tag may be gone, or newly configured)."""
         self._ids, self._fresh_until = {}, time.monotonic() + self.refresh_s
+        self._policies_stale = True
 
     def resolve(self, messages: Sequence[DataPayload]) -> dict[tuple[str, str], dict[str, int]]:
         """(edge id, connection id) -> tag name -> tag id for every tag of ``messages``, creating tags if needed."""
         if time.monotonic() > self._fresh_until:
-            self._ids, self._fresh_until = {}, time.monotonic() + self.refresh_s
+            self.forget_ids()
+        if self._policies_stale:
+            with Session(self.engine) as session:
+                policies = {t: Policy(m, d, n) for t, m, d, n in session.execute(
+                    select(TagCompression.tag_id, TagCompression.mode, TagCompression.deviation, TagCompression.max_s))}
+            # A tag whose policy changed or went starts afresh.
+            self._states = {t: st for t, st in self._states.items() if policies.get(t) == self._policies.get(t)}
+            self._policies, self._policies_stale = policies, False
         if all(self._known(m) for m in messages):
             return self._ids
         wanted: dict[tuple[str, str, str], object] = {}
@@ -205,14 +226,32 @@ class IngestStore:
             flat, rows, newest, others = self._rows(messages, ids)
             values = len(rows) + len(flat) // 3
             latest = [(t, ts, _exact(raw, q), q) for t, (ts, raw, q) in newest.items()]
-            new_flat, rows = _drop_compacted(session, flat, rows, window(int(time.time() * 1000)))
+            kept, states = self._compress(session, flat)
+            new_flat, rows = _drop_compacted(session, kept, rows, window(int(time.time() * 1000)))
             if self.dialect == "sqlite":
                 inserted = self._write_sqlite(session, new_flat, rows, latest, redelivered)
             else:
                 rows.extend((new_flat[i], new_flat[i + 1], new_flat[i + 2], None, GOOD)
                             for i in range(0, len(new_flat), 3))
                 inserted = self._write_generic(session, rows, latest)
+        self._states.update(states)  # committed: the compression states move on
         return WriteResult(len(messages), values, inserted, flat, others)
+
+    def _compress(self, session: Session, flat: list) -> tuple[list, dict[int, State]]:
+        """The batch's good numbers the tags' storage policies keep. A tag seen for the first time since this store
+        started first stores its latest value, which may be a value the last process held and never stored."""
+        if not self._policies:
+            return flat, {}
+        fresh = {flat[i] for i in range(0, len(flat), 3) if flat[i] in self._policies and flat[i] not in self._states}
+        held: list = []
+        if fresh:
+            q = select(Latest.tag_id, Latest.ts, Latest.value_json, Latest.quality).where(Latest.tag_id.in_(fresh))
+            for t, ts, value_json, quality in session.execute(q):
+                number = _number(value_json)
+                if quality == GOOD and number is not None:
+                    held.extend((t, ts, number))
+        kept, states = compress(self._policies, self._states, held + flat)
+        return kept, states
 
     def _write_sqlite(self, session: Session, flat: list, rows: list[Row], latest: list[tuple],
                       redelivered: bool) -> int:

@@ -15,6 +15,7 @@ from tagpipe.feature import Page
 from tagpipe.history import service
 from tagpipe.history.api import parse_time
 from tagpipe.history.live import feed_of
+from tagpipe.history.storage_ui import storage_panel
 from tagpipe.services import Services
 from tagpipe.web.shell import fmt_age, fmt_value, page
 
@@ -138,6 +139,7 @@ async def trends(services: Services, tags: str = "", range: str = "1 h") -> None
                                   for c in ("tag", "timestamp", "avg", "min", "max", "count")],
                          rows=[], pagination=20).classes("w-full").props("dense flat")
         status = ui.label("").classes("text-sm text-gray-500")
+        storage = ui.column().classes("w-full")
 
         def window() -> tuple[int, int]:
             now = int(time.time() * 1000)
@@ -170,6 +172,7 @@ async def trends(services: Services, tags: str = "", range: str = "1 h") -> None
             points = sum(len(s["data"]) for s in series if s["name"] in names)
             status.text = f"{points} points from {iso_timestamp(start)} to {iso_timestamp(end)}"
             download.props(f'href="/api/history.csv?tags={",".join(map(str, ids))}&start={start}&end={end}"')
+            await storage_panel(services, storage, ids, options)
 
         for element in (picker, span, start_in, end_in):
             element.on_value_change(load)

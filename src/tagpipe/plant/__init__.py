@@ -16,6 +16,7 @@ from tagpipe.plant.service import (
     devices_for_edge,
     edges_in_use,
     equipment_tree,
+    get_tag,
     tag_catalog,
 )
 from tagpipe.plant.values import TagValue, tag_values
@@ -96,4 +97,4 @@ FEATURE = Feature(
 )
 
 __all__ = ["FEATURE", "Ref", "TagSource", "TagValue", "devices_for_edge", "edges_in_use", "equipment_tree",
-           "resolve_or_create", "tag_catalog", "tag_key", "tag_values", "write_target"]
+           "get_tag", "resolve_or_create", "tag_catalog", "tag_key", "tag_values", "write_target"]
