@@ -240,19 +240,30 @@ def edges_in_use(session: Session) -> list[str]:
 
 
 def tag_catalog(session: Session) -> list[dict]:
-    """Every tag with where it belongs (equipment, connection, edge), for listings and the dashboard."""
-    conns = {c.id: c for c in session.scalars(select(Connection))}
-    by_wire = {(c.edge_id, str(c.id)): c for c in conns.values()}
+    """Every tag with where it belongs (equipment, connection, edge), for listings and the dashboard. Read as
+    columns, not ORM objects, with repeated strings shared: 100,000 tags must not cost the server hundreds of MB."""
+    conns = {cid: (cid, name, equipment_id, edge_id, equipment)
+             for cid, name, equipment_id, edge_id, equipment in session.execute(
+                 select(Connection.id, Connection.name, Connection.equipment_id, Connection.edge_id, Equipment.name)
+                 .join(Equipment, Connection.equipment_id == Equipment.id))}
+    by_wire = {(c[3], str(c[0])): c for c in conns.values()}
+    shared: dict[object, object] = {}
+
+    def one(value: object) -> object:  # the first copy of an equal string, for every row that has it
+        return shared.setdefault(value, value)
+
     out = []
-    for t in session.scalars(select(Tag).order_by(Tag.id)):
-        c = conns.get(t.connection_id) if t.connection_id else by_wire.get((t.edge_id or "", t.source_connection or ""))
+    for tag_id, name, unit, data_type, writable, address, source, connection_id, edge_id, wire in session.execute(
+            select(Tag.id, Tag.name, Tag.unit, Tag.data_type, Tag.writable, Tag.address, Tag.source,
+                   Tag.connection_id, Tag.edge_id, Tag.source_connection).order_by(Tag.id)):
+        c = conns.get(connection_id) if connection_id else by_wire.get((edge_id or "", wire or ""))
         out.append({
-            "id": t.id, "name": t.name, "unit": t.unit, "data_type": t.data_type, "writable": t.writable,
-            "address": t.address, "discovered": t.source != TagSource.PLC, "source": t.source,
-            "connection_id": c.id if c else None, "connection": c.name if c else t.source_connection,
-            "equipment_id": c.equipment_id if c else None,
-            "equipment": c.equipment.name if c else f"edge {t.edge_id}" if t.edge_id else str(t.source),
-            "edge_id": c.edge_id if c else t.edge_id,
+            "id": tag_id, "name": one(name), "unit": one(unit), "data_type": one(data_type), "writable": writable,
+            "address": one(address), "discovered": source != TagSource.PLC, "source": one(source),
+            "connection_id": c[0] if c else None, "connection": one(c[1] if c else wire),
+            "equipment_id": c[2] if c else None,
+            "equipment": one(c[4] if c else f"edge {edge_id}" if edge_id else str(source)),
+            "edge_id": one(c[3] if c else edge_id),
         })
     return out
 
