@@ -13,10 +13,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from tagpipe import plant
+from tagpipe.db import fits
 from tagpipe.errors import InvalidInput, NotFound
 from tagpipe.history import disk
 from tagpipe.history.models import RetentionPolicy
@@ -28,6 +29,7 @@ TABLES = (("sample_blocks", "start_ts", "raw"), ("samples", "ts", "raw"), ("roll
 
 
 def load(session: Session) -> Policies:
+    """Every stored policy."""
     default, equipment, tags = None, {}, {}
     for row in session.scalars(select(RetentionPolicy)):
         policy = Policy.of(row.raw_days, row.rollup_1m_months)
@@ -67,10 +69,10 @@ def set_policy(session: Session, scope: Scope, scope_id: int, policy: Policy) ->
 def clear_policy(session: Session, scope: Scope, scope_id: int) -> None:
     """Drop the override of an equipment or tag (it follows the next scope again), or the default's (the built-in
     defaults apply again); NotFound if there is none."""
-    found = session.execute(delete(RetentionPolicy).where(RetentionPolicy.scope == scope,
-                                                          RetentionPolicy.scope_id == scope_id)).rowcount
-    if not found:
+    row = session.get(RetentionPolicy, (scope, scope_id)) if fits(scope_id) or scope == "default" else None
+    if row is None:
         raise NotFound(f"no retention policy for {scope} {scope_id}")
+    session.delete(row)  # through the ORM: the audit log shows what was dropped
     session.commit()
 
 
