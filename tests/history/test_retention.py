@@ -31,11 +31,13 @@ from tagpipe.plant.models import Connection, Equipment, Tag, TagSource
 
 DAY_S, HOUR_MS, MINUTE_MS = 86_400, 3_600_000, 60_000
 NOW = 1_780_000_123_456  # 2026-05-28, not on an hour
-EQUIPMENT = {1: 1, 2: 1, 3: 2, 4: None}  # tag id -> equipment id (tag 4 is a collector tag of no equipment)
+# tag id -> equipment id: tag 4 is a collector tag of no equipment, tag 5 one sent as connection 1's (so equipment 1's)
+EQUIPMENT = {1: 1, 2: 1, 3: 2, 4: None, 5: 1}
 
 
 def add_plant(engine: Engine) -> None:
-    """Equipment 1 with tags 1 and 2, equipment 2 with tag 3, and collector tag 4 of no equipment."""
+    """Equipment 1 with tags 1 and 2, equipment 2 with tag 3, collector tag 4 of no equipment, and collector tag 5
+    sent on the wire as connection 1's."""
     with Session(engine) as s, s.begin():
         for eq in (1, 2):
             s.add(Equipment(id=eq, name=f"Press {eq}"))
@@ -44,7 +46,9 @@ def add_plant(engine: Engine) -> None:
         s.add_all([Tag(id=1, connection_id=1, name="a"), Tag(id=2, connection_id=1, name="b"),
                    Tag(id=3, connection_id=2, name="c"),
                    Tag(id=4, name="d", source=TagSource.COLLECTOR, key="collector/e9/x/d", edge_id="e9",
-                       source_connection="x")])
+                       source_connection="x"),
+                   Tag(id=5, name="e", source=TagSource.COLLECTOR, key="collector/e1/1/e", edge_id="e1",
+                       source_connection="1")])
 
 
 @pytest.fixture(scope="module")
@@ -134,14 +138,14 @@ days = st.one_of(st.none(), st.just(0), st.sampled_from(DAYS), st.integers(1, 90
 months = st.one_of(st.none(), st.just(0), st.sampled_from(MONTHS), st.integers(1, 36))
 policy = st.builds(Policy.of, days, months)
 policies = st.builds(lambda d, e, t: Policies(default=d, equipment=e, tags=t), policy,
-                     st.dictionaries(st.sampled_from([1, 2]), policy), st.dictionaries(st.sampled_from([1, 2, 3, 4]),
+                     st.dictionaries(st.sampled_from([1, 2]), policy), st.dictionaries(st.sampled_from([1, 2, 3, 4, 5]),
                                                                                        policy))
 near = st.integers(-2 * 3600, 2 * 3600)
 age = st.one_of(st.integers(0, 1100 * DAY_S), st.integers(0, 3 * 3600),  # up to 3 years, or the last hours
                 st.builds(lambda d, e: max(0, d * DAY_S + e), st.sampled_from(DAYS), near),
                 st.builds(lambda m, e: max(0, (NOW - months_before(NOW, m)) // 1000 + e), st.sampled_from(MONTHS),
                           near))
-data = st.dictionaries(st.sampled_from([1, 2, 3, 4]), st.lists(age, max_size=25), min_size=1)
+data = st.dictionaries(st.sampled_from([1, 2, 3, 4, 5]), st.lists(age, max_size=25), min_size=1)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -177,16 +181,18 @@ def test_the_tags_own_policy_beats_its_equipments_which_beats_the_default(tag_id
 
 def test_precedence_decides_what_is_deleted(engine: Engine) -> None:
     ages = [5 * DAY_S, 50 * DAY_S, 500 * DAY_S, 1500 * DAY_S]
-    store(engine, dict.fromkeys((1, 2, 3, 4), ages))
+    store(engine, dict.fromkeys((1, 2, 3, 4, 5), ages))
     with Session(engine) as s:
         set_policy(s, "default", 0, Policy.of(1000, 0))
         set_policy(s, "equipment", 1, Policy.of(100, 0))
         set_policy(s, "tag", 1, Policy.of(10, 0))
         assert effective(s, 1) == (Policy(raw_days=10, rollup_1m_months=None), "tag")
         assert effective(s, 2)[1] == "equipment" and effective(s, 4)[1] == "default"
+        assert effective(s, 5) == (Policy(raw_days=100, rollup_1m_months=None), "equipment")
     Retention(engine).run(now_ms=NOW)
-    kept = {t: sorted((NOW - ts) // 1000 // DAY_S for tag, ts in raw_values(engine) if tag == t) for t in (1, 2, 3, 4)}
-    assert kept == {1: [5], 2: [5, 50], 3: [5, 50, 500], 4: [5, 50, 500]}
+    kept = {t: sorted((NOW - ts) // 1000 // DAY_S for tag, ts in raw_values(engine) if tag == t)
+            for t in (1, 2, 3, 4, 5)}
+    assert kept == {1: [5], 2: [5, 50], 3: [5, 50, 500], 4: [5, 50, 500], 5: [5, 50]}
     with Session(engine) as s:  # the tag's override dropped: its equipment's applies
         clear_policy(s, "tag", 1)
         assert effective(s, 1)[1] == "equipment"

@@ -114,7 +114,7 @@ def table_sizes(session: Session) -> list[TableSize]:
     if bind.dialect.name != "sqlite":
         sizes = _postgres_sizes(session)
     else:
-        key = str(bind.url)
+        key = str(bind.engine.url)
         cached = _sizes.get(key)
         if cached is not None and time.monotonic() - cached[0] < SIZES_TTL_S:
             sizes = cached[1]
@@ -128,7 +128,7 @@ def _where(session: Session) -> Path | None:
     """The directory whose disk the database fills, if this process can see it."""
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
-        name = bind.url.database
+        name = bind.engine.url.database
         return Path(name).resolve().parent if name and name != ":memory:" else None
     try:
         with session.begin_nested():  # refused to roles without pg_read_all_settings: only that statement fails
