@@ -15,6 +15,7 @@ from tests.e2e.test_dashboard import (
 
 async def test_the_storage_page_shows_table_sizes_and_changes_the_default(shared_central,
                                                                          browser: Browser) -> None:  # noqa: F811
+    eq = shared_central.post("/api/equipment", {"name": "Kiln"}).json()["id"]
     sizes = {t["name"]: t["bytes"] for t in shared_central.get("/api/storage").json()["tables"]}
     page = await logged_in(browser, shared_central)
     await page.goto(shared_central.url + "/admin/storage")
@@ -40,6 +41,15 @@ async def test_the_storage_page_shows_table_sizes_and_changes_the_default(shared
     await expect(note).to_contain_text("Saved")
     assert shared_central.get("/api/retention").json()["default"] == {
         "raw_days": 90, "rollup_1m_months": None, "rollup_1h": "forever"}
+
+    await page.get_by_label("Which").click()
+    await page.get_by_role("option", name="Kiln").click()
+    await page.get_by_label("Raw values (days)").nth(1).fill("730")
+    await page.get_by_role("button", name="Save override").click()
+    await expect(page.locator('[data-table="retention-overrides"] tbody tr', has_text="Kiln")).to_contain_text(
+        "730 days")
+    assert shared_central.get("/api/retention").json()["equipment"][0] == {
+        "id": eq, "name": "Kiln", "raw_days": 730, "rollup_1m_months": None, "rollup_1h": "forever"}
 
     await asyncio.to_thread(shared_central.user, "storage-viewer", "viewer", "viewer-password")
     viewer = await logged_in(browser, shared_central, "storage-viewer", "viewer-password")

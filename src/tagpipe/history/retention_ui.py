@@ -104,7 +104,7 @@ async def storage_page(services: Services) -> None:
         targets = await services.run_db(_targets)
         with ui.row().classes("items-end gap-4"):
             scope_in = ui.select({"equipment": "Equipment", "tag": "Tag"}, value="equipment", label="Override for")
-            target_in = ui.select(targets["equipment"], label="Which").classes("w-64")
+            target_in = ui.select(targets["equipment"], label="Which", with_input=True).classes("w-64")
             scope_in.on_value_change(lambda e: target_in.set_options(targets[e.value]))
             o_raw = ui.input("Raw values (days)")
             o_minutes = ui.input("1-minute rollups (months)")
