@@ -1,4 +1,4 @@
-"""History: the time-series store, the ingest worker, rollups, the dashboard, trends and CSV.
+"""History: the time-series store, the ingest worker, rollups, retention, the dashboard, trends, CSV and disk usage.
 
 Other features reach it through the ``latest_values`` and ``forget_tags`` ports and the events it publishes.
 """
@@ -18,15 +18,15 @@ if TYPE_CHECKING:
 
 
 def _routers() -> Sequence[APIRouter]:
-    from tagpipe.history import api, rejects, storage_api
+    from tagpipe.history import api, rejects, retention_api, storage_api
 
-    return [api.router, rejects.router, storage_api.router]
+    return [api.router, rejects.router, retention_api.router, storage_api.router]
 
 
 def _pages() -> Sequence[Page]:
-    from tagpipe.history import letters_ui, ui
+    from tagpipe.history import letters_ui, retention_ui, ui
 
-    return [*ui.PAGES, *letters_ui.PAGES]
+    return [*ui.PAGES, *letters_ui.PAGES, *retention_ui.PAGES]
 
 
 def _ingest() -> Role:
@@ -63,13 +63,15 @@ FEATURE = Feature(
     routers=_routers,
     pages=_pages,
     nav=(Nav(label="Dashboard", path="/", order=10), Nav(label="Trends", path="/trends", order=20),
-         Nav(label="Dead letters", path="/dead-letters", order=70)),
+         Nav(label="Dead letters", path="/dead-letters", order=70),
+         Nav(label="Storage", path="/admin/storage", order=905)),
     roles={"ingest": _ingest},
     consumers={"ingest": (Durable(stream="devices", name="ingest"),)},
     permissions={
-        "history.read": "See trends, history and CSV exports of every tag; see ingest rejects and dead letters.",
-        "history.configure": "Republish or delete dead letters; choose how a tag's values are stored (deadband, "
-                             "swinging door).",
+        "history.read": "See trends, history and CSV exports of every tag; see ingest rejects and dead letters; see "
+                        "disk usage, retention policies and how each tag's values are stored.",
+        "history.configure": "Republish or delete dead letters; change retention policies; choose how a tag's values "
+                             "are stored (deadband, swinging door).",
     },
     access={
         "GET /api/tags/{tag_id}/history": "history.read",
@@ -82,6 +84,15 @@ FEATURE = Feature(
         "GET /api/ingest/dead-letters/{letter_id}/payload": "history.read",
         "DELETE /api/ingest/dead-letters/{letter_id}": "history.configure",
         "POST /api/ingest/dead-letters/{letter_id}/republish": "history.configure",
+        "GET /api/storage": "history.read",
+        "GET /api/retention": "history.read",
+        "GET /api/retention/tags/{tag_id}": "history.read",
+        "PUT /api/retention/default": "history.configure",
+        "DELETE /api/retention/default": "history.configure",
+        "PUT /api/retention/equipment/{equipment_id}": "history.configure",
+        "DELETE /api/retention/equipment/{equipment_id}": "history.configure",
+        "PUT /api/retention/tags/{tag_id}": "history.configure",
+        "DELETE /api/retention/tags/{tag_id}": "history.configure",
     },
     provides=_provides,
     lifespan=_lifespan,

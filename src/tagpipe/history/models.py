@@ -1,12 +1,14 @@
 """Time series: raw samples keyed by (tag, timestamp), compressed blocks of older samples, the latest value per tag,
-1-minute and 1-hour rollups."""
+1-minute and 1-hour rollups; retention policies and the disk measurements growth is read from."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Integer, LargeBinary, SmallInteger, String, Text
+import datetime as dt
+
+from sqlalchemy import BigInteger, DateTime, Float, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tagpipe.db.base import Base
+from tagpipe.db.base import Base, utcnow
 
 GOOD, BAD = 0, 1
 
@@ -75,3 +77,27 @@ class TagCompression(Base):
     mode: Mapped[str] = mapped_column(String(16), doc="deadband | swinging-door")
     deviation: Mapped[float] = mapped_column(Float, doc="In the tag's unit.")
     max_s: Mapped[int] = mapped_column(Integer, default=0, doc="A value is stored at least this often (0: no limit).")
+
+
+class RetentionPolicy(Base):
+    """How long a scope keeps raw values and 1-minute rollups (None: forever; 1-hour rollups are kept forever).
+
+    ``scope`` is ``default`` (``scope_id`` 0), ``equipment`` or ``tag`` (the equipment's or the tag's id); the most
+    specific row wins (``history.policy``), and without a default row the built-in defaults apply."""
+
+    __tablename__ = "retention_policies"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raw_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rollup_1m_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class DiskMeasurement(Base):
+    """The bytes the database used at a time, written by the retention worker: growth per day is read from them."""
+
+    __tablename__ = "disk_measurements"
+
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Milliseconds since the epoch, UTC.")
+    used_bytes: Mapped[int] = mapped_column(BigInteger)

@@ -11,7 +11,16 @@ from sqlalchemy.orm import Session
 
 from tagpipe.contracts import in_time_range
 from tagpipe.history.compact import read
-from tagpipe.history.models import BAD, Latest, Rollup1h, Rollup1m, Sample, SampleBlock, TagCompression
+from tagpipe.history.models import (
+    BAD,
+    Latest,
+    RetentionPolicy,
+    Rollup1h,
+    Rollup1m,
+    Sample,
+    SampleBlock,
+    TagCompression,
+)
 from tagpipe.history.rollup import choose_source
 from tagpipe.ports import LatestValue
 
@@ -60,6 +69,8 @@ def forget_tags(session: Session, tag_ids: Sequence[int]) -> None:
         chunk = ids[i:i + _CHUNK]
         for table in (Sample, SampleBlock, Latest, Rollup1m, Rollup1h, TagCompression):
             session.execute(delete(table).where(table.tag_id.in_(chunk)))
+        session.execute(delete(RetentionPolicy).where(RetentionPolicy.scope == "tag",
+                                                      RetentionPolicy.scope_id.in_(chunk)))
 
 
 def raw(session: Session, tag_id: int, start_ms: int, end_ms: int) -> list[tuple[int, float]]:

@@ -30,6 +30,7 @@ from tagpipe.contracts.subjects import Subjects
 from tagpipe.db import database_away
 from tagpipe.history.compact import Compactor
 from tagpipe.history.models import GOOD
+from tagpipe.history.retention import Retention
 from tagpipe.history.store import IngestStore, WriteResult
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, dead_let
     # A deleted tag's id must not be written again, nor a newly configured tag's values go to an old collector tag.
     await events.listen(nc, subjects, ConfigChanged, lambda _: store.forget_ids())
     writing = asyncio.Lock()  # the compactor's steps and the batches take turns at the database's one writer
-    compacting = asyncio.create_task(_compact(Compactor(engine), writing))
+    compacting = asyncio.create_task(_compact(Compactor(engine), writing, retention=Retention(engine)))
     try:
         await _ingest(nc, store, subjects, writing, dead_letters=dead_letters, limits=limits,
                       max_deliveries=max_deliveries, batch=batch, durable=durable, partitions=partitions)
@@ -118,19 +119,22 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, dead_let
         compacting.cancel()
 
 
-async def _compact(compactor: Compactor, writing: asyncio.Lock, idle_s: float = 5.0) -> None:
-    """Samples of hours that are over into compressed blocks, one short step at a time, between batches."""
+async def _compact(compactor: Compactor, writing: asyncio.Lock, idle_s: float = 5.0,
+                   retention: Retention | None = None) -> None:
+    """Samples of hours that are over into compressed blocks, and what retention no longer keeps deleted, one short
+    step at a time, between batches."""
     backoff = Backoff(base=1.0, cap=60.0)
     while True:
-        if not compactor.due():
+        job = compactor if compactor.due() else retention if retention is not None and retention.due() else None
+        if job is None:
             await asyncio.sleep(idle_s)
             continue
         try:
             async with writing:
-                await asyncio.to_thread(compactor.step)
+                await asyncio.to_thread(job.step)
             backoff.reset()
         except Exception:
-            log.exception("compacting samples failed; trying again")
+            log.exception("%s failed; trying again", "compacting samples" if job is compactor else "retention")
             await asyncio.sleep(backoff.delay())
 
 

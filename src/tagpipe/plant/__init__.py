@@ -15,6 +15,7 @@ from tagpipe.plant.registry import Ref, resolve_or_create
 from tagpipe.plant.service import (
     devices_for_edge,
     edges_in_use,
+    equipment_of_tags,
     equipment_tree,
     get_tag,
     tag_catalog,
@@ -96,5 +97,5 @@ FEATURE = Feature(
     lifespan=_lifespan,
 )
 
-__all__ = ["FEATURE", "Ref", "TagSource", "TagValue", "devices_for_edge", "edges_in_use", "equipment_tree",
-           "get_tag", "resolve_or_create", "tag_catalog", "tag_key", "tag_values", "write_target"]
+__all__ = ["FEATURE", "Ref", "TagSource", "TagValue", "devices_for_edge", "edges_in_use", "equipment_of_tags",
+           "equipment_tree", "get_tag", "resolve_or_create", "tag_catalog", "tag_key", "tag_values", "write_target"]

@@ -268,6 +268,23 @@ def tag_catalog(session: Session) -> list[dict]:
     return out
 
 
+def equipment_of_tags(session: Session, tag_ids: Sequence[int]) -> dict[int, int | None]:
+    """Each existing tag of ``tag_ids`` with its equipment's id (None: it belongs to none), by the rule of
+    ``tag_catalog``: a configured tag's connection, a collector tag's connection as sent on the wire."""
+    ids = sorted({i for i in tag_ids if fits(i)})
+    if not ids:
+        return {}
+    conns = {c.id: c for c in session.scalars(select(Connection))}
+    by_wire = {(c.edge_id, str(c.id)): c for c in conns.values()}
+    out: dict[int, int | None] = {}
+    for i in range(0, len(ids), 500):
+        for t in session.scalars(select(Tag).where(Tag.id.in_(ids[i:i + 500]))):
+            c = conns.get(t.connection_id) if t.connection_id else by_wire.get((t.edge_id or "",
+                                                                                t.source_connection or ""))
+            out[t.id] = c.equipment_id if c else None
+    return out
+
+
 def equipment_tree(session: Session) -> list[dict]:
     """Every equipment with its connections (id, name, edge), for pickers and for resolving a scope to edges."""
     return [{"id": e.id, "name": e.name,
