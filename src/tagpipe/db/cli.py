@@ -34,14 +34,23 @@ class RateColumn(ProgressColumn):
 
 
 class Bars(Listener):
-    """A progress bar per table and phase: rows done / total and rows per second."""
+    """A bar per table copied (rows copied / rows, rows/s), then one for the comparison of both sides."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.task: TaskID | None = None
+        self.check: TaskID | None = None
+        self.rows = 0
 
     def begin(self, phase: str, table: str, total: int, done: int) -> None:
-        self.task = self.progress.add_task(f"{phase} {table}", total=max(total, done), completed=done)
+        if phase == "copy":
+            self.rows += max(total, done)
+            self.task = self.progress.add_task(table, total=max(total, done), completed=done, visible=total > 0)
+            return
+        if self.check is None:  # both sides read again: twice the rows
+            self.check = self.progress.add_task("compare", total=2 * self.rows)
+        self.progress.update(self.check, description=f"compare {table}")
+        self.task = self.check
 
     def advance(self, rows: int) -> None:
         assert self.task is not None
@@ -78,16 +87,20 @@ def copy(source: Annotated[str, typer.Option("--from", help="The database to cop
 
 
 def _summary(report: CopyReport) -> None:
-    table = Table(title="tagpipe db copy" + (" (resumed)" if report.resumed else ""))
+    empty = [c.table for c in report.checks if not c.rows and c.equal]
+    table = Table(title="tagpipe db copy" + (" (resumed)" if report.resumed else ""),
+                  caption=f"empty on both sides: {', '.join(empty)}" if empty else None)
     for column in ("table", "rows", "copied now", "first key", "last key", "hash", "check"):
         table.add_column(column, justify="right" if column in ("rows", "copied now") else "left")
     for c in report.checks:
+        if not c.rows and c.equal:
+            continue  # an empty table on both sides
         table.add_row(c.table, f"{c.rows:,}", f"{report.copied.get(c.table, 0):,}", _key(c.first), _key(c.last),
                       c.digest, "[green]equal[/]" if c.equal else f"[red]{c.difference}[/]")
     console.print(table)
     rows = sum(report.copied.values())
-    console.print(f"{rows:,} rows copied in {report.seconds:.1f} s ({rows / max(report.seconds, 1e-9):,.0f} rows/s "
-                  "including the check)")
+    console.print(f"{rows:,} rows copied in {report.copy_seconds:.1f} s ({rows / max(report.copy_seconds, 1e-9):,.0f}"
+                  f" rows/s), {sum(c.rows for c in report.checks):,} rows compared in {report.check_seconds:.1f} s.")
 
 
 def _key(key: tuple[object, ...] | None) -> str:
