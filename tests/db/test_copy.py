@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from tagpipe.auth import users
 from tagpipe.auth.audit import record
-from tagpipe.contracts import DataPayload
+from tagpipe.contracts import DataPayload, Heartbeat
 from tagpipe.db import make_engine, upgrade
 from tagpipe.db.copy import PROGRESS, CopyError, Listener, copy_database, head_revision
 from tagpipe.db.migrate import migrate
+from tagpipe.fleet import service as fleet
+from tagpipe.fleet.models import Edge
 from tagpipe.history.bulk import write_series
 from tagpipe.history.store import IngestStore
 from tagpipe.plant import service as plant
@@ -45,6 +47,12 @@ def populate(url: str, *, samples: int = 600, old_hours: int = 3) -> None:
         plant.create_connection(s, ConnectionIn(equipment_id=eq.id, edge_id="edge-1", name="PLC",
                                                 protocol="simulator", settings={"seed": 7}))
         scripts.create_script(s, ScriptIn(name="double", hook_type="transform", code="value = value * 2\n"))
+        # Text keys that sort differently by code point and by a language's collation.
+        for edge_id in ("edge-a", "Edge-B", "édge-c", "edge_d"):
+            s.add(Edge(id=edge_id, admission="approved"))
+            s.flush()
+            fleet.record_heartbeat(s, edge_id, Heartbeat(cpu_percent=12.5, devices={"plc": {"ok": True}}))
+            fleet.new_command(s, edge_id, "ping", {"n": 1}, command_id=f"{edge_id}-Z")
     store = IngestStore(engine)
     store.write([DataPayload(edge_id="edge-1", connection_id="1", ts=NOW - HOUR + i * 1000,
                              tags={"temperature": 20.0 + i / 7, "zero": -0.0, "big": 2**53 + i, "on": i % 2 == 0,
@@ -88,7 +96,7 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_the_installation_has_rows_in_every_big_table(installation: str) -> None:
     rows = dump(installation)
     for table in ("users", "audit_log", "equipment", "connections", "tags", "scripts", "script_versions", "samples",
-                  "sample_blocks", "latest", "rollup_1m", "rollup_1h"):
+                  "sample_blocks", "latest", "rollup_1m", "rollup_1h", "edges", "edge_metrics", "edge_commands"):
         assert rows[table], table
 
 
@@ -276,8 +284,8 @@ def test_bad_input_is_said_without_a_traceback(installation: str, tmp_path: Path
     assert "Traceback" not in out
 
 
-def test_a_copy_in_progress_shows_in_the_bookkeeping_only(installation: str, tmp_path: Path) -> None:
-    """The copy adds nothing to the target but its bookkeeping, which goes once the copy is complete."""
+def test_a_finished_copy_leaves_no_bookkeeping_behind(installation: str, tmp_path: Path) -> None:
+    """The bookkeeping table goes once the copy is complete: the target has the source's tables, no more."""
     target = f"sqlite:///{tmp_path / 'target.db'}"
     copy_database(installation, target, metadata)
     assert tables(target) == tables(installation)

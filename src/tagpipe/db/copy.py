@@ -178,9 +178,15 @@ def _key(table: Table) -> list[Column[Any]]:
     return list(table.primary_key.columns)
 
 
+def _ordered_key(table: Table, dialect: str) -> list[Any]:
+    """The key columns in the order both databases agree on: texts by code point (SQLite's BINARY; PostgreSQL's
+    "C", whatever the database's collation), so the two sides are compared row for row."""
+    return [c.collate("C") if dialect == "postgresql" and isinstance(c.type, String) else c for c in _key(table)]
+
+
 def _rows_after(conn: Connection, table: Table, after: Sequence[Any] | None, batch: int) -> Iterator[list[Any]]:
     """The rows of ``table`` in key order, after the key ``after``, ``batch`` at a time (memory stays bounded)."""
-    key = _key(table)
+    key = _ordered_key(table, conn.dialect.name)
     query = select(table).order_by(*key)
     if after is not None:
         query = query.where(tuple_(*key) > tuple_(*after) if len(key) > 1 else key[0] > after[0])
