@@ -180,11 +180,13 @@ def test_an_interrupted_copy_continues_without_duplicates(installation: str, pos
     assert PROGRESS not in tables(postgres_db)
 
 
-def test_a_killed_command_resumes_through_the_real_entry_point(installation: str, postgres_db: str) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_a_stopped_command_resumes_through_the_real_entry_point(installation: str, postgres_db: str,
+                                                                how: signal.Signals) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     command = [sys.executable, "-m", "tagpipe", "db", "copy", "--from", installation, "--to", postgres_db]
-    proc = subprocess.Popen([*command, "--batch", "10"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen([*command, "--batch", "10"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
     engine = make_engine(postgres_db)
 
     def samples_under_way() -> bool:
@@ -198,9 +200,12 @@ def test_a_killed_command_resumes_through_the_real_entry_point(installation: str
     try:
         wait_until(samples_under_way, timeout=60, what="the copy of samples under way")
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        os.kill(proc.pid, how)  # SIGINT is Ctrl-C
+        proc.wait(timeout=30)
     engine.dispose()
+    if how == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "run the same command again to continue" in proc.stdout.read()  # type: ignore[union-attr]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resumed" in done.stdout and "equal" in done.stdout
