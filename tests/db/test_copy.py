@@ -144,16 +144,16 @@ def test_sqlite_keeps_ids_of_deleted_rows_unused(tmp_path: Path, postgres_db: st
 
 
 class Stop(Listener):
-    """Interrupts the copy after ``after`` batches of ``table``."""
+    """Interrupts the copy (or the comparison) after ``after`` batches of ``table``."""
 
-    def __init__(self, table: str, after: int) -> None:
-        self.table, self.after, self.current = table, after, ""
+    def __init__(self, table: str, after: int, phase: str = "copy") -> None:
+        self.table, self.after, self.phase, self.current = table, after, phase, ""
 
     def begin(self, phase: str, table: str, total: int, done: int) -> None:
         self.current = f"{phase} {table}"
 
     def advance(self, rows: int) -> None:
-        if self.current == f"copy {self.table}":
+        if self.current == f"{self.phase} {self.table}":
             self.after -= 1
             if self.after == 0:
                 raise KeyboardInterrupt
@@ -178,6 +178,15 @@ def test_an_interrupted_copy_continues_without_duplicates(installation: str, pos
     assert all(report.copied[t] == 0 for t in finished)
     assert dump(postgres_db) == dump(installation)
     assert PROGRESS not in tables(postgres_db)
+
+
+def test_a_copy_interrupted_while_comparing_only_compares_again(installation: str, tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        copy_database(installation, target, metadata, listener=Stop("samples", 1, phase="check"))
+    report = copy_database(installation, target, metadata)
+    assert report.resumed and not any(report.copied.values())
+    assert all(c.equal for c in report.checks) and PROGRESS not in tables(target)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
@@ -229,6 +238,18 @@ def test_a_target_holding_other_data_is_refused(installation: str, tmp_path: Pat
         copy_database(installation, target, metadata, batch=1, listener=Stop("users", 1))
     with pytest.raises(CopyError, match="unfinished copy of"):
         copy_database(elsewhere, target, metadata)
+
+
+def test_a_row_the_target_refuses_is_named(tmp_path: Path, postgres_db: str) -> None:
+    """SQLite keeps a text longer than its column allows; PostgreSQL refuses it, and the copy says where."""
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    populate(source, samples=3, old_hours=1)
+    engine = make_engine(source)
+    with engine.begin() as c:
+        c.execute(text("UPDATE users SET username = :long WHERE id = 2"), {"long": "x" * 200})
+    engine.dispose()
+    with pytest.raises(CopyError, match=r"copying users failed: value too long for type character varying\(120\)"):
+        copy_database(source, postgres_db, metadata)
 
 
 def test_a_source_that_is_not_at_this_version_is_refused(tmp_path: Path) -> None:
@@ -294,3 +315,14 @@ def test_a_finished_copy_leaves_no_bookkeeping_behind(installation: str, tmp_pat
     target = f"sqlite:///{tmp_path / 'target.db'}"
     copy_database(installation, target, metadata)
     assert tables(target) == tables(installation)
+
+
+def test_a_target_of_a_newer_tagpipe_is_refused(installation: str, tmp_path: Path) -> None:
+    newer = f"sqlite:///{tmp_path / 'newer.db'}"
+    upgrade(newer)
+    engine = make_engine(newer)
+    with engine.begin() as c:
+        c.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    with pytest.raises(CopyError, match=r"migrating the target's schema failed: .*9999_future"):
+        copy_database(installation, newer, metadata)

@@ -4,18 +4,17 @@ Tables go in foreign-key order, each in batches ordered by its primary key. Each
 together with the key it reached, in a bookkeeping table (``PROGRESS``) that also names the source: a copy that was
 interrupted (Ctrl-C, killed, a database gone) continues after that key when run again, and a finished table is not
 copied again. Once every table is copied, both sides are read again in key order and compared (rows, first and last
-key, a hash of every row); the bookkeeping table is dropped only when they are equal.
+key, a hash of every row: ``db.compare``); the bookkeeping table is dropped only when they are equal, and tables
+that differ are copied again by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,41 +35,23 @@ from sqlalchemy import (
     inspect,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from tagpipe.db.compare import TableCheck, compare, key_of, rows_in_key_order
 from tagpipe.db.engine import database_away, make_engine
 
 log = logging.getLogger(__name__)
 
 PROGRESS = "tagpipe_copy_progress"
 COPYING, DONE, REDO = "copying", "done", "redo"
-CHECK_CHUNK = 50_000  # rows per hash when both sides are compared: a difference is located to this many rows
 URL_EXAMPLES = "sqlite:///path/to/tagpipe.db or postgresql+psycopg://user:password@host/database"
 
 
 class CopyError(Exception):
     """A copy that cannot start or cannot finish; the message says what to do."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TableCheck:
-    """One table compared on both sides after the copy."""
-
-    table: str
-    rows: int
-    first: tuple[Any, ...] | None
-    last: tuple[Any, ...] | None
-    digest: str
-    target_rows: int
-    difference: str = ""  # empty when equal
-
-    @property
-    def equal(self) -> bool:
-        return not self.difference
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,8 +100,9 @@ def _open(url: URL, option: str, *, must_exist: bool) -> Engine:
         engine = make_engine(url.render_as_string(hide_password=False))
         with engine.connect():
             pass
-    except NoSuchModuleError:
-        raise CopyError(f"{option}: no driver for {url.drivername}; expected {URL_EXAMPLES}") from None
+    except (NoSuchModuleError, ImportError):
+        raise CopyError(f"{option}: no driver for {url.drivername} (PostgreSQL: pip install 'tagpipe[postgres]'); "
+                        f"expected {URL_EXAMPLES}") from None
     except DBAPIError as e:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
         raise CopyError(f"{option}: cannot reach {identity(url)}: {reason}") from None
@@ -175,26 +157,6 @@ def _prepare_target(engine: Engine, url: URL, source: str, metadata: MetaData) -
     return False
 
 
-def _key(table: Table) -> list[Column[Any]]:
-    return list(table.primary_key.columns)
-
-
-def _ordered_key(table: Table, dialect: str) -> list[Any]:
-    """The key columns in the order both databases agree on: texts by code point (SQLite's BINARY; PostgreSQL's
-    "C", whatever the database's collation), so the two sides are compared row for row."""
-    return [c.collate("C") if dialect == "postgresql" and isinstance(c.type, String) else c for c in _key(table)]
-
-
-def _rows_after(conn: Connection, table: Table, after: Sequence[Any] | None, batch: int) -> Iterator[list[Any]]:
-    """The rows of ``table`` in key order, after the key ``after``, ``batch`` at a time (memory stays bounded)."""
-    key = _ordered_key(table, conn.dialect.name)
-    query = select(table).order_by(*key)
-    if after is not None:
-        query = query.where(tuple_(*key) > tuple_(*after) if len(key) > 1 else key[0] > after[0])
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
-    yield from result.partitions(batch)
-
-
 def copy_database(source_url: str, target_url: str, metadata: MetaData, *, batch: int = 5000,
                   listener: Listener | None = None) -> CopyReport:
     """Copy every table of ``metadata`` from the source to the target (migrated to this version's schema first)."""
@@ -211,21 +173,24 @@ def copy_database(source_url: str, target_url: str, metadata: MetaData, *, batch
         from tagpipe.db.migrate import upgrade
 
         target.dispose()
-        upgrade(dst_url.render_as_string(hide_password=False))
+        with _translated("the target's schema", "migrating"):
+            upgrade(dst_url.render_as_string(hide_password=False))
         progress = progress_table()
         progress.create(target, checkfirst=True)
         states = _states(target, progress, name, metadata)
         copied: dict[str, int] = {}
+        totals: dict[str, int] = {}
         copying = time.monotonic()
         for table in metadata.sorted_tables:
             with _translated(table.name, "copying"):
-                copied[table.name] = _copy_table(source, target, table, progress, states[table.name], batch,
-                                                 listener)
+                totals[table.name], copied[table.name] = _copy_table(source, target, table, progress,
+                                                                     states[table.name], batch, listener)
         copied_at = time.monotonic()
         checks = []
         for table in metadata.sorted_tables:
             with _translated(table.name, "comparing"):
-                checks.append(compare(source, target, table, listener))
+                listener.begin("check", table.name, 2 * totals[table.name], 0)
+                checks.append(compare(source, target, table, listener.advance))
         wrong = [c.table for c in checks if not c.equal]
         if wrong:
             _redo(target, progress, metadata, wrong)
@@ -241,8 +206,12 @@ def copy_database(source_url: str, target_url: str, metadata: MetaData, *, batch
 @contextlib.contextmanager
 def _translated(table: str, doing: str) -> Iterator[None]:
     """A database error while copying, said as what to do; what was committed stays and counts as copied."""
+    from alembic.util import CommandError
+
     try:
         yield
+    except CommandError as e:  # a target at a revision this tagpipe does not know
+        raise CopyError(f"{doing} {table} failed: {e}") from None
     except DBAPIError as e:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
         if database_away(e):
@@ -277,17 +246,18 @@ def _states(target: Engine, progress: Table, source: str, metadata: MetaData) ->
 
 
 def _copy_table(source: Engine, target: Engine, table: Table, progress: Table, state: _State, batch: int,
-                listener: Listener) -> int:
+                listener: Listener) -> tuple[int, int]:
+    """The source's rows of ``table`` and how many this run copied."""
     with source.connect() as src:
         total = src.execute(select(func.count()).select_from(table)).scalar_one()
         listener.begin("copy", table.name, total, state.copied if state.state != DONE else total)
         if state.state == DONE:
-            return 0
+            return total, 0
         names = [c.key for c in table.columns]
-        positions = [names.index(c.key) for c in _key(table)]
+        positions = [names.index(c.key) for c in key_of(table)]
         this_run = 0
         mine = progress.c.table_name == table.name
-        for part in _rows_after(src, table, state.last_key, batch):
+        for part in rows_in_key_order(src, table, state.last_key, batch):
             last = [part[-1][i] for i in positions]
             with target.begin() as dst:
                 _insert(dst, table, part)
@@ -300,7 +270,7 @@ def _copy_table(source: Engine, target: Engine, table: Table, progress: Table, s
         if high:
             _set_next_id(dst, table, high)
         dst.execute(update(progress).where(mine).values(state=DONE))
-    return this_run
+    return total, this_run
 
 
 def _insert(conn: Connection, table: Table, rows: Sequence[Any]) -> None:
@@ -314,18 +284,28 @@ def _insert(conn: Connection, table: Table, rows: Sequence[Any]) -> None:
     columns = ", ".join(quote.quote(c.name) for c in table.columns)
     driver = conn.connection.driver_connection
     assert driver is not None
+    dbapi = conn.dialect.loaded_dbapi
     if conn.dialect.name == "postgresql":
-        with driver.cursor() as cursor, cursor.copy(f"COPY {quote.format_table(table)} ({columns}) FROM STDIN") as cp:
-            for row in rows:
-                cp.write_row(row)
-        return
-    marks = ", ".join("?" * len(table.columns))
-    driver.cursor().executemany(f"INSERT INTO {quote.format_table(table)} ({columns}) VALUES ({marks})", rows)
+        sql = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
+    else:
+        sql = f"INSERT INTO {quote.format_table(table)} ({columns}) VALUES ({', '.join('?' * len(table.columns))})"
+    try:
+        if conn.dialect.name == "postgresql":
+            with driver.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            driver.cursor().executemany(sql, rows)
+    except dbapi.Error as e:
+        if isinstance(e.__context__, KeyboardInterrupt):  # psycopg ends a COPY cut short with QueryCanceled
+            raise KeyboardInterrupt from None
+        # As SQLAlchemy would have raised it, so that a database gone away is told apart.
+        raise DBAPIError.instance(sql, None, e, dbapi.Error, dialect=conn.dialect) from e
 
 
 def _serial(table: Table) -> Column[Any] | None:
     """The integer id column a database numbers itself, if ``table`` has one."""
-    key = _key(table)
+    key = key_of(table)
     if len(key) == 1 and isinstance(key[0].type, Integer) and key[0].autoincrement in ("auto", True):
         return key[0]
     return None
@@ -370,64 +350,6 @@ def _set_next_id(conn: Connection, table: Table, high: int) -> None:
                            {"t": table.name, "h": high}).rowcount
     if not updated:
         conn.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :h)"), {"t": table.name, "h": high})
-
-
-@dataclass(kw_only=True)
-class _Summary:
-    rows: int = 0
-    first: tuple[Any, ...] | None = None
-    last: tuple[Any, ...] | None = None
-    chunks: list[str] | None = None
-
-
-def _summary(conn: Connection, table: Table, listener: Listener) -> _Summary:
-    """Rows, first and last key and a hash per ``CHECK_CHUNK`` rows in key order. ``repr`` tells every float apart
-    (-0.0 from 0.0, each NaN payload aside) and is what both sides give after SQLAlchemy's types."""
-    out = _Summary(chunks=[])
-    assert out.chunks is not None
-    positions = [list(table.columns).index(c) for c in _key(table)]
-    digest, in_chunk = hashlib.blake2b(digest_size=16), 0
-    for part in _rows_after(conn, table, None, 5000):
-        if out.first is None:
-            out.first = tuple(part[0][i] for i in positions)
-        for row in part:
-            digest.update(repr(tuple(row)).encode())
-            in_chunk += 1
-            if in_chunk == CHECK_CHUNK:
-                out.chunks.append(digest.hexdigest())
-                digest, in_chunk = hashlib.blake2b(digest_size=16), 0
-        out.rows += len(part)
-        out.last = tuple(part[-1][i] for i in positions)
-        listener.advance(len(part))
-    if in_chunk:
-        out.chunks.append(digest.hexdigest())
-    return out
-
-
-def compare(source: Engine, target: Engine, table: Table, listener: Listener | None = None) -> TableCheck:
-    """``table`` read on both sides in key order and compared row by row (through a hash per chunk)."""
-    listener = listener or Listener()
-    with source.connect() as src, target.connect() as dst:
-        total = src.execute(select(func.count()).select_from(table)).scalar_one()
-        listener.begin("check", table.name, 2 * total, 0)
-        # Both sides at once: each database and driver works while the other side's rows are hashed.
-        with ThreadPoolExecutor(1) as pool:
-            other = pool.submit(_summary, dst, table, listener)
-            mine, theirs = _summary(src, table, listener), other.result()
-    assert mine.chunks is not None and theirs.chunks is not None
-    whole = hashlib.blake2b("".join(mine.chunks).encode(), digest_size=8).hexdigest()
-    difference = ""
-    if mine.rows != theirs.rows:
-        difference = f"{mine.rows} rows in the source, {theirs.rows} in the target"
-    elif (mine.first, mine.last) != (theirs.first, theirs.last):
-        difference = f"keys {mine.first}..{mine.last} in the source, {theirs.first}..{theirs.last} in the target"
-    else:
-        bad = next((i for i, (a, b) in enumerate(zip(mine.chunks, theirs.chunks, strict=True)) if a != b), None)
-        if bad is not None:
-            end = min((bad + 1) * CHECK_CHUNK, mine.rows)
-            difference = f"rows {bad * CHECK_CHUNK + 1}..{end} (in key order) differ"
-    return TableCheck(table=table.name, rows=mine.rows, first=mine.first, last=mine.last, digest=whole,
-                      target_rows=theirs.rows, difference=difference)
 
 
 def _redo(target: Engine, progress: Table, metadata: MetaData, tables: Sequence[str]) -> None:
