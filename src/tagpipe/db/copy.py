@@ -104,6 +104,8 @@ def _open(url: URL, option: str, *, must_exist: bool) -> Engine:
         raise CopyError(f"{option}: no driver for {url.drivername} (PostgreSQL: pip install 'tagpipe[postgres]'); "
                         f"expected {URL_EXAMPLES}") from None
     except DBAPIError as e:
+        if _interrupted(e):
+            raise KeyboardInterrupt from None
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
         raise CopyError(f"{option}: cannot reach {identity(url)}: {reason}") from None
     return engine
@@ -213,11 +215,24 @@ def _translated(table: str, doing: str) -> Iterator[None]:
     except CommandError as e:  # a target at a revision this tagpipe does not know
         raise CopyError(f"{doing} {table} failed: {e}") from None
     except DBAPIError as e:
+        if _interrupted(e):
+            raise KeyboardInterrupt from None
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e).splitlines()[0]
         if database_away(e):
             raise CopyError(f"a database went away while {doing} {table} ({reason}): what was copied is kept; "
                             "run the same command again to continue") from None
         raise CopyError(f"{doing} {table} failed: {reason}") from None
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` came of a Ctrl-C: psycopg ends a COPY cut short with QueryCanceled, and a connection
+    interrupted mid-command fails the next one ("another command is already in progress")."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass(kw_only=True)
@@ -296,10 +311,7 @@ def _insert(conn: Connection, table: Table, rows: Sequence[Any]) -> None:
                     copy.write_row(row)
         else:
             driver.cursor().executemany(sql, rows)
-    except dbapi.Error as e:
-        if isinstance(e.__context__, KeyboardInterrupt):  # psycopg ends a COPY cut short with QueryCanceled
-            raise KeyboardInterrupt from None
-        # As SQLAlchemy would have raised it, so that a database gone away is told apart.
+    except dbapi.Error as e:  # as SQLAlchemy would have raised it, so that a database gone away is told apart
         raise DBAPIError.instance(sql, None, e, dbapi.Error, dialect=conn.dialect) from e
 
 
