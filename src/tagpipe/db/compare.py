@@ -41,7 +41,8 @@ def ordered_key(table: Table, dialect: str) -> list[Any]:
     return [c.collate("C") if dialect == "postgresql" and isinstance(c.type, String) else c for c in key_of(table)]
 
 
-def rows_in_key_order(conn: Connection, table: Table, after: Sequence[Any] | None, batch: int) -> Iterator[list[Any]]:
+def rows_in_key_order(conn: Connection, table: Table, after: Sequence[Any] | None,
+                      batch: int) -> Iterator[Sequence[Any]]:
     """The rows of ``table`` in key order, after the key ``after``, ``batch`` at a time (memory stays bounded)."""
     key = ordered_key(table, conn.dialect.name)
     query = select(table).order_by(*key)
