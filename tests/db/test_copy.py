@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,38 @@ def test_a_copy_interrupted_while_comparing_only_compares_again(installation: st
     report = copy_database(installation, target, metadata)
     assert report.resumed and not any(report.copied.values())
     assert all(c.equal for c in report.checks) and PROGRESS not in tables(target)
+
+
+def test_a_target_that_goes_away_is_said_and_the_copy_resumes(installation: str, postgres_db: str) -> None:
+    """The target's connections are cut every few milliseconds, as by restarts, while samples are copied: a cut
+    between batches passes unseen (a new connection for the next one), one inside a batch ends the copy with a
+    message to run it again; runs again complete it, nothing twice, nothing missing."""
+    said: list[str] = []
+    admin = make_engine(postgres_db)
+    stop = threading.Event()
+
+    def cut() -> None:
+        while not stop.wait(0.003):
+            with admin.connect() as c:
+                c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                               "current_database() AND pid <> pg_backend_pid() AND query LIKE 'COPY samples%'"))
+                c.commit()
+
+    cutter = threading.Thread(target=cut)
+    cutter.start()
+    try:
+        for _ in range(50):
+            try:
+                copy_database(installation, postgres_db, metadata, batch=50)
+                break
+            except CopyError as e:
+                said.append(str(e))
+    finally:
+        stop.set()
+        cutter.join()
+        admin.dispose()
+    assert said and all("went away while copying samples" in m and "run the same command again" in m for m in said)
+    assert dump(postgres_db) == dump(installation)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
