@@ -19,7 +19,7 @@ from tests.helpers import free_port, wait_until
 
 def test_help_explains_every_command() -> None:
     out = subprocess.run([sys.executable, "-m", "tagpipe", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("up", "demo", "edge", "server", "worker", "migrate", "user", "token"):
+    for command in ("up", "demo", "edge", "server", "worker", "migrate", "user", "token", "db"):
         assert command in out
     edge = subprocess.run([sys.executable, "-m", "tagpipe", "edge", "--help"], capture_output=True, text=True,
                           check=True).stdout

@@ -336,6 +336,9 @@ def main() -> None:
         for feature in FEATURES:
             if feature.cli:
                 app.add_typer(feature.cli())  # its commands and groups keep their own names (tagpipe user ...)
+        from tagpipe.db.cli import app as db_app
+
+        app.add_typer(db_app, name="db")
     app()
 
 

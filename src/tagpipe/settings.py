@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAGPIPE_", toml_file="tagpipe.toml", extra="ignore")
 
     data_dir: Path = Field(Path("tagpipe-data"), description="Directory for the SQLite database and the NATS store.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default is SQLite in data_dir.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default is SQLite in data_dir. `tagpipe db "
+                                                       "copy` moves an installation from one to another.")
     host: str = Field("127.0.0.1", description="Address the web server and embedded NATS bind to.")
     http_port: int = Field(8080, description="Port of the REST API and web UI.")
     nats_port: int = Field(4222, description="Client port of the embedded nats-server.")
