@@ -73,3 +73,28 @@ def test_stopping_the_demo_stops_every_child_including_nats_server(tmp_path: Pat
     finally:
         if main.poll() is None:
             main.kill()
+
+
+WORKER_IMPORTS = """
+import sys
+from tagpipe.cli import _nats_without_websockets
+_nats_without_websockets(sys.argv[1])
+from tagpipe.feature import roles_of
+from tagpipe.features import FEATURES
+from tagpipe.workers import known_roles
+for loader in roles_of(FEATURES).values():
+    loader()
+import nats.aio.transport
+print(*sorted({m.split(".")[0] for m in sys.modules}), nats.aio.transport.aiohttp is not None)
+import aiohttp
+"""
+
+
+@pytest.mark.parametrize(("url", "websockets"), [("nats://127.0.0.1:4222", False), ("ws://127.0.0.1:8080", True)])
+def test_the_worker_imports_nothing_only_the_web_server_needs(url: str, websockets: bool) -> None:
+    """No FastAPI, NiceGUI or cryptography (~20 MB), and aiohttp (~10 MB) only for a WebSocket bus: it stays
+    importable either way."""
+    *modules, aiohttp = subprocess.run([sys.executable, "-c", WORKER_IMPORTS, url], capture_output=True, text=True,
+                                       check=True).stdout.split()
+    assert not {"fastapi", "starlette", "nicegui", "cryptography", "alembic"} & set(modules)
+    assert ("aiohttp" in modules) is websockets and aiohttp == str(websockets)

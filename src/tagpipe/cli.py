@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -292,12 +293,29 @@ def worker(role: Annotated[str, typer.Option(help="Comma-separated roles (defaul
            migrate: Annotated[bool, typer.Option(help="Upgrade the database schema before starting.")] = True,
            verbose: Verbose = False) -> None:
     """Run worker roles (JetStream consumers); run N copies on N machines to scale out."""
-    from tagpipe.workers import known_roles, run_workers
-
     _logging(verbose)
     settings = _settings(data_dir, None, None, None)
+    _nats_without_websockets(settings.bus_url)
+    from tagpipe.workers import known_roles, run_workers
+
     roles = [r.strip() for r in role.split(",") if r.strip()] or known_roles()
     _run_until_signal(run_workers(settings, roles, migrate=migrate))
+
+
+def _nats_without_websockets(url: str) -> None:
+    """Import nats-py without aiohttp unless ``url`` names a WebSocket server.
+
+    nats-py imports aiohttp whenever it is installed (NiceGUI needs it), only for its WebSocket transport: ~10 MB in
+    the worker, which uses nothing else of it. aiohttp is hidden while nats-py loads (it then counts WebSockets as
+    unavailable) and importable again afterwards.
+    """
+    if "ws://" in url or "wss://" in url or "nats" in sys.modules or "aiohttp" in sys.modules:
+        return
+    sys.modules["aiohttp"] = None  # type: ignore[assignment]  # the import raises ImportError
+    try:
+        import nats.aio.transport  # noqa: F401
+    finally:
+        del sys.modules["aiohttp"]
 
 
 def _run_until_signal(coro) -> None:  # type: ignore[no-untyped-def]
@@ -328,8 +346,6 @@ CORE = frozenset({"up", "demo", "edge", "server", "migrate", "worker"})
 
 def main() -> None:
     """The ``tagpipe`` entry point: the core commands plus every feature's commands (``tagpipe user ...``)."""
-    import sys
-
     if len(sys.argv) < 2 or sys.argv[1] not in CORE:
         from tagpipe.features import FEATURES
 

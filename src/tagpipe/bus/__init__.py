@@ -4,7 +4,6 @@ Central infrastructure: it may import ``db`` and ``contracts``, never a feature.
 speaks NATS or MQTT through its own transport).
 """
 
-from tagpipe.bus import gate
 from tagpipe.bus.consume import Batch, Consumer, DeadLetterSink, consume, deliveries, stored_ms
 from tagpipe.bus.embedded import EmbeddedNats, nats_binary
 from tagpipe.bus.jetstream import close, connect, ensure_stream, wait_for_bus
@@ -19,7 +18,6 @@ __all__ = [
            "consume",
            "deliveries",
            "ensure_stream",
-           "gate",
            "nats_binary",
            "stored_ms",
            "wait_for_bus",

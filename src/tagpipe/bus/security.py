@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tagpipe.bus.nkeys import ACCOUNT, KeyPair
 from tagpipe.contracts.subjects import Subjects
 from tagpipe.trust import tls_context
 
 if TYPE_CHECKING:
+    from tagpipe.bus.nkeys import KeyPair
     from tagpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ class BusSecrets:
 
     @property
     def issuer(self) -> KeyPair:
+        from tagpipe.bus.nkeys import KeyPair  # cryptography's OpenSSL (~12 MB): the worker only logs in
+
         return KeyPair.from_seed(self.issuer_seed)
 
     def login(self, principal: str) -> dict[str, str]:
@@ -73,6 +75,8 @@ def load_or_create(path: Path) -> BusSecrets:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return load(path)
+    from tagpipe.bus.nkeys import ACCOUNT, KeyPair
+
     made = BusSecrets(issuer_seed=KeyPair.create(ACCOUNT).seed,
                       passwords={p: secrets.token_urlsafe(32) for p in CENTRAL})
     with os.fdopen(fd, "w") as f:

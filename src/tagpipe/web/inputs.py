@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Path, Query
 from pydantic import AfterValidator, ConfigDict, Field, StrictBool
 
 MAX_INT64 = 2**63 - 1
@@ -57,8 +56,27 @@ Name = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_name)
 Text = Annotated[str, AfterValidator(_text)]
 Code = Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(_text)]
 Flag = StrictBool
-PathId = Annotated[int, Path(ge=1, le=MAX_INT64, json_schema_extra={"format": "int64"})]
-QueryId = Annotated[int | None, Query(ge=1, le=MAX_INT64, json_schema_extra={"format": "int64"})]
+
+
+def _route_ids() -> dict[str, Any]:
+    from fastapi import Path, Query
+
+    return {"PathId": Annotated[int, Path(ge=1, le=MAX_INT64, json_schema_extra={"format": "int64"})],
+            "QueryId": Annotated[int | None, Query(ge=1, le=MAX_INT64, json_schema_extra={"format": "int64"})]}
+
+
+if TYPE_CHECKING:  # for type checkers the plain types; FastAPI reads the Annotated ones at run time
+    PathId = int
+    QueryId = int | None
+else:
+
+    def __getattr__(name: str) -> Any:
+        """``PathId`` and ``QueryId`` on first use: they need FastAPI, which the worker, whose models and services
+        import this module too, would otherwise load for nothing (~7 MB)."""
+        if name in ("PathId", "QueryId"):
+            globals().update(_route_ids())
+            return globals()[name]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 MAX_DEPTH = 32
