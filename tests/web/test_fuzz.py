@@ -59,9 +59,11 @@ async def _st(central: Central, seed: int, report: Path, method_filter: list[str
     args = [str(Path(sys.executable).parent / "st"), "run", f"{central.url}/openapi.json", "--checks", CHECKS,
             "--header", f"Authorization: Bearer {token}",
             "--phases", "examples,coverage,fuzzing,stateful", "--seed", str(seed), "--max-time", str(seconds),
-            "--max-examples", "40", "--workers", "1", "--request-timeout", "20", "--generation-database", "none",
+            "--max-examples", "40", "--workers", "1", "--request-timeout", "40", "--generation-database", "none",
             "--report", "json", "--report-json-path", str(report), "--no-color", "--output-truncate", "true",
             *method_filter]
+    # The request timeout exceeds the longest wait a route may be asked for (a fleet command's wait_s, up to 30 s):
+    # a command to an edge that does not answer takes that long by design, not because the server hangs.
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS), "FUZZ_SIMS": json.dumps(sims), "FUZZ_ROLE": role}
     # In the test's own directory: schemathesis keeps a cache of past crashes in its working directory, which
     # would make a run depend on the runs before it (and litter the repository).
