@@ -73,6 +73,7 @@ FEATURE = Feature(
     access={
         "GET /api/tags/{tag_id}/history": "history.read",
         "GET /api/history.csv": "history.read",
+        "GET /api/history/raw.csv": "history.read",
         "GET /api/ingest/rejects": "history.read",
         "GET /api/ingest/dead-letters": "history.read",
         "GET /api/ingest/dead-letters/{letter_id}": "history.read",
