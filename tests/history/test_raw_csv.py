@@ -175,5 +175,7 @@ async def test_streams_an_hour_per_chunk_each_in_its_own_read(stored) -> None:
 
 def test_numbers_are_written_as_repr_each_zero_with_its_sign() -> None:
     values = [-0.0, 0.0, 2.5, 2.5, 2.5, 2.5, 2.5, -0.0, 1e-7, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5]
-    assert export._numbers(values) == [repr(v) for v in values]  # repeated numbers: written once, then looked up
-    assert export._numbers([0.1 * i for i in range(9)]) == [repr(0.1 * i) for i in range(9)]
+    assert export._numbers(values, "<", ">") == [f"<{v!r}>" for v in values]  # repeats: written once, looked up
+    values = [0.1 * i for i in range(1, 9)] * 4 + [float("nan")] * 3
+    assert export._numbers(values, "", "") == [repr(v) for v in values]
+    assert export._numbers([-0.0, 1.5, -0.0], "", "") == ["-0.0", "1.5", "-0.0"]

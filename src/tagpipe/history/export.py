@@ -18,6 +18,7 @@ import bisect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, text
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 HEADER = b"timestamp,tag_id,tag,value,text,quality\r\n"
 Timestamps = Literal["rfc3339", "epoch_ms"]
 _MILLIS = [f".{ms:03d}Z" for ms in range(1000)]
+_MINUTE_SECOND = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
 _QUALITY = {BAD: "bad"}
 _BLOCKS = text("SELECT tag_id, data FROM sample_blocks WHERE tag_id IN :ids AND start_ts = :hour").bindparams(
     bindparam("ids", expanding=True))
@@ -126,20 +128,23 @@ def _times(ts: list[int], hour: int, stamps: list[str] | None) -> list[str]:
     return [stamps[(t - hour) // 1000] + ms[t % 1000] for t in ts]
 
 
-def _numbers(values: list[float]) -> list[str]:
-    """``repr`` of each number, once per distinct number when they repeat (as most measurements do within an hour)."""
+def _numbers(values: list[float], head: str, tail: str) -> list[str]:
+    """``head``, ``repr`` of the number and ``tail`` for each number; made once per distinct number when they repeat
+    (as most measurements do within an hour), then looked up."""
     distinct = set(values)
     if len(distinct) * 4 > len(values):
-        return list(map(repr, values))
-    written = {v: repr(v) for v in distinct}
-    return [written[v] if v else repr(v) for v in values]  # 0.0 and -0.0 are one key: each zero written itself
+        return [f"{head}{v!r}{tail}" for v in values]
+    written = {v: f"{head}{v!r}{tail}" for v in distinct}
+    if 0.0 in written:  # 0.0 and -0.0 are one key: each zero written itself
+        return [written[v] if v else f"{head}{v!r}{tail}" for v in values]
+    return list(map(written.__getitem__, values))
 
 
 def _lines(c: Columns, times: list[str], head: str) -> list[str]:
     """One CSV line per value; ``head`` is ``,id,name,``."""
     n = len(c.ts)
     if not any(c.quality) and c.texts.count(None) == n and c.values.count(None) == 0:  # numbers, all good
-        return [f"{t}{head}{v},,good\r\n" for t, v in zip(times, _numbers(c.values), strict=True)]  # type: ignore[arg-type]
+        return list(map(str.__add__, times, _numbers(c.values, head, ",,good\r\n")))  # type: ignore[arg-type]
     return [f"{t}{head}{'' if v is None else repr(v)},{'' if x is None else _field(x)},{_QUALITY.get(q, 'good')}\r\n"
             for t, v, x, q in zip(times, c.values, c.texts, c.quality, strict=True)]
 
@@ -150,7 +155,7 @@ def _in_time_order(per_tag: list[tuple[list[int], list[str]]]) -> list[str]:
         return per_tag[0][1]
     first = per_tag[0][0]
     if all(ts == first for ts, _ in per_tag):  # the usual case: sampled at the same times
-        return [line for row in zip(*(lines for _, lines in per_tag), strict=True) for line in row]
+        return list(chain.from_iterable(zip(*(lines for _, lines in per_tag), strict=True)))
     stamps = [t for ts, _ in per_tag for t in ts]
     lines = [line for _, part in per_tag for line in part]
     return [lines[i] for i in sorted(range(len(stamps)), key=stamps.__getitem__)]
@@ -159,7 +164,7 @@ def _in_time_order(per_tag: list[tuple[list[int], list[str]]]) -> list[str]:
 def _seconds(hour: int) -> list[str]:
     """``YYYY-MM-DDTHH:MM:SS`` of each second of the hour starting at ``hour`` (epoch ms, UTC)."""
     prefix = iso_timestamp(hour)[:14]
-    return [f"{prefix}{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
+    return [prefix + second for second in _MINUTE_SECOND]
 
 
 def _field(value: str) -> str:
