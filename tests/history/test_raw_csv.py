@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 from tagpipe.contracts import DataPayload, iso_timestamp
 from tagpipe.db import make_engine, upgrade
 from tagpipe.history import export
+from tagpipe.history.bulk import write_series
 from tagpipe.history.compact import BLOCK_MS, Compactor
+from tagpipe.history.service import raw
 from tagpipe.history.store import IngestStore
 from tagpipe.server import create_app
 from tagpipe.settings import Settings
@@ -179,3 +181,29 @@ def test_numbers_are_written_as_repr_each_zero_with_its_sign() -> None:
     values = [0.1 * i for i in range(1, 9)] * 4 + [float("nan")] * 3
     assert export._numbers(values, "", "") == [repr(v) for v in values]
     assert export._numbers([-0.0, 1.5, -0.0], "", "") == ["-0.0", "1.5", "-0.0"]
+
+
+async def test_a_value_in_both_its_block_and_samples_is_written_once_as_the_block_holds_it(tmp_path: Path) -> None:
+    """What a compaction committed between a chunk's two reads looks like to it (PostgreSQL's read committed)."""
+    url = f"sqlite:///{tmp_path / 'both.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    write_series(engine, {7: [(T0 + s * 1000, float(s)) for s in range(0, 3600, 60)]}, now_ms=T0 + 10 * BLOCK_MS)
+    with engine.begin() as db:
+        db.execute(text("INSERT INTO samples (tag_id, ts, value, text, quality) VALUES (7, :a, -1, NULL, 0), "
+                        "(7, :b, 2.5, NULL, 0), (7, :c, 9.0, NULL, 0)"),
+                   {"a": T0 + 120_000, "b": T0 + 120_001, "c": T0 + 3540_000})
+
+    async def run(fn, *args):  # type: ignore[no-untyped-def]
+        with Session(engine) as s:
+            return fn(s, *args)
+
+    job = export.Export(tags=[(7, "t")], start_ms=T0, end_ms=T0 + BLOCK_MS, timestamps="epoch_ms")
+    body = b"".join([c async for c in export.stream(run, job)]).decode()
+    with Session(engine) as s:
+        trend_raw = raw(s, 7, T0, T0 + BLOCK_MS)  # the trend's raw read keeps the block's value too
+    engine.dispose()
+    rows = [r[:4] for r in csv.reader(io.StringIO(body, newline=""))][1:]
+    want = sorted([(T0 + s * 1000, float(s)) for s in range(0, 3600, 60)] + [(T0 + 120_001, 2.5)])
+    assert rows == [[str(ts), "7", "t", repr(v)] for ts, v in want]
+    assert trend_raw == want

@@ -7,9 +7,11 @@ appends an hour at a time. ``value`` is the number, ``text`` the value of a text
 both empty when nothing could be read (``quality`` then ``bad``). Rows of the same time are in the order of the tags
 asked.
 
-The export is read a chunk at a time (``chunk``: at most one hour, one transaction, in which a value is either in its
-block or in ``samples``), so memory holds one hour of the asked tags, never the whole range. Formatting is per value
-one f-string in a list comprehension, timestamps taken from a table of the hour's seconds.
+The export is read a chunk at a time (``chunk``: at most one hour, one transaction), so memory holds one hour of the
+asked tags, never the whole range. A value is in its block or in ``samples``; a chunk reads ``samples`` first and
+keeps a block's row where both hold a time, so a compaction committed between its two reads (PostgreSQL's read
+committed shows each statement the latest state) neither loses nor doubles a value. A number's text is made once per
+distinct number of the hour and a line is one concatenation; times come from a table of the hour's seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, text
@@ -62,15 +65,16 @@ def chunk(session: Session, export: Export, lo: int) -> tuple[bytes, int]:
     hour = window(lo)
     hi = min(hour + BLOCK_MS, export.end_ms)
     ids = [tag_id for tag_id, _ in export.tags]
+    # Samples first: a compaction committed between the two reads then leaves values in both, never in neither.
+    recent: dict[int, list[Any]] = {}
+    for row in session.execute(_SAMPLES, {"ids": ids, "lo": lo, "hi": hi}):
+        recent.setdefault(row[0], []).append(tuple(row[1:]))
     blocks: dict[int, Columns] = {}
     for tag_id, data in session.execute(_BLOCKS, {"ids": ids, "hour": hour}):
         try:
             blocks[tag_id] = decode(data)
         except ValueError as e:  # what it held is lost; the rest is still exported
             log.error("tag %d: a block of its samples cannot be read (%s)", tag_id, e)
-    recent: dict[int, list[Any]] = {}
-    for row in session.execute(_SAMPLES, {"ids": ids, "lo": lo, "hi": hi}):
-        recent.setdefault(row[0], []).append(row[1:])
     if not blocks and not recent:
         return b"", _next(session, ids, hi, export.end_ms)
     stamps = _seconds(hour) if export.timestamps == "rfc3339" else None
@@ -112,8 +116,10 @@ def _columns(block: Columns | None, rows: Sequence[Any], lo: int, hi: int) -> Co
         block = Columns(block.ts[a:b], block.values[a:b], block.texts[a:b], block.quality[a:b])
     if not rows:
         return block
-    if block.ts and rows[0][0] < block.ts[-1]:  # late values not compacted yet: between the block's
-        rows = sorted([*zip(block.ts, block.values, block.texts, block.quality, strict=True), *rows])
+    if block.ts and rows[0][0] <= block.ts[-1]:  # late values not compacted yet, or compacted as we read
+        held = set(block.ts)
+        rows = sorted([*zip(block.ts, block.values, block.texts, block.quality, strict=True),
+                       *(r for r in rows if r[0] not in held)], key=itemgetter(0))
     else:
         rows = [*zip(block.ts, block.values, block.texts, block.quality, strict=True), *rows]
     ts, values, texts, quality = (list(c) for c in zip(*rows, strict=True))

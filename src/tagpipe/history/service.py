@@ -104,16 +104,20 @@ def forget_tags(session: Session, tag_ids: Sequence[int]) -> None:
 def raw(session: Session, tag_id: int, start_ms: int, end_ms: int) -> list[tuple[int, float]]:
     """Every numeric value of ``tag_id`` in [start, end) as (ts, value), in time order: from the compressed blocks
     and ``samples``, read in the caller's one transaction (a value is in exactly one of them)."""
-    out: list[tuple[int, float]] = []
-    for c in blocks_in(session, tag_id, start_ms, end_ms):
-        out.extend((t, v) for t, v in zip(c.ts, c.values, strict=True) if v is not None and start_ms <= t < end_ms)
+    # Samples first: a compaction committed between the two reads (PostgreSQL's read committed shows each statement
+    # the latest state) then leaves values in both, where the block's are kept, never in neither.
     recent = session.execute(text(
         "SELECT ts, value FROM samples WHERE tag_id = :tag AND ts >= :start AND ts < :end AND value IS NOT NULL "
         "ORDER BY ts"), {"tag": tag_id, "start": start_ms, "end": end_ms}).tuples().all()
+    blocks = blocks_in(session, tag_id, start_ms, end_ms)
+    out: list[tuple[int, float]] = []
+    for c in blocks:
+        out.extend((t, v) for t, v in zip(c.ts, c.values, strict=True) if v is not None and start_ms <= t < end_ms)
     if not out:
         return list(recent)
-    if recent and recent[0][0] < out[-1][0]:  # late values not compacted yet
-        return sorted([*out, *recent])
+    if recent and recent[0][0] <= out[-1][0]:  # late values not compacted yet, or compacted as we read
+        held = {t for c in blocks for t in c.ts}
+        return sorted([*out, *(r for r in recent if r[0] not in held)])
     return out + list(recent)
 
 
