@@ -16,10 +16,12 @@ resolution); and, reported apart, random floats (the worst case). Every series i
 - latest_10k_ms: p50 of ``latest_values`` for 10,000 tags;
 - csv_values_per_s: ``--csv-days`` days (default 30) of 10 plant-mix tags at 1 Hz (26 M values in blocks) exported by
   the raw CSV route's generator (``history.export.stream``, each chunk read in a thread with its own session, as the
-  route's ``run_db`` does), all bytes produced; RFC 3339 times, and apart epoch ms (csv_epoch_values_per_s).
+  route's ``run_db`` does), all bytes produced; RFC 3339 times, and apart epoch ms (csv_epoch_values_per_s); also per
+  second of this process's CPU time (``*_per_cpu_s``), what an idle machine's wall clock would show, for a busy one.
 
 Ends with one line of JSON: bytes_per_value_plant, bytes_per_value_random, bulk_values_per_s, trend_7d_ms,
-raw_day_ms, latest_10k_ms, csv_values_per_s, csv_epoch_values_per_s, csv_mb_per_s.
+raw_day_ms, latest_10k_ms, csv_values_per_s, csv_values_per_cpu_s, csv_mb_per_s, csv_epoch_values_per_s,
+csv_epoch_values_per_cpu_s.
 """
 
 from __future__ import annotations
@@ -124,14 +126,16 @@ def csv_export(engine: Engine, days: int, tags: int = 10, first_tag: int = 400_0
     for stamps in ("rfc3339", "epoch_ms"):
         job = export.Export(tags=[(t, f"tag {t}") for t in ids], start_ms=T0, end_ms=T0 + days * DAY,
                             timestamps=stamps)  # type: ignore[arg-type]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         size, rows = asyncio.run(_drain(engine, job))
-        spent = time.perf_counter() - t0
+        spent, cpu = time.perf_counter() - t0, time.process_time() - c0
         assert rows == values + 1, (rows, values)
         print(f"raw csv    {values:,} values ({tags} tags x {days} days at 1 Hz, {stamps} times): {size / 1e6:,.0f} MB "
-              f"in {spent:.1f} s = {values / spent:,.0f} values/s, {size / 1e6 / spent:.0f} MB/s")
+              f"in {spent:.1f} s = {values / spent:,.0f} values/s, {size / 1e6 / spent:.0f} MB/s; "
+              f"{cpu:.1f} s of CPU = {values / cpu:,.0f} values per CPU second")
         key = "csv_values_per_s" if stamps == "rfc3339" else "csv_epoch_values_per_s"
         out[key] = round(values / spent)
+        out[key.replace("per_s", "per_cpu_s")] = round(values / cpu)
         if stamps == "rfc3339":
             out["csv_mb_per_s"] = round(size / 1e6 / spent, 1)
     return out
