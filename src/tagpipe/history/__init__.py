@@ -78,6 +78,7 @@ FEATURE = Feature(
         "GET /api/history.csv": "history.read",
         "GET /api/tags/{tag_id}/storage": "history.read",
         "PUT /api/tags/{tag_id}/storage": "history.configure",
+        "GET /api/history/raw.csv": "history.read",
         "GET /api/ingest/rejects": "history.read",
         "GET /api/ingest/dead-letters": "history.read",
         "GET /api/ingest/dead-letters/{letter_id}": "history.read",

@@ -1,4 +1,4 @@
-"""REST routes: tags with their latest value, downsampled history and CSV export."""
+"""REST routes: tags with their latest value, downsampled history, CSV of the buckets and of every raw value."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import time
+from typing import Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -16,7 +17,7 @@ from tagpipe.contracts import in_time_range, iso_timestamp, parse_iso_ms
 from tagpipe.contracts.payloads import MAX_MS, MIN_MS
 from tagpipe.db import fits
 from tagpipe.errors import InvalidInput
-from tagpipe.history import service
+from tagpipe.history import export, service
 from tagpipe.web.deps import ServicesDep
 from tagpipe.web.inputs import MAX_INT64, PathId
 
@@ -74,6 +75,7 @@ def _range(start: str | None, end: str | None) -> tuple[int, int]:
     return start_ms, end_ms
 
 
+STAMPS_DOC = "Times in the CSV: RFC 3339 UTC to the millisecond (2026-01-31T08:00:00.000Z), or epoch milliseconds."
 TIME_DOC = "Epoch milliseconds or RFC 3339 with a zone; default: end now, start one hour before end."
 
 
@@ -125,3 +127,25 @@ async def history_csv(services: ServicesDep,
     return StreamingResponse(iter([buf.getvalue()]), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="tagpipe-history.csv"'})
 
+
+
+@router.get("/history/raw.csv", response_class=StreamingResponse,
+            responses={200: {"description": "CSV, one row per stored value: timestamp,tag_id,tag,value,text,quality, "
+                                            "in time order.", "content": {"text/csv": {}}}})
+async def raw_csv(services: ServicesDep,
+                  tags: str = Query(..., max_length=4000, description="Comma-separated tag ids"),
+                  start: str | None = Query(None, max_length=64, description=TIME_DOC),
+                  end: str | None = Query(None, max_length=64, description=TIME_DOC),
+                  timestamps: Literal["rfc3339", "epoch_ms"] = Query("rfc3339", description=STAMPS_DOC),
+                  ) -> StreamingResponse:
+    """Every stored value of the tags in [start, end), from the compressed blocks and the recent samples, in time
+    order; streamed an hour at a time (text values in ``text``, ``value`` and ``text`` empty for a bad reading)."""
+    ids = parse_ids("tags", tags)
+    start_ms, end_ms = _range(start, end)
+    names = {t["id"]: t["name"] for t in await services.run_db(plant.tag_catalog)}
+    wanted = list(dict.fromkeys(i for i in ids if fits(i)))
+    job = export.Export(tags=[(i, names.get(i, "")) for i in wanted], start_ms=start_ms, end_ms=end_ms,
+                        timestamps=timestamps)
+    return StreamingResponse(export.stream(services.run_db, job) if wanted else iter([export.HEADER]),
+                             media_type="text/csv",
+                             headers={"Content-Disposition": 'attachment; filename="tagpipe-raw.csv"'})

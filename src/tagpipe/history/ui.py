@@ -1,4 +1,4 @@
-"""Dashboard (latest value of every tag, live), Trends (chart, table and CSV of any tags over a range) and Dead
+"""Dashboard (latest value of every tag, live), Trends (chart, table, CSV and raw CSV of any tags over a range) and Dead
 letters (what the workers did not store, and why)."""
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ async def trends(services: Services, tags: str = "", range: str = "1 h") -> None
             start_in = ui.input("Start (ISO)").props("dense").classes("w-56")
             end_in = ui.input("End (ISO)").props("dense").classes("w-56")
             download = ui.link("Download CSV", "#").classes("self-center")
+            download_raw = ui.link("Raw CSV", "#").classes("self-center").tooltip("Every stored value of the range")
         chart = ui.echart({
             "tooltip": {"trigger": "axis"}, "legend": {"top": 0, "type": "scroll"}, "animation": False,
             "grid": {"top": 40, "bottom": 70, "left": 60, "right": 30},
@@ -171,7 +172,9 @@ async def trends(services: Services, tags: str = "", range: str = "1 h") -> None
             table.update()
             points = sum(len(s["data"]) for s in series if s["name"] in names)
             status.text = f"{points} points from {iso_timestamp(start)} to {iso_timestamp(end)}"
-            download.props(f'href="/api/history.csv?tags={",".join(map(str, ids))}&start={start}&end={end}"')
+            query = f'tags={",".join(map(str, ids))}&start={start}&end={end}'
+            download.props(f'href="/api/history.csv?{query}"')
+            download_raw.props(f'href="/api/history/raw.csv?{query}"')
             await storage_panel(services, storage, ids, options)
 
         for element in (picker, span, start_in, end_in):
