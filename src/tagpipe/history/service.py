@@ -123,8 +123,9 @@ def raw(session: Session, tag_id: int, start_ms: int, end_ms: int) -> list[tuple
         out.extend((t, v) for t, v in zip(c.ts, c.values, strict=True) if v is not None and start_ms <= t < end_ms)
     if not out:
         return recent
-    if recent and recent[0][0] < out[-1][0]:  # late values not compacted yet
-        return sorted([*out, *recent])
+    if recent and recent[0][0] <= out[-1][0]:  # late values not compacted yet (a time in both: the block's stays)
+        held = {t for c in blocks for t in c.ts}
+        return sorted([*out, *(r for r in recent if r[0] not in held)])
     return out + recent
 
 
