@@ -365,7 +365,7 @@ def prefill(args: argparse.Namespace, port: int, db: Path, tags: int, edges: int
         deadline = time.monotonic() + 10
         while not client.acked and time.monotonic() < deadline:
             time.sleep(0.01)
-        client.sock.close()
+        client.sock.shutdown(socket.SHUT_RDWR)  # its reader thread sees the end and stops (a close races its recv)
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     ids: list[int] = []
     deadline = time.monotonic() + 120
