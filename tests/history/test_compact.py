@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from tagpipe.contracts import DataPayload
 from tagpipe.db import make_engine, upgrade
 from tagpipe.history.bulk import write_series
-from tagpipe.history.compact import BLOCK_MS, Compactor, blocks_in
+from tagpipe.history.compact import BLOCK_MS, Compactor, read
 from tagpipe.history.service import forget_tags, history, raw
 from tagpipe.history.store import IngestStore
 
@@ -34,7 +34,7 @@ def stored(engine: Engine) -> dict[tuple[int, int], object]:
         for tag_id, ts, value, txt in s.execute(text("SELECT tag_id, ts, value, text FROM samples")):
             out[(tag_id, ts)] = value if txt is None else txt
         for (tag_id,) in s.execute(text("SELECT DISTINCT tag_id FROM sample_blocks")):
-            for c in blocks_in(s, tag_id, T0 - BLOCK_MS, T0 + 10 * BLOCK_MS):
+            for c in read(s, tag_id, T0 - BLOCK_MS, T0 + 10 * BLOCK_MS, samples=False)[0]:
                 for ts, v, t in zip(c.ts, c.values, c.texts, strict=True):
                     assert (tag_id, ts) not in out, "a value both in samples and in a block"
                     out[(tag_id, ts)] = v if t is None else t
@@ -114,7 +114,7 @@ def test_trends_read_blocks_and_samples_alike(engine: Engine) -> None:
     with Session(engine) as s:
         after = (raw(s, 1, T0, T0 + 3 * BLOCK_MS), history(s, 1, T0, T0 + 3 * BLOCK_MS, 500),
                  history(s, 1, T0 + 1234, T0 + 5678, 1000))
-        assert len(blocks_in(s, 1, T0, T0 + 3 * BLOCK_MS)) == 2
+        assert len(read(s, 1, T0, T0 + 3 * BLOCK_MS, samples=False)[0]) == 2
     assert after == before
     assert [v for _, v in after[0]] == values
     with Session(engine) as s, s.begin():

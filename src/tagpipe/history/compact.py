@@ -38,11 +38,6 @@ def cold_before(now_ms: int) -> int:
     return window(now_ms) - BLOCK_MS
 
 
-def blocks_in(session: Session, tag_id: int, start_ms: int, end_ms: int) -> list[Columns]:
-    """The decoded blocks of ``tag_id`` that may hold values in [start, end), oldest first."""
-    return read(session, tag_id, start_ms, end_ms, samples=False)[0]
-
-
 def read(session: Session, tag_id: int, start_ms: int, end_ms: int, *,
          samples: bool = True) -> tuple[list[Columns], list[Row]]:
     """The blocks that may hold values of ``tag_id`` in [start, end) (oldest first) and its rows in ``samples``
@@ -59,12 +54,12 @@ def read(session: Session, tag_id: int, start_ms: int, end_ms: int, *,
     for kind, ts, data, value, txt, quality in session.execute(text(sql + " ORDER BY kind, ts"), params):
         if kind:
             rows.append((ts, value, txt, quality))
-        elif (c := _readable(tag_id, data)) is not None:
+        elif (c := readable(tag_id, data)) is not None:
             blocks.append((ts, c))
     return [c for _, c in blocks], rows
 
 
-def _readable(tag_id: int, data: bytes) -> Columns | None:
+def readable(tag_id: int, data: bytes) -> Columns | None:
     """A block decoded, or None (logged) when it cannot be: what it held is lost, the rest is still shown."""
     try:
         return decode(data)
@@ -82,7 +77,7 @@ def compacted(session: Session, keys: Iterable[tuple[int, int]]) -> set[tuple[in
     for (tag_id, start), stamps in wanted.items():
         data = session.execute(text("SELECT data FROM sample_blocks WHERE tag_id = :tag AND start_ts = :start"),
                                {"tag": tag_id, "start": start}).scalar()
-        block = _readable(tag_id, data) if data is not None else None
+        block = readable(tag_id, data) if data is not None else None
         if block is not None:
             held.update((tag_id, ts) for ts in stamps.intersection(block.ts))
     return held

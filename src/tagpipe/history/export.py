@@ -17,7 +17,6 @@ distinct number of the hour and a line is one concatenation; times come from a t
 from __future__ import annotations
 
 import bisect
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -28,11 +27,9 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from tagpipe.contracts import iso_timestamp
-from tagpipe.db.blocks import Columns, decode
-from tagpipe.history.compact import BLOCK_MS, window
+from tagpipe.db.blocks import Columns
+from tagpipe.history.compact import BLOCK_MS, readable, window
 from tagpipe.history.models import BAD
-
-log = logging.getLogger(__name__)
 
 HEADER = b"timestamp,tag_id,tag,value,text,quality\r\n"
 Timestamps = Literal["rfc3339", "epoch_ms"]
@@ -71,10 +68,8 @@ def chunk(session: Session, export: Export, lo: int) -> tuple[bytes, int]:
         recent.setdefault(row[0], []).append(tuple(row[1:]))
     blocks: dict[int, Columns] = {}
     for tag_id, data in session.execute(_BLOCKS, {"ids": ids, "hour": hour}):
-        try:
-            blocks[tag_id] = decode(data)
-        except ValueError as e:  # what it held is lost; the rest is still exported
-            log.error("tag %d: a block of its samples cannot be read (%s)", tag_id, e)
+        if (c := readable(tag_id, data)) is not None:  # a damaged block is logged; the rest is still exported
+            blocks[tag_id] = c
     if not blocks and not recent:
         return b"", _next(session, ids, hi, export.end_ms)
     stamps = _seconds(hour) if export.timestamps == "rfc3339" else None
