@@ -119,13 +119,13 @@ async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, dead_let
         compacting.cancel()
 
 
-async def _compact(compactor: Compactor, writing: asyncio.Lock, idle_s: float = 5.0,
-                   retention: Retention | None = None) -> None:
+async def _compact(compactor: Compactor, writing: asyncio.Lock, *, retention: Retention,
+                   idle_s: float = 5.0) -> None:
     """Samples of hours that are over into compressed blocks, and what retention no longer keeps deleted, one short
     step at a time, between batches."""
     backoff = Backoff(base=1.0, cap=60.0)
     while True:
-        job = compactor if compactor.due() else retention if retention is not None and retention.due() else None
+        job = compactor if compactor.due() else retention if retention.due() else None
         if job is None:
             await asyncio.sleep(idle_s)
             continue
