@@ -250,8 +250,7 @@ class IngestStore:
                 number = _number(value_json)
                 if quality == GOOD and number is not None:
                     held.extend((t, ts, number))
-        kept, states = compress(self._policies, self._states, held + flat)
-        return kept, states
+        return compress(self._policies, self._states, held + flat)
 
     def _write_sqlite(self, session: Session, flat: list, rows: list[Row], latest: list[tuple],
                       redelivered: bool) -> int:
