@@ -36,6 +36,7 @@ from typing import NamedTuple
 import psutil
 
 WORKLOADS = {"a": (3, 1000), "b": (100, 100)}  # tag values per message, distinct edges
+SHARDS = 256  # tagpipe.history.models.SHARDS (not imported: the publishers' processes stay free of tagpipe)
 
 
 def free_port() -> int:
@@ -216,8 +217,9 @@ class Sampler(threading.Thread):
                     continue
                 now = time.time() * 1000
                 for t in ids:
-                    rows = con.execute("SELECT ts FROM samples WHERE tag_id = ? AND ts > ? ORDER BY ts",
-                                       (t, last[t])).fetchall()
+                    rows = con.execute("SELECT ts FROM samples WHERE tag_id = ? AND ts > ? UNION SELECT ts FROM "
+                                       "samples_hot WHERE shard = ? AND tag_id = ? AND ts > ? ORDER BY ts",
+                                       (t, last[t], t % SHARDS, t, last[t])).fetchall()
                     for (ts,) in rows:
                         self.latencies.append((now - ts) / 1000)
                     if rows:
@@ -301,10 +303,12 @@ def central_processes(up: subprocess.Popen) -> dict[str, psutil.Process]:
 
 
 def count_rows(db: Path, since_ms: int = 0) -> int:
-    """Samples from ``since_ms`` on (the run's; older ones are --prefill's)."""
+    """Values from ``since_ms`` on (the run's; older ones are --prefill's), merged or waiting for the merge (a
+    redelivery waiting there counts twice)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
-        return con.execute("SELECT COUNT(*) FROM samples WHERE ts >= ?", (since_ms,)).fetchone()[0]
+        return con.execute("SELECT (SELECT COUNT(*) FROM samples WHERE ts >= ?) + "
+                           "(SELECT COUNT(*) FROM samples_hot WHERE ts >= ?)", (since_ms, since_ms)).fetchone()[0]
     except sqlite3.OperationalError:
         return 0
     finally:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from tagpipe.contracts import iso_timestamp
 from tagpipe.contracts.data import DataPayload
 from tagpipe.db import make_engine, upgrade
+from tagpipe.history.merge import merge_all
 from tagpipe.history.service import history
 from tagpipe.history.store import IngestStore
 
@@ -67,6 +68,7 @@ def main() -> None:
         store.write([DataPayload(edge_id="bench", connection_id="1", equipment_id="4", ts=start + k * 1000,
                                  tags={"temperature": 20.0 + (k % 3600) / 100.0})
                      for k in range(i, min(n, i + 20_000))])
+        merge_all(engine)
     load = time.perf_counter() - t
     with Session(engine) as s:
         tag = s.execute(text("SELECT id FROM tags WHERE name = 'temperature'")).scalar_one()

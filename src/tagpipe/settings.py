@@ -45,6 +45,8 @@ class Settings(BaseSettings):
                                            description="Data timestamped earlier than this is dead-lettered.")
     ingest_max_ahead_s: float = Field(86_400.0, ge=0, description="Data timestamped further ahead of the receiving "
                                                                   "worker's clock is dead-lettered.")
+    ingest_merge_s: float = Field(30.0, gt=0, le=3600, description="How often, under load, values staged by ingest "
+                                  "move into the per-tag tables (queryable before; fewer, larger moves cost less).")
     ingest_max_tags: int = Field(5_000, ge=1, description="Most tag values one data message may carry.")
     ingest_max_value_bytes: int = Field(65_536, ge=16, description="Largest string, list or object value (UTF-8 "
                                                                    "bytes of its JSON) one tag may carry.")

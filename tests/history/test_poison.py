@@ -144,7 +144,7 @@ async def _last_data(nc: nats.NATS, edge: str) -> dict | None:
     return json.loads(msg.data)
 
 
-POISON_TRIGGER = ("CREATE TRIGGER poison BEFORE INSERT ON samples WHEN NEW.value = 666 "
+POISON_TRIGGER = ("CREATE TRIGGER poison BEFORE INSERT ON samples_hot WHEN NEW.value = 666 "
                   "BEGIN SELECT RAISE(ABORT, 'value 666 is refused by the database'); END")
 
 
@@ -165,8 +165,9 @@ async def test_a_message_the_store_cannot_write_is_dead_lettered_after_k_deliver
     assert letter["reason"] == ("delivered 5 times without being stored; last error: IntegrityError: "
                                 "value 666 is refused by the database")
     assert letter["deliveries"] == 5
-    assert query(central, "SELECT COUNT(*) FROM samples s JOIN tags t ON t.id = s.tag_id "
-                          "WHERE t.edge_id = 'trigger-edge'") == [(49,)]
+    await async_wait_until(lambda: query(central, "SELECT COUNT(*) FROM samples s JOIN tags t ON t.id = s.tag_id "
+                                                  "WHERE t.edge_id = 'trigger-edge'") == [(49,)],
+                           timeout=20, what="the rest stored")
     assert worker_alive(central)
 
     with sqlite3.connect(central.data_dir / "tagpipe.db", timeout=30) as db:

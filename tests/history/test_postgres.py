@@ -12,6 +12,7 @@ from tagpipe.db import make_engine, upgrade
 from tagpipe.drivers.sims.modbus_tcp import ModbusSim
 from tagpipe.history import service
 from tagpipe.history.compact import Compactor
+from tagpipe.history.merge import merge_all
 from tagpipe.history.store import IngestStore
 from tests.helpers import async_wait_until
 
@@ -28,11 +29,16 @@ def test_ingest_on_postgres_is_idempotent_and_rolls_up(postgres_db: str) -> None
     batch = [parse_data("e1", _message(t0 + i * 1000, float(i)), now_ms=t0, fallback_ms=0) for i in range(120)]
     store.write(batch)
     store.write(batch[:60])  # a redelivery of half the batch
+    with Session(engine) as s:  # waiting for the merge, read once
+        temperature = s.execute(text("SELECT id FROM tags WHERE name = 'temperature'")).scalar_one()
+        assert [v for _, v in service.raw(s, temperature, t0, t0 + 3_600_000)] == [float(i) for i in range(120)]
+        _, points = service.history(s, temperature, t0, t0 + 3_600_000, 10)
+        assert sum(p.count for p in points) == 120
+    assert merge_all(engine) == 240
     with Session(engine) as s:
         assert s.execute(text("SELECT COUNT(*) FROM samples")).scalar() == 240
         rows = s.execute(text("SELECT bucket, min, max, count FROM rollup_1m ORDER BY bucket")).all()
         assert [(r.min, r.max, r.count) for r in rows if r.count] == [(0.0, 59.0, 60), (60.0, 119.0, 60)]
-        temperature = s.execute(text("SELECT id FROM tags WHERE name = 'temperature'")).scalar_one()
         _, points = service.history(s, temperature, t0, t0 + 3_600_000, 10)
         assert sum(p.count for p in points) == 120 and points[0].min == 0.0
         assert service.latest_values(s)[temperature].value == 119.0
@@ -41,6 +47,7 @@ def test_ingest_on_postgres_is_idempotent_and_rolls_up(postgres_db: str) -> None
         before = service.raw(s, temperature, t0, t0 + 3_600_000)
     assert Compactor(engine).run(now_ms=t0 + 3 * 3_600_000) == 240
     store.write([*batch[:10], parse_data("e1", _message(t0 + 500, 0.5), now_ms=t0, fallback_ms=0)])
+    assert merge_all(engine) == 2  # the late value's temperature and mode
     Compactor(engine).run(now_ms=t0 + 3 * 3_600_000)
     with Session(engine) as s:
         assert s.execute(text("SELECT COUNT(*) FROM samples")).scalar() == 0

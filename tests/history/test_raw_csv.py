@@ -19,6 +19,7 @@ from tagpipe.db import make_engine, upgrade
 from tagpipe.history import export
 from tagpipe.history.bulk import write_series
 from tagpipe.history.compact import BLOCK_MS, Compactor
+from tagpipe.history.merge import merge_all
 from tagpipe.history.service import raw
 from tagpipe.history.store import IngestStore
 from tagpipe.server import create_app
@@ -63,11 +64,13 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str
         if s % 15 == 0 or s % 10 == 5:
             batch.append(written(model, ts + 5, 'odd, "name"', None if s % 900 == 0 else s))
     store.write(batch)
+    merge_all(engine)
     assert Compactor(engine).run(now_ms=T0 + 10 * BLOCK_MS) > 0
     late = [written(model, T0 + BLOCK_MS + s * 1000 + 1, "flow", s / 3) for s in range(0, 3600, 97)]
     late += [written(model, T0 + 4 * BLOCK_MS + s * 1000, name, s * 1.5) for s in range(0, 1800, 20)
              for name in ("flow", 'odd, "name"')]
     store.write(late)
+    merge_all(engine)
     with engine.connect() as c:
         ids = dict(c.execute(text("SELECT name, id FROM tags")).tuples().all())
         in_blocks = c.execute(text("SELECT COUNT(*) FROM sample_blocks")).scalar()

@@ -23,10 +23,11 @@ from tagpipe.errors import NotFound
 from tagpipe.history import disk, retention
 from tagpipe.history.bulk import write_series
 from tagpipe.history.compact import Compactor
+from tagpipe.history.merge import Merger
 from tagpipe.history.policy import DEFAULT, Policies, Policy, months_before
 from tagpipe.history.retention import Retention, clear_policy, effective, set_policy
 from tagpipe.history.store import IngestStore
-from tagpipe.history.worker import _compact
+from tagpipe.history.worker import _background
 from tagpipe.plant.models import Connection, Equipment, Tag, TagSource
 
 DAY_S, HOUR_MS, MINUTE_MS = 86_400, 3_600_000, 60_000
@@ -242,12 +243,14 @@ async def test_ingest_keeps_writing_while_a_pass_runs(engine: Engine) -> None:
         c.execute(text('INSERT INTO rollup_1m (tag_id, bucket, "min", "max", "sum", "count", "last", last_ts) '
                        "VALUES (3, :b, 1, 1, 1, 1, 1, :b)"), [{"b": old + i * MINUTE_MS} for i in range(20_000)])
     sweeper, writing, ingest = Retention(engine, rows=1000), asyncio.Lock(), IngestStore(engine)
-    task = asyncio.create_task(_compact(Compactor(engine), writing, idle_s=0.01, retention=sweeper))
+    merger, wake = Merger(engine), asyncio.Event()
+    task = asyncio.create_task(_background(merger, Compactor(engine), sweeper, writing, wake, idle_s=0.01))
     during, now = [], int(time.time() * 1000)
     try:
         for i in range(30):
             async with writing:
-                await asyncio.to_thread(ingest.write, [msg(now + i, speed=float(i))])
+                merger.staged((await asyncio.to_thread(ingest.write, [msg(now + i, speed=float(i))])).staged)
+            wake.set()
             during.append(sweeper.running)
             await asyncio.sleep(0)
         await asyncio.wait_for(_finished(sweeper, engine), timeout=60)
@@ -262,7 +265,8 @@ async def test_ingest_keeps_writing_while_a_pass_runs(engine: Engine) -> None:
 async def _finished(sweeper: Retention, engine: Engine) -> None:
     while True:
         with engine.connect() as c:
-            if not sweeper.running and not c.execute(text("SELECT COUNT(*) FROM rollup_1m WHERE tag_id = 3")).scalar():
+            if not sweeper.running and not c.execute(text("SELECT COUNT(*) FROM rollup_1m WHERE tag_id = 3")).scalar() \
+                    and not c.execute(text("SELECT COUNT(*) FROM samples_hot")).scalar():
                 return
         await asyncio.sleep(0.05)
 

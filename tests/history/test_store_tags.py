@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.contracts import DataPayload
 from tagpipe.db import make_engine, upgrade
+from tagpipe.history.merge import merge_all
 from tagpipe.history.store import IngestStore
 from tagpipe.plant.models import Connection, Equipment, Tag
 
@@ -37,9 +38,9 @@ def test_payloads_without_tags_from_anywhere_store_nothing_beside_others(engine:
     store = IngestStore(engine)
     result = store.write([data(T0), data(T0, edge="unknown", connection="2"), data(T0, connection=""),
                           data(T0 + 1, x=1.5)])
-    assert (result.messages, result.inserted) == (4, 1)
+    assert (result.messages, result.staged, merge_all(engine)) == (4, 1, 1)
     assert rows(engine, "SELECT source, key FROM tags") == [("collector", "collector/edge-1/1/x")]
-    assert store.write([data(T0 + 2)]).inserted == 0
+    assert store.write([data(T0 + 2)]).staged == 0
 
 
 def test_a_tag_configured_later_for_a_name_seen_already_takes_the_values_after_a_refresh(engine: Engine) -> None:
@@ -49,5 +50,6 @@ def test_a_tag_configured_later_for_a_name_seen_already_takes_the_values_after_a
         s.add(Equipment(name="Press", connections=[Connection(edge_id="edge-1", name="PLC", protocol="simulator",
                                                               settings={}, tags=[Tag(name="x", address="sine")])]))
     store.write([data(T0 + 1, x=2.0)])
+    merge_all(engine)
     assert rows(engine, "SELECT t.source, s.value FROM samples s JOIN tags t ON t.id = s.tag_id ORDER BY s.ts") == [
         ("collector", 1.0), ("plc", 2.0)]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tagpipe.contracts import DataPayload
 from tagpipe.db import make_engine, upgrade
+from tagpipe.history.merge import merge_all
 from tagpipe.history.service import history
 from tagpipe.history.store import IngestStore
 
@@ -33,6 +34,7 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, int]:
     for i in range(0, len(stamps), 10_000):
         store.write([_data(ts, {"t": ((ts // STEP) * 7919 % 1000) / 10.0}) for ts in stamps[i:i + 10_000]])
     store.write([_data(START + 5, {"t": None}), _data(START + 6, {"t": 1e6}, quality={"t": "bad"})])
+    merge_all(engine)
     with Session(engine) as s:
         return engine, s.execute(text("SELECT id FROM tags WHERE name = 't'")).scalar_one()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -44,6 +45,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def database_away(error: BaseException) -> bool:
-    """An error of the database itself (gone, locked, restarting), which says nothing about the data written."""
-    return isinstance(error, (OperationalError, InterfaceError, DisconnectionError)) or (
+    """An error of the database itself (gone, locked, restarting), which says nothing about the data written; also
+    as the sqlite3 driver raises it to the fast paths that use its cursor directly."""
+    return isinstance(error, (OperationalError, InterfaceError, DisconnectionError, sqlite3.OperationalError)) or (
         isinstance(error, DBAPIError) and error.connection_invalidated)

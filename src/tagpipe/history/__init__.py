@@ -40,7 +40,8 @@ def _ingest() -> Role:
                                max_ahead_ms=int(st.ingest_max_ahead_s * 1000), max_tags=st.ingest_max_tags,
                                max_value_bytes=st.ingest_max_value_bytes)
         await run_ingest(services.nc, services.engine, services.subjects, dead_letters=services.dead_letters,
-                         limits=limits, max_deliveries=st.max_deliveries, partitions=st.event_partitions)
+                         limits=limits, max_deliveries=st.max_deliveries, partitions=st.event_partitions,
+                         merge_s=st.ingest_merge_s)
 
     return ingest
 

@@ -1,8 +1,9 @@
 """Bulk writes for backfill (files, calculated tags, copies): numeric series by tag id, without per-message work.
 
 Values of hours that are over go straight into their compressed blocks (merged with what a block holds); values of
-the current and the previous hour go into ``samples`` like ingest's, so that ingest's duplicate check finds them. Only
-values not stored yet count in the rollups, so writing a series twice changes nothing. One transaction per call.
+the current and the previous hour go into ``samples``, where the merge of ingest's staged values finds them (a value
+staged for the same time then stays out). Only values not stored yet count in the rollups, so writing a series twice
+changes nothing. One transaction per call.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from sqlalchemy.orm import Session
 from tagpipe.contracts import in_time_range
 from tagpipe.db.upsert import insert_for
 from tagpipe.history.compact import add_series, cold_before
+from tagpipe.history.merge import merge_rollups
 from tagpipe.history.models import GOOD, Rollup1h, Rollup1m, Sample
 from tagpipe.history.rollup import HOUR_MS, MINUTE_MS, Agg, aggregate_series
-from tagpipe.history.store import merge_rollups, upsert_latest
+from tagpipe.history.store import upsert_latest
 
 
 def write_series(engine: Engine, series: Mapping[int, Sequence[tuple[int, float]]], *,

@@ -1,11 +1,11 @@
 """Samples of hours that are over, moved into compressed blocks (``db.blocks``): one row per tag and hour.
 
-``samples`` keeps the current and the previous hour, where values arrive (clustered by tag and time, written by every
-batch). Once an hour and the next one are over, ``Compactor.step`` moves it, a few tags per transaction, into
-``sample_blocks``: 28.7 bytes per value in ``samples`` against about one in a block for what plants measure. A value
-that arrives later for an hour already compacted is written to ``samples`` like any other (after the writer checked
-that the block does not hold it: ``compacted``), and merged into its block on the compactor's next pass. A reader
-takes both in one transaction, in which a row is in exactly one of the two.
+``samples`` keeps the current and the previous hour (clustered by tag and time, written by the merge of what ingest
+staged: ``history.merge``). Once an hour and the next one are over, ``Compactor.step`` moves it, a few tags per
+transaction, into ``sample_blocks``: 28.7 bytes per value in ``samples`` against about one in a block for what plants
+measure. A value that arrives later for an hour already compacted is merged into ``samples`` like any other (after
+the merge checked that the block does not hold it: ``compacted``), and into its block on the compactor's next pass.
+A reader takes both in one statement, in which a row is in exactly one of the two.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from tagpipe.db.blocks import Columns, decode, encode
 from tagpipe.db.upsert import insert_for
-from tagpipe.history.models import GOOD, SampleBlock
+from tagpipe.history.models import GOOD, SHARDS, SampleBlock
 from tagpipe.history.rollup import HOUR_MS
 
 log = logging.getLogger(__name__)
@@ -40,23 +40,35 @@ def cold_before(now_ms: int) -> int:
 
 def read(session: Session, tag_id: int, start_ms: int, end_ms: int, *,
          samples: bool = True) -> tuple[list[Columns], list[Row]]:
-    """The blocks that may hold values of ``tag_id`` in [start, end) (oldest first) and its rows in ``samples``
-    there (time order), in one statement: one snapshot, so a value the compactor moves meanwhile is seen once
-    (SQLite's driver runs each SELECT outside any transaction)."""
-    params = {"tag": tag_id, "from": start_ms - BLOCK_MS, "start": start_ms, "end": end_ms}
-    sql = ("SELECT 0 AS kind, start_ts AS ts, data, NULL AS value, NULL AS text, 0 AS quality FROM sample_blocks "
-           "WHERE tag_id = :tag AND start_ts > :from AND start_ts < :end")
+    """The blocks that may hold values of ``tag_id`` in [start, end) (oldest first) and its other values there, from
+    ``samples`` and ``samples_hot`` (time order), in one statement: one snapshot, so a value the compactor or the
+    merge moves meanwhile is seen once (SQLite's driver runs each SELECT outside any transaction). A time held twice
+    (a redelivery the merge has not dropped yet) is given once: a block's or ``samples``' value, else the first to
+    arrive."""
+    params = {"tag": tag_id, "from": start_ms - BLOCK_MS, "start": start_ms, "end": end_ms, "shard": tag_id % SHARDS}
+    sql = ("SELECT 0 AS kind, start_ts AS ts, 0 AS seq, data, NULL AS value, NULL AS text, 0 AS quality "
+           "FROM sample_blocks WHERE tag_id = :tag AND start_ts > :from AND start_ts < :end")
     if samples:
-        sql += (" UNION ALL SELECT 1, ts, NULL, value, text, quality FROM samples "
-                "WHERE tag_id = :tag AND ts >= :start AND ts < :end")
-    blocks: list[tuple[int, Columns]] = []
+        sql += (" UNION ALL SELECT 1, ts, 0, NULL, value, text, quality FROM samples "
+                "WHERE tag_id = :tag AND ts >= :start AND ts < :end"
+                " UNION ALL SELECT 2, ts, seq, NULL, value, text, quality FROM samples_hot "
+                "WHERE shard = :shard AND tag_id = :tag AND ts >= :start AND ts < :end")
+    blocks: list[Columns] = []
     rows: list[Row] = []
-    for kind, ts, data, value, txt, quality in session.execute(text(sql + " ORDER BY kind, ts"), params):
-        if kind:
+    hot: dict[int, Row] = {}
+    for kind, ts, _, data, value, txt, quality in session.execute(text(sql + " ORDER BY kind, ts, seq"), params):
+        if kind == 1:
             rows.append((ts, value, txt, quality))
+        elif kind == 2:
+            hot.setdefault(ts, (ts, value, txt, quality))
         elif (c := readable(tag_id, data)) is not None:
-            blocks.append((ts, c))
-    return [c for _, c in blocks], rows
+            blocks.append(c)
+    if hot:
+        held = {r[0] for r in rows}
+        if min(hot) <= max((c.ts[-1] for c in blocks if c.ts), default=min(hot) - 1):
+            held.update(t for c in blocks for t in c.ts)
+        rows = sorted([*rows, *(r for ts, r in hot.items() if ts not in held)], key=lambda r: r[0])
+    return blocks, rows
 
 
 def readable(tag_id: int, data: bytes) -> Columns | None:
@@ -68,7 +80,7 @@ def readable(tag_id: int, data: bytes) -> Columns | None:
         return None
 
 
-def compacted(session: Session, keys: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+def compacted(session: Session | Connection, keys: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which of these (tag id, ts) a block holds already (the writer drops them: a redelivery, not a new value)."""
     wanted: dict[tuple[int, int], set[int]] = {}
     for tag_id, ts in keys:
@@ -195,7 +207,7 @@ class Compactor:
         return moved
 
     def run(self, now_ms: int | None = None) -> int:
-        """Steps until a whole pass is done (tests, ``tagpipe db compact``); the number of samples moved."""
+        """Steps until a whole pass is done (tests); the number of samples moved."""
         moved = self.step(now_ms)
         while self._pass is not None:
             moved += self.step(now_ms)

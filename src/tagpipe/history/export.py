@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from tagpipe.contracts import iso_timestamp
 from tagpipe.db.blocks import Columns
 from tagpipe.history.compact import BLOCK_MS, readable, window
-from tagpipe.history.models import BAD
+from tagpipe.history.models import BAD, SHARDS
 
 HEADER = b"timestamp,tag_id,tag,value,text,quality\r\n"
 Timestamps = Literal["rfc3339", "epoch_ms"]
@@ -38,12 +38,17 @@ _MINUTE_SECOND = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
 _QUALITY = {BAD: "bad"}
 _BLOCKS = text("SELECT tag_id, data FROM sample_blocks WHERE tag_id IN :ids AND start_ts = :hour").bindparams(
     bindparam("ids", expanding=True))
-_SAMPLES = text("SELECT tag_id, ts, value, text, quality FROM samples WHERE tag_id IN :ids AND ts >= :lo AND ts < :hi "
-                "ORDER BY tag_id, ts").bindparams(bindparam("ids", expanding=True))
+# samples and what waits for the merge in one statement (one snapshot); of a time held twice, samples' or the first.
+_SAMPLES = text("SELECT tag_id, ts, value, text, quality, 0 AS kind, 0 AS seq FROM samples WHERE tag_id IN :ids "
+                "AND ts >= :lo AND ts < :hi UNION ALL SELECT tag_id, ts, value, text, quality, 1, seq FROM samples_hot "
+                "WHERE shard IN :shards AND tag_id IN :ids AND ts >= :lo AND ts < :hi ORDER BY tag_id, ts, kind, seq"
+                ).bindparams(bindparam("ids", expanding=True), bindparam("shards", expanding=True))
 _NEXT_BLOCK = text("SELECT MIN(start_ts) FROM sample_blocks WHERE tag_id IN :ids AND start_ts >= :after").bindparams(
     bindparam("ids", expanding=True))
 _NEXT_SAMPLE = text("SELECT MIN(ts) FROM samples WHERE tag_id IN :ids AND ts >= :after").bindparams(
     bindparam("ids", expanding=True))
+_NEXT_HOT = text("SELECT MIN(ts) FROM samples_hot WHERE shard IN :shards AND tag_id IN :ids AND ts >= :after"
+                 ).bindparams(bindparam("ids", expanding=True), bindparam("shards", expanding=True))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,8 +69,11 @@ def chunk(session: Session, export: Export, lo: int) -> tuple[bytes, int]:
     ids = [tag_id for tag_id, _ in export.tags]
     # Samples first: a compaction committed between the two reads then leaves values in both, never in neither.
     recent: dict[int, list[Any]] = {}
-    for row in session.execute(_SAMPLES, {"ids": ids, "lo": lo, "hi": hi}):
-        recent.setdefault(row[0], []).append(tuple(row[1:]))
+    for tag_id, ts, value, txt, quality, _, _ in session.execute(
+            _SAMPLES, {"ids": ids, "shards": _shards(ids), "lo": lo, "hi": hi}):
+        rows = recent.setdefault(tag_id, [])
+        if not rows or rows[-1][0] != ts:
+            rows.append((ts, value, txt, quality))
     blocks: dict[int, Columns] = {}
     for tag_id, data in session.execute(_BLOCKS, {"ids": ids, "hour": hour}):
         if (c := readable(tag_id, data)) is not None:  # a damaged block is logged; the rest is still exported
@@ -97,9 +105,14 @@ async def stream(run: Callable[..., Awaitable[Any]], export: Export) -> AsyncIte
 
 def _next(session: Session, ids: list[int], after: int, end_ms: int) -> int:
     """The start of the first hour from ``after`` on that holds a value, or ``end_ms``."""
-    found = [t for t in (session.execute(_NEXT_BLOCK, {"ids": ids, "after": after}).scalar(),
-                         session.execute(_NEXT_SAMPLE, {"ids": ids, "after": after}).scalar()) if t is not None]
+    params = {"ids": ids, "shards": _shards(ids), "after": after}
+    found = [t for q in (_NEXT_BLOCK, _NEXT_SAMPLE, _NEXT_HOT)
+             if (t := session.execute(q, params).scalar()) is not None]
     return min(end_ms, max(after, window(min(found)))) if found else end_ms
+
+
+def _shards(ids: list[int]) -> list[int]:
+    return sorted({tag_id % SHARDS for tag_id in ids})
 
 
 def _columns(block: Columns | None, rows: Sequence[Any], lo: int, hi: int) -> Columns:

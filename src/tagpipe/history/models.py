@@ -1,5 +1,6 @@
-"""Time series: raw samples keyed by (tag, timestamp), compressed blocks of older samples, the latest value per tag,
-1-minute and 1-hour rollups; retention policies and the disk measurements growth is read from."""
+"""Time series: values as they arrive (``samples_hot``), raw samples keyed by (tag, timestamp), compressed blocks of
+older samples, the latest value per tag, 1-minute and 1-hour rollups; retention policies and the disk measurements
+growth is read from."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tagpipe.db.base import Base, utcnow
 
 GOOD, BAD = 0, 1
+SHARDS = 256  # of samples_hot: a reader of one tag scans 1/SHARDS of what waits; a batch appends at SHARDS places
 
 
 class Sample(Base):
@@ -18,6 +20,23 @@ class Sample(Base):
     # Clustered by (tag, time): one B-tree per insert, not two.
     __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - read by SQLAlchemy, never mutated
 
+    tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Milliseconds since the epoch, UTC.")
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    quality: Mapped[int] = mapped_column(SmallInteger, default=GOOD)
+
+
+class HotSample(Base):
+    """A value as it arrived, before ``history.merge`` moves it into ``samples`` and the rollups: clustered by
+    (shard, arrival), so a batch appends at ``SHARDS`` places however many tags it holds, while a reader of one tag
+    scans one shard. A (tag, ts) may be here twice, or here and in ``samples``: the first stored wins."""
+
+    __tablename__ = "samples_hot"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - read by SQLAlchemy, never mutated
+
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc="tag_id % SHARDS")
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="When the batch was written, µs.")
     tag_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[int] = mapped_column(BigInteger, primary_key=True, doc="Milliseconds since the epoch, UTC.")
     value: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -16,6 +16,8 @@ from tagpipe.history.compact import read
 from tagpipe.history.models import (
     BAD,
     GOOD,
+    SHARDS,
+    HotSample,
     Latest,
     RetentionPolicy,
     Rollup1h,
@@ -107,7 +109,7 @@ def forget_tags(session: Session, tag_ids: Sequence[int]) -> None:
     ids = sorted(set(tag_ids))
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i:i + _CHUNK]
-        for table in (Sample, SampleBlock, Latest, Rollup1m, Rollup1h, TagCompression):
+        for table in (Sample, HotSample, SampleBlock, Latest, Rollup1m, Rollup1h, TagCompression):
             session.execute(delete(table).where(table.tag_id.in_(chunk)))
         session.execute(delete(RetentionPolicy).where(RetentionPolicy.scope == "tag",
                                                       RetentionPolicy.scope_id.in_(chunk)))
@@ -158,9 +160,31 @@ def history(session: Session, tag_id: int, start_ms: int, end_ms: int, points: i
         if len(values) <= points:
             return source, [Point(ts, v, v, v, 1) for ts, v in values]
         return source, buckets(values, start_ms, width)
-    params["from"] = start_ms - start_ms % (3_600_000 if source == "rollup_1h" else 60_000)
-    sql = (f"SELECT (bucket - :start) / :w AS b, MIN(bucket), MIN(min), MAX(max), SUM(sum) / SUM(count), "
-           f"SUM(count) FROM {source} WHERE tag_id = :tag AND bucket >= :from AND bucket < :end "
-           f"GROUP BY b ORDER BY b")
-    rows = session.execute(text(sql), params).all()
-    return source, [Point(max(first, start_ms), mn, mx, avg, int(n)) for _, first, mn, mx, avg, n in rows]
+    bucket_ms = 3_600_000 if source == "rollup_1h" else 60_000
+    params |= {"from": start_ms - start_ms % bucket_ms, "shard": tag_id % SHARDS}
+    # The rollups, and in the same statement (one snapshot) the values the merge has not added to them yet.
+    sql = (f"SELECT 0 AS kind, (bucket - :start) / :w AS b, MIN(bucket) AS ts, MIN(min), MAX(max), SUM(sum), "
+           f"SUM(count), 0 AS seq FROM {source} WHERE tag_id = :tag AND bucket >= :from AND bucket < :end GROUP BY b "
+           f"UNION ALL SELECT 1, 0, ts, value, NULL, NULL, quality, seq FROM samples_hot AS h WHERE shard = :shard "
+           f"AND tag_id = :tag AND ts >= :from AND ts < :end "
+           f"AND NOT EXISTS (SELECT 1 FROM samples AS s WHERE s.tag_id = h.tag_id AND s.ts = h.ts) "
+           f"ORDER BY kind, b, ts, seq")
+    acc: dict[int, list] = {}  # b -> [first bucket, min, max, sum, count]
+    hot: dict[int, tuple[float | None, int]] = {}
+    for kind, b, ts, mn, mx, total, n, _ in session.execute(text(sql), params):
+        if kind:
+            hot.setdefault(ts, (mn, n))  # the first to arrive of a time: (value, quality)
+        else:
+            acc[b] = [ts, mn, mx, total, int(n)]
+    for ts, (v, quality) in hot.items():
+        if v is None or quality != GOOD:
+            continue
+        bucket = ts - ts % bucket_ms
+        offset = bucket - start_ms
+        b = offset // width if offset >= 0 else -(-offset // width)  # as SQL divides: toward zero
+        if (a := acc.get(b)) is None:
+            acc[b] = [bucket, v, v, v, 1]
+        else:
+            a[0], a[1], a[2], a[3], a[4] = min(a[0], bucket), min(a[1], v), max(a[2], v), a[3] + v, a[4] + 1
+    return source, [Point(max(first, start_ms), mn, mx, total / n, n)
+                    for _, (first, mn, mx, total, n) in sorted(acc.items())]

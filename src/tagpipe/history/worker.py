@@ -10,6 +10,7 @@ messages another copy has fetched but not yet stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -29,6 +30,7 @@ from tagpipe.contracts.events import ConfigChanged
 from tagpipe.contracts.subjects import Subjects
 from tagpipe.db import database_away
 from tagpipe.history.compact import Compactor
+from tagpipe.history.merge import Merger
 from tagpipe.history.models import GOOD
 from tagpipe.history.retention import Retention
 from tagpipe.history.store import IngestStore, WriteResult
@@ -105,56 +107,78 @@ def _width(payload: DataPayload) -> int:
 
 async def run_ingest(nc: Client, engine: Engine, subjects: Subjects, *, dead_letters: DeadLetterSink,
                      limits: PayloadLimits = DEFAULT_LIMITS, max_deliveries: int = 5, batch: int = 5000,
-                     durable: str = "ingest", partitions: int = 16) -> None:
+                     durable: str = "ingest", partitions: int = 16, merge_s: float = 30.0) -> None:
     """Fetch, write, then ack: a crash between write and ack only causes a redelivery that changes nothing."""
     store = IngestStore(engine)
     # A deleted tag's id must not be written again, nor a newly configured tag's values go to an old collector tag.
     await events.listen(nc, subjects, ConfigChanged, lambda _: store.forget_ids())
-    writing = asyncio.Lock()  # the compactor's steps and the batches take turns at the database's one writer
-    compacting = asyncio.create_task(_compact(Compactor(engine), writing, retention=Retention(engine)))
+    writing = asyncio.Lock()  # the background steps and the batches take turns at the database's one writer
+    merger = Merger(engine, interval_s=merge_s)
+    wake = asyncio.Event()
+    background = asyncio.create_task(_background(merger, Compactor(engine), Retention(engine), writing, wake))
     try:
-        await _ingest(nc, store, subjects, writing, dead_letters=dead_letters, limits=limits,
+        await _ingest(nc, store, subjects, writing, merger, wake, dead_letters=dead_letters, limits=limits,
                       max_deliveries=max_deliveries, batch=batch, durable=durable, partitions=partitions)
     finally:
-        compacting.cancel()
+        background.cancel()
 
 
-async def _compact(compactor: Compactor, writing: asyncio.Lock, *, retention: Retention,
-                   idle_s: float = 5.0) -> None:
-    """Samples of hours that are over into compressed blocks, and what retention no longer keeps deleted, one short
-    step at a time, between batches."""
+async def _background(merger: Merger, compactor: Compactor, retention: Retention, writing: asyncio.Lock,
+                      wake: asyncio.Event, *, idle_s: float = 5.0) -> None:
+    """Staged values into samples and rollups, samples of hours that are over into compressed blocks, and what
+    retention no longer keeps deleted, one short step at a time, between batches (``wake`` is set after a batch)."""
     backoff = Backoff(base=1.0, cap=60.0)
+    jobs = [(merger, "merging staged values"), (compactor, "compacting samples"), (retention, "retention")]
     while True:
-        job = compactor if compactor.due() else retention if retention.due() else None
-        if job is None:
-            await asyncio.sleep(idle_s)
+        due = next((i for i, (j, _) in enumerate(jobs) if j.due()), None)
+        if due is None:
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), idle_s)
             continue
+        job, name = jobs.pop(due)
+        jobs.append((job, name))  # the others go first next time: each gets its turns
         try:
             async with writing:
                 await asyncio.to_thread(job.step)
             backoff.reset()
         except Exception:
-            log.exception("%s failed; trying again", "compacting samples" if job is compactor else "retention")
+            log.exception("%s failed; trying again", name)
             await asyncio.sleep(backoff.delay())
 
 
-async def _ingest(nc: Client, store: IngestStore, subjects: Subjects, writing: asyncio.Lock, *,
+async def _ingest(nc: Client, store: IngestStore, subjects: Subjects, writing: asyncio.Lock, merger: Merger,
+                  wake: asyncio.Event, *,
                   dead_letters: DeadLetterSink, limits: PayloadLimits, max_deliveries: int, batch: int, durable: str,
                   partitions: int) -> None:
     async with consume(nc, stream=subjects.stream_name, durable=durable, filter_subject=subjects.all("data"),
                        prepare=validator(limits), dead_letters=dead_letters, consumer="ingest",
                        max_deliveries=max_deliveries, batch=batch, weigh=_width, max_weight=50_000,
                        ack_wait=ACK_WAIT_S) as batches:
-        async for got in batches:
-            try:
-                async with writing:
-                    result = await asyncio.to_thread(store.write, got.items)
-            except Exception as e:  # noqa: BLE001 - settled by the helper: retried, isolated or dead-lettered
-                await (got.retry(e) if database_away(e) else got.fail(e))
-                continue
-            if result.values:  # after the commit, before the ack: a failed publish redelivers the batch
-                await _publish_events(nc.jetstream(), subjects, _events(result, partitions), _batch_id(got.msgs))
-            await got.ack()
-            del got
-            _trim()
-            log.debug("ingested %d messages, %d values (%d new)", result.messages, result.values, result.inserted)
+        settling: asyncio.Task[None] | None = None  # the last batch's events and acks, sent while the next is written
+        try:
+            async for got in batches:
+                try:
+                    async with writing:
+                        result = await asyncio.to_thread(store.write, got.items)
+                except Exception as e:  # noqa: BLE001 - settled by the helper: retried, isolated or dead-lettered
+                    await (got.retry(e) if database_away(e) else got.fail(e))
+                    continue
+                merger.staged(result.staged)
+                wake.set()
+                if settling is not None:
+                    await settling
+                settling = asyncio.create_task(_settle(nc, subjects, got, result, partitions))
+                del got
+                _trim()
+        finally:
+            if settling is not None:
+                settling.cancel()  # not acked: the batch comes again, and the merge keeps its values once
+
+
+async def _settle(nc: Client, subjects: Subjects, got: Any, result: WriteResult, partitions: int) -> None:
+    """After the commit: the stored-value events, then the acks (a failed publish redelivers the batch)."""
+    if result.values:
+        await _publish_events(nc.jetstream(), subjects, _events(result, partitions), _batch_id(got.msgs))
+    await got.ack()
+    log.debug("ingested %d messages, %d values (%d staged)", result.messages, result.values, result.staged)
