@@ -82,9 +82,9 @@ class _Redelivered(Exception):
 def merge_shards(engine: Engine, lo: int, hi: int, *, now_ms: int | None = None, dialect: str | None = None) -> int:
     """Move what waits in shards [lo, hi) into ``samples`` and the rollups; the number of values that were new.
     ``dialect`` other than ``sqlite`` takes the portable path on SQLite too (tests)."""
-    if (dialect or engine.dialect.name) != "sqlite":
-        return _merge_generic(engine, lo, hi, _before(now_ms))
     before = _before(now_ms)
+    if (dialect or engine.dialect.name) != "sqlite":
+        return _merge_generic(engine, lo, hi, before)
     try:
         return _merge_sqlite(engine, lo, hi, before, careful=False)
     except _Redelivered:
