@@ -54,3 +54,14 @@ async def test_a_configuration_change_is_an_event(central) -> None:
     raw = json.loads((await js.get_last_msg("TAGPIPE_EVENTS", "tagpipe.events.config.plant")).data)
     assert raw["v"] == 1 and raw["feature"] == "plant"
     await nc.close()
+
+
+def test_an_encoded_values_event_holds_every_kind_of_stored_value() -> None:
+    from tagpipe.bus.events import compact
+
+    rows = [(1, 10, 2.5, 0), (2, 10, -0.0, 0), (3, 10, 2**63 - 1, 0), (4, 10, None, 1), (5, 10, "text", 0),
+            (6, 10, {"nested": [1, True]}, 0)]
+    event = StoredValues.model_validate_json(compact(rows, 3))
+    assert event.partition == 3 and event.values == rows
+    big = [(7, 10, 2**70, 0)]  # beyond 64 bits: still exact
+    assert StoredValues.model_validate_json(compact(big, 3)).values == big

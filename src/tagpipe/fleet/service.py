@@ -79,8 +79,13 @@ def metric_history(session: Session, edge_id: str, since_ms: int) -> list[EdgeMe
 
 
 def edge_states(session: Session) -> dict[str, EdgeState]:
-    """Each edge's status and its heartbeat's per-script counters (the edge-states port)."""
-    return {e.id: EdgeState(status=e.status, scripts=e.scripts or {}) for e in list_edges(session)}
+    """Each edge's status and its heartbeat's per-script counters (the edge-states port). Three columns, not the
+    edges' rows: the health monitor asks every 2 s, and a plant has a thousand edges."""
+    states = {edge_id: EdgeState(status=status, scripts=scripts or {})
+              for edge_id, status, scripts in session.execute(select(Edge.id, Edge.status, Edge.scripts))}
+    for edge_id in plant.edges_in_use(session):
+        states.setdefault(edge_id, EdgeState(status="offline", scripts={}))
+    return dict(sorted(states.items()))
 
 
 def edge_config(session: Session, edge_id: str, parts: Iterable[EdgeConfigPart]) -> EdgeConfig:

@@ -1,9 +1,11 @@
 """The live dashboard's feed: one per server process, however many browser tabs are open.
 
-It listens to StoredValues events (one subscription), keeps every tag's latest value in memory (seeded from the
-database once), keeps the tag catalogue (refreshed when a ConfigChanged event says it changed, and every
-``CATALOG_REFRESH_S`` as a fallback), and builds the dashboard's rows at most once a second for all tabs together.
-In steady state a tab costs no database query at all.
+While a dashboard is open (and ``LINGER_S`` after the last one closed), it listens to StoredValues events (one
+subscription), keeps every tag's latest value in memory (seeded from the database once), keeps the tag catalogue
+(refreshed when a ConfigChanged event says it changed, and every ``CATALOG_REFRESH_S`` as a fallback), and builds the
+dashboard's rows at most once a second for all tabs together. In steady state a tab costs no database query at all.
+While nobody watches it holds nothing and decodes nothing: at 100,000 values/s following every value cost the server
+a quarter of a core and the catalogue's refreshes ~100 MB.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STATE_KEY = "history.live"
 CATALOG_REFRESH_S = 30.0
+READY_WAIT_S = 10.0
+RETRY_S = 2.0
+LINGER_S = 60.0  # after the last dashboard closed: a reload or the next page soon after finds the feed warm
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,9 @@ class LiveFeed:
         self._catalog_stale = asyncio.Event()
         self._snapshot: Snapshot | None = None
         self.events = 0
+        self.watchers = 0
+        self._watched = asyncio.Event()  # set while a dashboard is open
+        self._ready = asyncio.Event()  # set while the catalogue is loaded
 
     # -- feeding ---------------------------------------------------------------------------------
 
@@ -77,10 +85,22 @@ class LiveFeed:
         del full
         self.catalog_version += 1
 
-    async def fresh(self) -> None:
-        """Refresh the catalogue when a dashboard opens (one query per page load, none while it stays open), for a
-        change that reached the database without an event (another tool, a lost event)."""
-        await self._refresh_catalog()
+    async def watch(self) -> None:
+        """A dashboard opened: follow values (if nobody did) and refresh the catalogue, once per page load, for a
+        change that reached the database without an event (another tool, a lost event). Pair with ``unwatch``."""
+        self.watchers += 1
+        self._watched.set()
+        if self._ready.is_set():
+            await self._refresh_catalog()
+        else:  # the page shows what there is after a while and fills in when the feed is up
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(READY_WAIT_S):
+                    await self._ready.wait()
+
+    def unwatch(self) -> None:
+        self.watchers = max(0, self.watchers - 1)
+        if not self.watchers:
+            self._watched.clear()
 
     async def _seed(self) -> None:
         stored = await self.services.run_db(self.services.ports.latest_values)
@@ -91,23 +111,49 @@ class LiveFeed:
         self.value_version += 1
 
     async def run(self) -> None:
-        """Refresh the catalogue now and whenever it changes; subscribe to values once the bus is there."""
+        """Follow values and the catalogue while anyone watches, then forget them until someone does again."""
+        while True:
+            await self._watched.wait()
+            try:
+                await self._follow()
+            except Exception as e:  # noqa: BLE001 - the database or the bus is away: try again
+                log.warning("the live feed stopped: %s", e)
+                await asyncio.sleep(RETRY_S)
+            finally:
+                self._ready.clear()
+                self.values, self.catalog, self._snapshot = {}, [], None
+                self.catalog_version += 1
+
+    async def _follow(self) -> None:
         await self._refresh_catalog()
+        self._ready.set()
         while self.services.nc is None:  # noqa: ASYNC110 - the server connects in the background, signalling nothing
             await asyncio.sleep(0.2)
         nc, subjects = self.services.nc, self.services.subjects
-        await events.listen(nc, subjects, StoredValues, self.on_values)
-        await events.listen(nc, subjects, ConfigChanged, self.on_config)
-        await self._seed()  # after subscribing: nothing stored in between is missed
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CATALOG_REFRESH_S):
-                    await self._catalog_stale.wait()
-            self._catalog_stale.clear()
-            try:
-                await self._refresh_catalog()
-            except Exception as e:  # noqa: BLE001 - keep showing the last catalogue
-                log.warning("refreshing the tag catalogue failed: %s", e)
+        subs = [await events.listen(nc, subjects, StoredValues, self.on_values),
+                await events.listen(nc, subjects, ConfigChanged, self.on_config)]
+        try:
+            await self._seed()  # after subscribing: nothing stored in between is missed
+            while self.watchers or await self._still_wanted():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CATALOG_REFRESH_S):
+                        await self._catalog_stale.wait()
+                self._catalog_stale.clear()
+                try:
+                    await self._refresh_catalog()
+                except Exception as e:  # noqa: BLE001 - keep showing the last catalogue
+                    log.warning("refreshing the tag catalogue failed: %s", e)
+        finally:
+            for sub in subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _still_wanted(self) -> bool:
+        """Whether a dashboard opens within ``LINGER_S`` of the last one closing."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER_S):
+                await self._watched.wait()
+        return self._watched.is_set()
 
     # -- reading ---------------------------------------------------------------------------------
 

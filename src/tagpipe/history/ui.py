@@ -77,7 +77,8 @@ async def write_dialog(services: Services, row: dict) -> None:
 
 async def dashboard(services: Services) -> None:
     feed = feed_of(services)
-    await feed.fresh()
+    ui.context.client.on_delete(feed.unwatch)
+    await feed.watch()
     can_write = auth.allowed("tags.write")
     with page(services, "Dashboard"):
         container = ui.column().classes("w-full gap-4")
