@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, case, select
 from sqlalchemy.orm import Session
 
@@ -78,11 +79,13 @@ def _number(value_json: str) -> float | None:
     return float(value) if type(value) in (int, float) and math.isfinite(value) else None
 
 
-_REPR = frozenset((float, int))  # a good one's JSON is its repr (a good float is finite)
-
-
-def _exact(raw: Any, quality: int) -> str:
-    return encode_value(raw, "bad" if quality == BAD else None)[3]
+def _latest_rows(newest: dict[int, tuple[int, Any, int]], all_numbers: bool) -> list[tuple[int, int, str, int]]:
+    """(tag id, ts, exact JSON, quality) of each tag's newest value. When every value is a good finite number (the
+    common batch), one ``orjson.dumps`` writes them all: 50,000 in 3 ms, where ``repr`` per value took 26."""
+    if all_numbers and newest:
+        texts = orjson.dumps([raw for _, raw, _ in newest.values()]).decode()[1:-1].split(",")
+        return [(t, ts, text, GOOD) for (t, (ts, _, _)), text in zip(newest.items(), texts, strict=True)]
+    return [(t, ts, encode_value(raw, "bad" if q == BAD else None)[3], q) for t, (ts, raw, q) in newest.items()]
 
 
 class IngestStore:
@@ -175,8 +178,7 @@ class IngestStore:
         with Session(self.engine) as session, session.begin():
             flat, rows, newest, others = self._rows(messages, ids)
             values = len(rows) + len(flat) // 3
-            latest = [(t, ts, repr(raw) if q == GOOD and type(raw) in _REPR else _exact(raw, q), q)
-                      for t, (ts, raw, q) in newest.items()]
+            latest = _latest_rows(newest, all_numbers=not rows)
             kept, states = self._compress(session, flat)
             if self.dialect == "sqlite":
                 self._write_sqlite(session, seq, kept, rows, latest)
