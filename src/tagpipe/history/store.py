@@ -81,7 +81,7 @@ def _number(value_json: str) -> float | None:
 
 def _latest_rows(newest: dict[int, tuple[int, Any, int]], all_numbers: bool) -> list[tuple[int, int, str, int]]:
     """(tag id, ts, exact JSON, quality) of each tag's newest value. When every value is a good finite number (the
-    common batch), one ``orjson.dumps`` writes them all: 50,000 in 3 ms, where ``repr`` per value took 26."""
+    common batch), one ``orjson.dumps`` writes them all: 50,000 rows in 19 ms, 36 with ``repr`` per value."""
     if all_numbers and newest:
         texts = orjson.dumps([raw for _, raw, _ in newest.values()]).decode()[1:-1].split(",")
         return [(t, ts, text, GOOD) for (t, (ts, _, _)), text in zip(newest.items(), texts, strict=True)]
