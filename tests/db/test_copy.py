@@ -18,7 +18,7 @@ from tagpipe.auth import users
 from tagpipe.auth.audit import record
 from tagpipe.contracts import DataPayload, Heartbeat
 from tagpipe.db import make_engine, upgrade
-from tagpipe.db.copy import PROGRESS, CopyError, Listener, copy_database, head_revision
+from tagpipe.db.copy import COPYING, PROGRESS, CopyError, Listener, copy_database, head_revision
 from tagpipe.db.migrate import migrate
 from tagpipe.fleet import service as fleet
 from tagpipe.fleet.models import Edge
@@ -238,11 +238,12 @@ def test_a_stopped_command_resumes_through_the_real_entry_point(installation: st
             raise AssertionError(f"the copy ended before it was killed: {proc.stderr.read()!r}")  # type: ignore[union-attr]
         if PROGRESS not in inspect(engine).get_table_names():
             return False
-        with engine.connect() as c:
-            return (c.execute(text(f"SELECT copied FROM {PROGRESS} WHERE table_name = 'samples'")).scalar() or 0) > 0
+        with engine.connect() as c:  # begun and not done: stopped now, the command has work left to resume
+            return (c.execute(text(f"SELECT copied FROM {PROGRESS} WHERE table_name = 'samples' "
+                                   f"AND state = '{COPYING}'")).scalar() or 0) > 0
 
     try:
-        wait_until(samples_under_way, timeout=60, what="the copy of samples under way")
+        wait_until(samples_under_way, timeout=60, interval=0.01, what="the copy of samples under way")
     finally:
         os.kill(proc.pid, how)  # SIGINT is Ctrl-C
         proc.wait(timeout=30)
