@@ -229,8 +229,11 @@ def test_a_stopped_command_resumes_through_the_real_entry_point(installation: st
                                                                 how: signal.Signals) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     command = [sys.executable, "-m", "tagpipe", "db", "copy", "--from", installation, "--to", postgres_db]
+    # Ctrl-C as a terminal delivers it: a test run started in the background (``make test &``) ignores SIGINT, and
+    # a child would inherit that.
     proc = subprocess.Popen([*command, "--batch", "10"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     engine = make_engine(postgres_db)
 
     def samples_under_way() -> bool:
