@@ -79,13 +79,21 @@ def _number(value_json: str) -> float | None:
     return float(value) if type(value) in (int, float) and math.isfinite(value) else None
 
 
+_REPR = frozenset((float, int))  # a good one's JSON is its repr (a good float is finite)
+
+
 def _latest_rows(newest: dict[int, tuple[int, Any, int]], all_numbers: bool) -> list[tuple[int, int, str, int]]:
     """(tag id, ts, exact JSON, quality) of each tag's newest value. When every value is a good finite number (the
     common batch), one ``orjson.dumps`` writes them all: 50,000 rows in 19 ms, 36 with ``repr`` per value."""
     if all_numbers and newest:
         texts = orjson.dumps([raw for _, raw, _ in newest.values()]).decode()[1:-1].split(",")
         return [(t, ts, text, GOOD) for (t, (ts, _, _)), text in zip(newest.items(), texts, strict=True)]
-    return [(t, ts, encode_value(raw, "bad" if q == BAD else None)[3], q) for t, (ts, raw, q) in newest.items()]
+    return [(t, ts, repr(raw) if q == GOOD and type(raw) in _REPR else _exact(raw, q), q)
+            for t, (ts, raw, q) in newest.items()]
+
+
+def _exact(raw: Any, quality: int) -> str:
+    return encode_value(raw, "bad" if quality == BAD else None)[3]
 
 
 class IngestStore:
